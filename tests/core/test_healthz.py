@@ -1,0 +1,74 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.conftest import missing_service, redis_reachable, redis_url, reset_broker_connections
+from trustdesk.core.models import WorkerHeartbeat
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_without_a_broker_reports_eager(client):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["broker"] == "eager"
+    assert body["worker_heartbeat_age_seconds"] is None
+
+
+def test_healthz_reports_heartbeat_age(client):
+    WorkerHeartbeat.objects.create(
+        name="beat", last_seen=timezone.now() - timezone.timedelta(seconds=42)
+    )
+    age = client.get(reverse("healthz")).json()["worker_heartbeat_age_seconds"]
+    assert 42 <= age < 50
+
+
+def _with_broker(settings, url):
+    from trustdesk.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.broker_url = url
+    reset_broker_connections(app)
+
+
+def test_healthz_with_a_reachable_broker(client, settings):
+    if not redis_reachable():
+        missing_service("Redis")
+    from trustdesk.celery import app
+
+    old = app.conf.broker_url
+    try:
+        _with_broker(settings, redis_url())
+        body = client.get(reverse("healthz")).json()
+        assert body["broker"] == "ok"
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+
+
+def test_healthz_with_a_broker_that_is_down_still_answers_200(client, settings):
+    from trustdesk.celery import app
+
+    old = app.conf.broker_url
+    try:
+        _with_broker(settings, "redis://127.0.0.1:1/0")
+        response = client.get(reverse("healthz"))
+        assert response.status_code == 200
+        assert response.json()["broker"] == "unreachable"
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(client, monkeypatch):
+    from django.db import connection
+
+    def broken_cursor(*args, **kwargs):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"

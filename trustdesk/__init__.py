@@ -1,0 +1,4 @@
+# Celery's own Django example: import the app so that @shared_task binds to it.
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DiligenceConfig(AppConfig):
+    name = "trustdesk.diligence"
+    label = "diligence"
+    verbose_name = "Diligence"

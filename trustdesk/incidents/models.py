@@ -1,0 +1,214 @@
+"""Incidents, their append-only event log (a hash chain) and evidence (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from trustdesk.pacts.models import EvidenceKind, Scope
+from trustdesk.taxonomy import ASSUMPTION_CHOICES, CONFIDENCE_CHOICES, HARM_CHOICES
+
+
+class State(models.TextChoices):
+    DETECTED = "detected", "Detected"
+    CONTAINED = "contained", "Contained"
+    EVIDENCE_PRESERVED = "evidence_preserved", "Evidence preserved"
+    CLASSIFIED = "classified", "Classified"
+    REPAIRED = "repaired", "Repaired"
+    IN_REVIEW = "in_review", "In review"
+    RECOVERED = "recovered", "Recovered"
+    CLOSED_RESTRICTED = "closed_restricted", "Closed, restricted"
+
+
+STATE_ORDER = [s.value for s in State]
+CLOSED_STATES = (State.RECOVERED, State.CLOSED_RESTRICTED)
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev1", "SEV1"
+    SEV2 = "sev2", "SEV2"
+    SEV3 = "sev3", "SEV3"
+    SEV4 = "sev4", "SEV4"
+
+
+class EventType(models.TextChoices):
+    DETECTED = "detected"
+    CONTAINED = "contained"
+    EVIDENCE_ADDED = "evidence_added"
+    EVIDENCE_PRESERVED = "evidence_preserved"
+    CLASSIFIED = "classified"
+    REPAIRED = "repaired"
+    OPERATING_MODEL_CHANGED = "operating_model_changed"
+    REENTRY_CONDITION_SET = "reentry_condition_set"
+    REVIEW_REQUESTED = "review_requested"
+    DECISION_RECORDED = "decision_recorded"
+    ATTESTED = "attested"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    NOTE = "note"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+
+
+class ContainmentAction(models.TextChoices):
+    RESTRICT = "restrict", "Restrict"
+    SUSPEND = "suspend", "Suspend"
+    ROLLBACK = "rollback", "Roll back"
+    KILL_SWITCH = "kill_switch", "Kill switch"
+    HUMAN_IN_LOOP = "human_in_loop", "Human in the loop"
+    NO_SCOPE_CHANGE = "no_scope_change", "No scope change"
+
+
+class IncidentQuerySet(models.QuerySet):
+    def open(self) -> IncidentQuerySet:
+        return self.exclude(state__in=CLOSED_STATES)
+
+    def closed(self) -> IncidentQuerySet:
+        return self.filter(state__in=CLOSED_STATES)
+
+    def for_agent(self, agent) -> IncidentQuerySet:
+        return self.filter(agent=agent)
+
+    def unclassified(self) -> IncidentQuerySet:
+        return self.filter(classified_at__isnull=True)
+
+
+class Incident(models.Model):
+    number = models.PositiveIntegerField(unique=True)
+    key = models.CharField(max_length=30, unique=True)  # "INC-42"
+    agent = models.ForeignKey("pacts.Agent", on_delete=models.PROTECT, related_name="incidents")
+    pact_version = models.ForeignKey(
+        "pacts.PactVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="incidents",
+    )
+    clauses = models.ManyToManyField("pacts.Clause", blank=True, related_name="incidents")
+    title = models.CharField(max_length=300)
+    summary = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    state = models.CharField(max_length=30, choices=State.choices, default=State.DETECTED)
+    # Classification (set by the `classified` step).
+    assumption = models.CharField(max_length=40, choices=ASSUMPTION_CHOICES, blank=True)
+    assumption_statement = models.TextField(blank=True)
+    secondary_assumptions = models.JSONField(default=list, blank=True)
+    confidence = models.CharField(max_length=20, choices=CONFIDENCE_CHOICES, blank=True)
+    harm_category = models.CharField(max_length=40, choices=HARM_CHOICES, blank=True)
+    recurrence_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="recurrences"
+    )
+    # Optimistic locking: incremented by every step; a form carries the version it saw.
+    version = models.PositiveIntegerField(default=0)
+    # Denormalized milestones (first occurrence of each), all derivable from the event log.
+    detected_at = models.DateTimeField(db_index=True)
+    contained_at = models.DateTimeField(null=True, blank=True)
+    evidence_preserved_at = models.DateTimeField(null=True, blank=True)
+    classified_at = models.DateTimeField(null=True, blank=True)
+    repaired_at = models.DateTimeField(null=True, blank=True)
+    review_requested_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    scope_after = models.CharField(max_length=20, choices=Scope.choices, blank=True)
+    evidence_completeness = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    # The chain's head, so an append needs no extra query.
+    event_count = models.PositiveIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-detected_at", "-number"]
+        indexes = [
+            models.Index(fields=["agent", "detected_at"]),
+            models.Index(fields=["state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in CLOSED_STATES
+
+
+class Event(models.Model):
+    """One entry of an incident's append-only log.
+
+    `canonical` holds the exact text whose UTF-8 bytes were hashed:
+    hash = sha256("trustdesk-event-v1\\n" + prev_hash + canonical). It is never re-serialized.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    canonical = models.TextField()
+
+    class Meta:
+        ordering = ["incident", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "seq"], name="event_seq_unique"),
+            models.UniqueConstraint(fields=["incident", "prev_hash"], name="event_chain_no_fork"),
+        ]
+        indexes = [models.Index(fields=["type", "incident"])]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}#{self.seq} {self.type}"
+
+
+class EvidenceContent(models.TextChoices):
+    FILE = "file", "File"
+    TEXT = "text", "Text"
+    URL = "url", "URL"
+
+
+class Evidence(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=30, choices=EvidenceKind.choices)
+    description = models.TextField(blank=True)
+    content_type = models.CharField(max_length=10, choices=EvidenceContent.choices)
+    # Files live content-addressed under MEDIA_ROOT/evidence/<sha256[:2]>/<sha256>.
+    storage_path = models.CharField(max_length=300, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    media_type = models.CharField(max_length=100, blank=True)
+    text = models.TextField(blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField()
+    captured_at = models.DateTimeField(default=timezone.now)
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    event = models.OneToOneField(
+        Event, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence"
+    )
+
+    class Meta:
+        ordering = ["incident", "captured_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gte=0), name="evidence_size_non_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sha256[:12]}"

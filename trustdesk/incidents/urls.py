@@ -1,0 +1,7 @@
+from django.urls import path
+
+from trustdesk.incidents import views
+
+urlpatterns = [
+    path("incidents/", views.incidents_index, name="incidents"),
+]

@@ -1,0 +1,10 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from trustdesk.core.decorators import role_required
+from trustdesk.core.roles import INTERNAL
+
+
+@role_required(*INTERNAL)
+def incidents_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "incidents/incidents_index.html")

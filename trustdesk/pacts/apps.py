@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PactsConfig(AppConfig):
+    name = "trustdesk.pacts"
+    label = "pacts"
+    verbose_name = "Agents and pacts"

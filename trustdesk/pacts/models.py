@@ -1,0 +1,318 @@
+"""Agents, pacts, versions, clauses, evaluations, disputes and API tokens (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from trustdesk.taxonomy import ASSUMPTION_CHOICES
+
+
+class Scope(models.TextChoices):
+    FULL = "full", "Full"
+    RESTRICTED = "restricted", "Restricted"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    SUPERSEDED = "superseded", "Superseded"
+    RETIRED = "retired", "Retired"
+
+
+class Comparison(models.TextChoices):
+    LT = "<", "less than"
+    LE = "<=", "at most"
+    EQ = "==", "exactly"
+    GE = ">=", "at least"
+    GT = ">", "more than"
+
+
+class EvaluationMethod(models.TextChoices):
+    AUTOMATED = "automated", "Automated"
+    SAMPLED_HUMAN_REVIEW = "sampled_human_review", "Sampled human review"
+    JURY = "jury", "Jury"
+    HUMAN = "human", "Human"
+
+
+class Consequence(models.TextChoices):
+    FLAG = "flag", "Flag"
+    RESTRICT = "restrict", "Restrict"
+    SUSPEND = "suspend", "Suspend"
+
+
+class EvidenceKind(models.TextChoices):
+    TRANSCRIPT = "transcript", "Transcript"
+    TOOL_CALLS = "tool_calls", "Tool calls"
+    EVALUATION_RESULT = "evaluation_result", "Evaluation result"
+    ALERT = "alert", "Alert"
+    IMPACT_ASSESSMENT = "impact_assessment", "Impact assessment"
+    CONFIG_SNAPSHOT = "config_snapshot", "Config snapshot"
+    OTHER = "other", "Other"
+
+
+class AgentQuerySet(models.QuerySet):
+    def restricted(self) -> AgentQuerySet:
+        return self.exclude(scope=Scope.FULL)
+
+
+class Agent(models.Model):
+    key = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    owner = models.CharField("owner team", max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.FULL)
+    trust_score = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    scope_changed_at = models.DateTimeField(null=True, blank=True)
+    scope_reason = models.TextField(blank=True)
+    scope_incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Pact(models.Model):
+    key = models.SlugField(max_length=80, unique=True)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="pacts")
+    title = models.CharField(max_length=300)
+    owner = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class PactVersionQuerySet(models.QuerySet):
+    def active(self) -> PactVersionQuerySet:
+        return self.filter(status=VersionStatus.ACTIVE)
+
+    def stale(self, today: date | None = None) -> PactVersionQuerySet:
+        """Active versions past their review date (never reviewed counts from creation)."""
+        today = today or timezone.now().date()
+        return self.active().filter(review_due__lt=today)
+
+
+class PactVersion(models.Model):
+    pact = models.ForeignKey(Pact, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    # The canonical document (section 4) as a dict, its exact canonical text, and its SHA-256.
+    document = models.JSONField()
+    canonical = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    risk_tier = models.CharField(max_length=20, choices=RiskTier.choices)
+    review_cadence_days = models.PositiveIntegerField()
+    last_reviewed = models.DateField(null=True, blank=True)
+    # last_reviewed + cadence, kept in a column so that staleness is one indexed comparison.
+    review_due = models.DateField(null=True, blank=True, db_index=True)
+    stale_since = models.DateTimeField(null=True, blank=True)
+    evidence_required = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = PactVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pact__key", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["pact", "number"], name="pact_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["pact"], condition=Q(status="active"), name="one_active_version_per_pact"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pact.key}@{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.pact.key}@{self.number}"
+
+    @property
+    def is_stale(self) -> bool:
+        return (
+            self.status == VersionStatus.ACTIVE
+            and self.review_due is not None
+            and self.review_due < timezone.now().date()
+        )
+
+    @staticmethod
+    def compute_review_due(last_reviewed: date | None, cadence_days: int, created: date) -> date:
+        return (last_reviewed or created) + timedelta(days=cadence_days)
+
+
+class Clause(models.Model):
+    version = models.ForeignKey(PactVersion, on_delete=models.PROTECT, related_name="clauses")
+    position = models.PositiveIntegerField()
+    key = models.SlugField(max_length=80)
+    statement = models.TextField()
+    assumption = models.CharField(max_length=40, choices=ASSUMPTION_CHOICES)
+    metric = models.CharField(max_length=200)
+    op = models.CharField(max_length=2, choices=Comparison.choices)
+    target = models.DecimalField(max_digits=24, decimal_places=8)
+    window = models.CharField(max_length=20)
+    window_seconds = models.PositiveIntegerField()
+    method = models.CharField(max_length=30, choices=EvaluationMethod.choices)
+    source = models.CharField(max_length=200, blank=True)
+    on_breach = models.CharField(max_length=20, choices=Consequence.choices)
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="clause_key_unique_in_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version.label}#{self.key}"
+
+    def passes(self, value) -> bool:
+        """Whether a measured value meets the clause's objective."""
+        target = self.target
+        return {
+            "<": value < target,
+            "<=": value <= target,
+            "==": value == target,
+            ">=": value >= target,
+            ">": value > target,
+        }[self.op]
+
+
+class EvaluationQuerySet(models.QuerySet):
+    def counted(self) -> EvaluationQuerySet:
+        """Evaluations that count for scores and metrics (not voided by an upheld dispute)."""
+        return self.filter(voided_at__isnull=True)
+
+
+class Evaluation(models.Model):
+    clause = models.ForeignKey(Clause, on_delete=models.PROTECT, related_name="evaluations")
+    value = models.DecimalField(max_digits=24, decimal_places=8)
+    passed = models.BooleanField()
+    is_breach = models.BooleanField(default=False)
+    measured_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=200)
+    ingested_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EvaluationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-measured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="evaluation_idempotency_key"
+            )
+        ]
+        indexes = [models.Index(fields=["clause", "-measured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.clause} = {self.value} ({'pass' if self.passed else 'fail'})"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    UPHELD = "upheld", "Upheld"
+    REJECTED = "rejected", "Rejected"
+
+
+class Dispute(models.Model):
+    """A challenge to an evaluation or to an incident's classification."""
+
+    evaluation = models.ForeignKey(
+        Evaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes"
+    )
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="disputes",
+    )
+    reason = models.TextField()
+    status = models.CharField(max_length=20, choices=DisputeStatus.choices, default="open")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(evaluation__isnull=False) & Q(incident__isnull=True))
+                | (Q(evaluation__isnull=True) & Q(incident__isnull=False)),
+                name="dispute_has_exactly_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute #{self.pk} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == DisputeStatus.OPEN
+
+
+class ApiToken(models.Model):
+    """A bearer token for one evaluation source; only its SHA-256 is stored."""
+
+    source = models.CharField(max_length=200)
+    label = models.CharField(max_length=200, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_live_token_per_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.prefix}…)"
