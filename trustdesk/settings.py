@@ -121,7 +121,7 @@ WHITENOISE_USE_FINDERS = DEBUG or EMBEDDED
 WHITENOISE_MANIFEST_STRICT = False
 if WHITENOISE_USE_FINDERS:
     # Static files come from the finders; an absent STATIC_ROOT is expected, not a problem.
-    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+    warnings.filterwarnings("ignore", message="No directory at")
 
 # Runtime data (uploaded evidence, the signing key) lives outside the static root and the repo.
 DATA_DIR = Path(os.environ.get("TRUSTDESK_DATA_DIR", BASE_DIR / "data"))

@@ -25,22 +25,22 @@ def test_healthz_reports_heartbeat_age(client):
     assert 42 <= age < 50
 
 
-def _with_broker(settings, url):
+def _with_broker(url):
     from trustdesk.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False  # the autouse fixture restores it
     app.conf.broker_url = url
     reset_broker_connections(app)
 
 
-def test_healthz_with_a_reachable_broker(client, settings):
+def test_healthz_with_a_reachable_broker(client):
     if not redis_reachable():
         missing_service("Redis")
     from trustdesk.celery import app
 
     old = app.conf.broker_url
     try:
-        _with_broker(settings, redis_url())
+        _with_broker(redis_url())
         body = client.get(reverse("healthz")).json()
         assert body["broker"] == "ok"
     finally:
@@ -48,12 +48,12 @@ def test_healthz_with_a_reachable_broker(client, settings):
         reset_broker_connections(app)
 
 
-def test_healthz_with_a_broker_that_is_down_still_answers_200(client, settings):
+def test_healthz_with_a_broker_that_is_down_still_answers_200(client):
     from trustdesk.celery import app
 
     old = app.conf.broker_url
     try:
-        _with_broker(settings, "redis://127.0.0.1:1/0")
+        _with_broker("redis://127.0.0.1:1/0")
         response = client.get(reverse("healthz"))
         assert response.status_code == 200
         assert response.json()["broker"] == "unreachable"

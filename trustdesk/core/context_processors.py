@@ -25,11 +25,23 @@ def _nav(path: str) -> list[dict]:
     return items
 
 
+# Each app keeps its own styles in static/css/<app>.css, after the shared trustdesk.css.
+APP_STYLESHEETS = tuple(
+    f"css/{app}.css" for app in ("pacts", "incidents", "reviews", "metrics", "diligence")
+)
+
+
 def shell(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "user_roles": frozenset(), "user_role_label": ""}
+        return {
+            "nav_items": [],
+            "user_roles": frozenset(),
+            "user_role_label": "",
+            "app_stylesheets": APP_STYLESHEETS,
+        }
     return {
+        "app_stylesheets": APP_STYLESHEETS,
         "nav_items": _nav(request.path),
         "user_roles": user_roles(user),
         "user_role_label": primary_role_label(user),

@@ -118,3 +118,53 @@ def append_event(
 
 def next_incident_number() -> int:
     return (Incident.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def open_incident(
+    *,
+    agent,
+    by: AbstractBaseUser | None,
+    title: str,
+    severity: str,
+    detected_at: datetime | None = None,
+    pact_version=None,
+    clauses=(),
+    summary: str = "",
+) -> Incident:
+    """Open an incident (state `detected`) with its first event.
+
+    The caller guarantees the clauses belong to `pact_version`. The detection may be backdated,
+    never in the future.
+    """
+    now = timezone.now()
+    detected_at = detected_at or now
+    if detected_at > now + timezone.timedelta(seconds=5):
+        raise GateError("The detection time cannot be in the future.")
+    with transaction.atomic():
+        # Serialize numbering: concurrent opens would otherwise pick the same number.
+        type(agent).objects.select_for_update().filter(pk=agent.pk).first()
+        number = next_incident_number()
+        incident = Incident.objects.create(
+            number=number,
+            key=f"INC-{number}",
+            agent=agent,
+            pact_version=pact_version,
+            title=title,
+            summary=summary,
+            severity=severity,
+            detected_at=detected_at,
+            created_by=by,
+        )
+        if clauses:
+            incident.clauses.set(clauses)
+        append_event(incident, type="detected", by=by, at=detected_at)
+        schedule_metrics_refresh(incident)
+    return incident
+
+
+def schedule_metrics_refresh(incident: Incident) -> None:
+    """After commit, ask the workers to refresh the agent's metrics (debounced there)."""
+    from trustdesk.metrics.tasks import schedule_agent_refresh
+
+    agent_id = incident.agent_id
+    transaction.on_commit(lambda: schedule_agent_refresh(agent_id))
