@@ -168,3 +168,17 @@ def schedule_metrics_refresh(incident: Incident) -> None:
 
     agent_id = incident.agent_id
     transaction.on_commit(lambda: schedule_agent_refresh(agent_id))
+
+
+def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None, at: datetime):
+    """The one place an agent's scope changes (containment, recovery decisions).
+
+    The caller holds the incident lock, so the agent row is locked here too.
+    """
+    from trustdesk.pacts.models import Agent
+
+    Agent.objects.select_for_update().filter(pk=agent.pk).update(
+        scope=scope, scope_changed_at=at, scope_reason=reason, scope_incident=incident
+    )
+    agent.scope, agent.scope_changed_at, agent.scope_reason = scope, at, reason
+    agent.scope_incident = incident

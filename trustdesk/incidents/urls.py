@@ -4,4 +4,5 @@ from trustdesk.incidents import views
 
 urlpatterns = [
     path("incidents/", views.incidents_index, name="incidents"),
+    path("incidents/<str:key>/", views.incident_detail, name="incident_detail"),
 ]
