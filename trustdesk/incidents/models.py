@@ -212,3 +212,26 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]}"
+
+
+class BreachLink(models.Model):
+    """Which failing evaluation opened (or was attached to) which incident.
+
+    The unique evaluation makes breach handling idempotent: the same evaluation twice does nothing.
+    """
+
+    evaluation = models.OneToOneField(
+        "pacts.Evaluation", on_delete=models.PROTECT, related_name="breach_link"
+    )
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="breach_links")
+    opened_incident = models.BooleanField(default=False)
+    event = models.OneToOneField(
+        Event, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["incident", "created_at"]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.evaluation_id} -> {self.incident_id}"

@@ -1,0 +1,23 @@
+"""Celery tasks of the incidents app. A task takes ids, fetches, and calls the lifecycle."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="trustdesk.incidents.tasks.open_incident_for_breach")
+def open_incident_for_breach(evaluation_id: int) -> str | None:
+    """Open (or attach to) the incident for a failing evaluation. Idempotent: a retry or a
+    duplicate message finds the evaluation already linked and does nothing."""
+    from trustdesk.incidents import lifecycle
+    from trustdesk.pacts.models import Evaluation
+
+    evaluation = (
+        Evaluation.objects.select_related("clause__version__pact__agent")
+        .filter(pk=evaluation_id)
+        .first()
+    )
+    if evaluation is None:
+        return None
+    incident = lifecycle.open_incident_for_breach(evaluation, by=None)
+    return incident.key if incident else None
