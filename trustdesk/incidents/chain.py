@@ -78,3 +78,54 @@ def first_broken_link(incident_key: str, events: Iterable[Any]) -> BrokenLink | 
         prev = ev.hash
         expected_seq += 1
     return None
+
+
+CHAIN_FIELDS = ("incident_id", "seq", "type", "at", "actor_name", "data", "prev_hash", "hash")
+
+
+def verify_incidents(incidents) -> tuple[int, int, list[BrokenLink]]:
+    """Check the chains of a queryset of incidents in a constant number of streamed queries.
+
+    Beyond each link, the chain's end must match the incident's recorded head (`event_count`,
+    `last_hash`), so a deleted last event is caught too. Returns (incidents checked, events
+    checked, the first broken link of each broken incident).
+    """
+    from itertools import groupby
+
+    from trustdesk.incidents.models import Event
+
+    heads = {
+        pk: (key, count, last)
+        for pk, key, count, last in incidents.order_by().values_list(
+            "pk", "key", "event_count", "last_hash"
+        )
+    }
+    broken: list[BrokenLink] = []
+    seen: set[int] = set()
+    total = 0
+    rows = (
+        Event.objects.filter(incident_id__in=incidents.order_by().values("pk"))
+        .order_by("incident_id", "seq")
+        .only(*CHAIN_FIELDS, "canonical")
+        .iterator(chunk_size=2000)
+    )
+    for incident_id, group in groupby(rows, key=lambda e: e.incident_id):
+        key, count, last_hash = heads[incident_id]
+        seen.add(incident_id)
+        events = list(group)
+        total += len(events)
+        link = first_broken_link(key, events)
+        if link is None and (events[-1].seq != count or events[-1].hash != last_hash):
+            link = BrokenLink(
+                key,
+                events[-1].seq,
+                f"the chain ends here but the incident records {count} events "
+                "ending at another hash (events missing or head altered)",
+            )
+        if link is not None:
+            broken.append(link)
+    for pk, (key, count, _) in heads.items():
+        if pk not in seen:
+            broken.append(BrokenLink(key, 1, f"no events, but the incident records {count}"))
+    broken.sort(key=lambda b: (len(b.incident_key), b.incident_key))
+    return len(heads), total, broken
