@@ -1,0 +1,70 @@
+"""`manage.py export_bundle [--agent KEY] [--incident KEY] OUT.zip`: an internal evidence bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from trustdesk.diligence.bundle import INTERNAL, BundleError, BundleScope, export_to_path
+from trustdesk.diligence.signing import SigningKeyError
+from trustdesk.incidents.models import Incident
+from trustdesk.pacts.models import Agent
+
+
+class Command(BaseCommand):
+    help = (
+        "Write a signed evidence bundle (every event, every evidence file) for the given agents "
+        "and/or incidents; without options, for every agent."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("out", metavar="OUT.zip", help="where to write the zip")
+        parser.add_argument(
+            "--agent", action="append", default=[], metavar="KEY", help="repeatable"
+        )
+        parser.add_argument(
+            "--incident", action="append", default=[], metavar="KEY", help="repeatable"
+        )
+
+    def handle(self, *args, out: str, agent: list[str], incident: list[str], **options) -> None:
+        path = Path(out)
+        if path.suffix.lower() != ".zip":
+            raise CommandError(f"{out}: the bundle is a zip; name it something.zip")
+        if not path.parent.is_dir():
+            raise CommandError(f"{out}: the folder {path.parent} does not exist")
+        agents = list(Agent.objects.filter(key__in=agent)) if agent else []
+        missing = sorted(set(agent) - {a.key for a in agents})
+        if missing:
+            raise CommandError(f"no such agent: {', '.join(missing)}")
+        incident_keys = None
+        if incident:
+            found = dict(Incident.objects.filter(key__in=incident).values_list("key", "agent_id"))
+            missing = sorted(set(incident) - set(found))
+            if missing:
+                raise CommandError(f"no such incident: {', '.join(missing)}")
+            incident_keys = sorted(found, key=lambda k: int(k.rpartition("-")[2] or 0))
+            if not agents:
+                agents = list(Agent.objects.filter(pk__in=set(found.values())))
+            else:
+                outside = [k for k, a in found.items() if a not in {x.pk for x in agents}]
+                if outside:
+                    raise CommandError(
+                        f"{', '.join(sorted(outside))}: not an incident of "
+                        f"{', '.join(a.key for a in agents)}"
+                    )
+        if not agent and not incident:
+            agents = list(Agent.objects.all())
+        scope = BundleScope(
+            agents=agents, audience=INTERNAL, include_evidence=True, incident_keys=incident_keys
+        )
+        try:
+            summary = export_to_path(path, scope)
+        except (BundleError, SigningKeyError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"Wrote {path}: {summary.agents} agent(s), {summary.pacts} pact document(s), "
+            f"{summary.incidents} incident(s), {summary.events} event(s), "
+            f"{summary.evidence_files} evidence file(s); signed by key {summary.fingerprint}."
+        )
+        self.stdout.write(f"Check it with: python3 verify.py {path.name}  (verify.py is inside)")

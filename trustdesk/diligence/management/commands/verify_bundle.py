@@ -1,0 +1,29 @@
+"""`manage.py verify_bundle IN.zip`: the very same checks as the bundle's own verify.py."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from trustdesk.diligence import verify
+
+
+class Command(BaseCommand):
+    help = (
+        "Check an evidence bundle (a zip or an unzipped folder): every hash, chain link, incident "
+        "fact and the signature. Names the first mismatch and exits non-zero."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", metavar="IN.zip")
+        parser.add_argument(
+            "--expect-key", metavar="FINGERPRINT", help="the instance key you expect"
+        )
+
+    def handle(self, *args, path: str, expect_key: str | None, **options) -> None:
+        try:
+            summary = verify.check_bundle(path, expect_key)
+        except verify.Unreadable as exc:
+            raise CommandError(f"CANNOT READ: {exc}", returncode=2) from exc
+        except verify.Mismatch as exc:
+            raise CommandError(f"MISMATCH: {exc}") from exc
+        self.stdout.write(summary)
