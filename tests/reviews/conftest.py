@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def people(make_user):
+    """One user per role the reviews rules distinguish."""
+
+    class People:
+        im = make_user("incident_manager", username="ivan")
+        im2 = make_user("incident_manager", username="ines")
+        risk = make_user("risk", username="rita")
+        risk2 = make_user("risk", username="rosa")
+        op = make_user("operator", username="olivia")
+        viewer = make_user("viewer", username="victor")
+
+    return People

@@ -1,0 +1,620 @@
+"""Every state change of the reviews app, one function each (DESIGN.md section 4, Reviews).
+
+Each incident step follows the lifecycle's pattern: `locked_incident(expected_version)` -> check
+the rule -> `append_event` -> write the rows -> `schedule_metrics_refresh` -> on commit, re-check
+the incident's re-entry conditions. A refused step raises ReviewError (a GateError) naming every
+problem; views turn it into a message on the form.
+
+Decisions, attestations, sign-offs, operating-model changes and meeting notes are written once and
+never changed: there is no function here that updates or deletes them, the admin is read-only,
+and the models themselves refuse an update or a delete (models.WriteOnceModel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from trustdesk.core.canonical import format_decimal, to_canonical_value
+from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.incidents.lifecycle import (
+    append_event,
+    locked_incident,
+    schedule_metrics_refresh,
+    set_agent_scope,
+)
+from trustdesk.incidents.models import CLOSED_STATES, EventType, Incident, State
+from trustdesk.pacts.models import PactVersion, Scope
+from trustdesk.reviews import conditions
+from trustdesk.reviews.errors import ReviewError
+from trustdesk.reviews.models import (
+    REOPENING,
+    AgendaItem,
+    Attestation,
+    ConditionStatus,
+    Decision,
+    MeetingNote,
+    MeetingStatus,
+    OperatingModelChange,
+    OperatingModelChangeKind,
+    RecoveryDecision,
+    ReentryCondition,
+    ReviewMeeting,
+    SignOff,
+)
+
+# Who may do what (DESIGN.md section 10; issue 5).
+WORKS_REVIEWS = (OPERATOR, INCIDENT_MANAGER, RISK)  # changes, conditions, sign-offs, review
+DECIDES = (RISK, INCIDENT_MANAGER)
+OVERRIDES = (INCIDENT_MANAGER,)
+ATTESTS = (OPERATOR, INCIDENT_MANAGER, RISK)  # every internal role but viewer
+RUNS_MEETINGS = (INCIDENT_MANAGER,)
+TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
+
+MAX_TEXT = 5000
+SCOPE_FOR_DECISION = {
+    Decision.REOPEN_FULL: Scope.FULL,
+    Decision.REOPEN_PARTIAL: Scope.RESTRICTED,
+    Decision.RETIRE: Scope.SUSPENDED,
+}
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise ReviewError(problems)
+
+
+def _text(value: str | None, name: str, problems: list[str], *, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        problems.append(f"{name} is required.")
+    elif len(value) > MAX_TEXT:
+        problems.append(f"{name} is too long ({len(value)} characters; at most {MAX_TEXT}).")
+    return value
+
+
+def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str) -> None:
+    roles = tuple(roles)
+    if by is None or not has_role(by, *roles):
+        from trustdesk.core.roles import ROLE_LABELS
+
+        names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
+        raise ReviewError(f"Only a user with the {names} role may {doing}.")
+
+
+def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
+    if incident.state in CLOSED_STATES:
+        problems.append(
+            f"{incident.key} is {incident.get_state_display().lower()}; "
+            f"{doing} is only possible while it is open."
+        )
+
+
+def _create(model: type[models.Model], **fields: Any) -> Any:
+    return model.objects.create(**fields)
+
+
+def schedule_condition_recheck(incident_id: int) -> None:
+    """After commit, re-check the incident's re-entry conditions on a worker."""
+    from trustdesk.reviews.tasks import enqueue_recheck
+
+    transaction.on_commit(lambda: enqueue_recheck(incident_id))
+
+
+def _after_step(incident: Incident) -> None:
+    schedule_metrics_refresh(incident)
+    schedule_condition_recheck(incident.pk)
+
+
+# ---------------------------------------------------------------- operating-model changes
+
+
+def add_operating_model_change(
+    incident: Incident,
+    *,
+    by: AbstractBaseUser,
+    expected_version: int | None,
+    kind: str,
+    summary: str,
+    pact_version: PactVersion | None = None,
+) -> OperatingModelChange:
+    """Record a change around the agent. `pact_amended` needs a newer version of the incident's
+    pact; the other kinds take none."""
+    _require_role(by, WORKS_REVIEWS, "record an operating-model change")
+    problems: list[str] = []
+    summary = _text(summary, "A summary of the change", problems)
+    if kind not in OperatingModelChangeKind.values:
+        problems.append(
+            f"Choose the kind of change: one of {', '.join(OperatingModelChangeKind.values)}."
+        )
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        _require_open(inc, "recording an operating-model change", problems)
+        if kind == OperatingModelChangeKind.PACT_AMENDED:
+            current = inc.pact_version
+            if pact_version is None:
+                problems.append("A pact amendment must name the new pact version.")
+            elif current is None:
+                problems.append(f"{inc.key} has no pact, so no pact version can amend it.")
+            elif pact_version.pact_id != current.pact_id or pact_version.number <= current.number:
+                problems.append(
+                    f"The amended pact version must be a newer version of {current.pact.key} "
+                    f"than {current.label} (got {pact_version.label})."
+                )
+        elif pact_version is not None:
+            problems.append("Only a pact amendment links a pact version.")
+        _refuse(problems)
+        now = timezone.now()
+        data: dict[str, Any] = {"kind": kind, "summary": summary}
+        if pact_version is not None:
+            data["pact_version"] = pact_version.label
+        event = append_event(inc, type=EventType.OPERATING_MODEL_CHANGED, by=by, data=data, at=now)
+        change = _create(
+            OperatingModelChange,
+            incident=inc,
+            kind=kind,
+            summary=summary,
+            pact_version=pact_version,
+            by=by,
+            at=now,
+            event=event,
+        )
+        _after_step(inc)
+    return change
+
+
+# ---------------------------------------------------------------- re-entry conditions
+
+
+def set_reentry_condition(
+    incident: Incident,
+    *,
+    by: AbstractBaseUser,
+    expected_version: int | None,
+    kind: str,
+    params: dict[str, Any] | None = None,
+) -> ReentryCondition:
+    """Add a machine-checkable re-entry condition; its statement is written from its params."""
+    _require_role(by, WORKS_REVIEWS, "set a re-entry condition")
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        problems: list[str] = []
+        _require_open(inc, "setting a re-entry condition", problems)
+        try:
+            clean = conditions.clean_params(kind, params, inc)
+        except conditions.ConditionParamsError as exc:
+            problems.extend(exc.problems)
+            clean = {}
+        _refuse(problems)
+        duplicate = ReentryCondition.objects.filter(incident=inc, kind=kind, params=clean).first()
+        if duplicate is not None:
+            raise ReviewError(f"This condition is already set: “{duplicate.statement}”")
+        statement = conditions.statement_for(kind, clean)
+        now = timezone.now()
+        event = append_event(
+            inc,
+            type=EventType.REENTRY_CONDITION_SET,
+            by=by,
+            data={"kind": kind, "params": clean, "statement": statement},
+            at=now,
+        )
+        condition = _create(
+            ReentryCondition,
+            incident=inc,
+            kind=kind,
+            params=event.data["params"],
+            statement=statement,
+            set_by=by,
+            set_at=now,
+            event=event,
+        )
+        _after_step(inc)
+    return condition
+
+
+def sign_off_incident(
+    incident: Incident,
+    *,
+    by: AbstractBaseUser,
+    expected_version: int | None,
+    role: str,
+    comment: str = "",
+) -> SignOff:
+    """Sign off the recovery plan in one of the roles one holds (counted by `signoffs`
+    conditions). Recorded in the chain as a public note, since the exchange format has no
+    sign-off event type."""
+    _require_role(by, conditions.SIGNOFF_ROLES, "sign off a recovery plan")
+    problems: list[str] = []
+    comment = _text(comment, "The comment", problems, required=False)
+    if role not in conditions.SIGNOFF_ROLES or role not in user_roles(by):
+        problems.append("Sign off in a role you hold (risk, incident manager or operator).")
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        _require_open(inc, "signing off", problems)
+        earlier = SignOff.objects.filter(incident=inc, by=by).first()
+        if earlier is not None:
+            problems.append(
+                f"You already signed off {inc.key} as {earlier.role} on "
+                f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
+            )
+        _refuse(problems)
+        now = timezone.now()
+        from trustdesk.core.roles import ROLE_LABELS
+
+        text = f"Sign-off of the recovery plan by {by.get_username()} as {ROLE_LABELS[role]}."
+        if comment:
+            text += f" {comment}"
+        event = append_event(
+            inc, type=EventType.NOTE, by=by, data={"text": text, "internal": False}, at=now
+        )
+        signoff = _create(
+            SignOff, incident=inc, by=by, role=role, comment=comment, at=now, event=event
+        )
+        _after_step(inc)
+    return signoff
+
+
+# ---------------------------------------------------------------- request review
+
+
+def request_review(
+    incident: Incident, *, by: AbstractBaseUser, expected_version: int | None
+) -> Incident:
+    """repaired -> in_review, once there is an operating-model change and a re-entry condition."""
+    _require_role(by, WORKS_REVIEWS, "request a review")
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        problems: list[str] = []
+        if inc.state != State.REPAIRED:
+            problems.append(
+                f"{inc.key} is {inc.get_state_display().lower()}; a review can be requested "
+                "once it is repaired."
+            )
+        if not OperatingModelChange.objects.filter(incident=inc).exists():
+            problems.append(
+                "Record at least one operating-model change (what changed around the agent)."
+            )
+        if not ReentryCondition.objects.filter(incident=inc).exists():
+            problems.append("Set at least one re-entry condition the machine can check.")
+        _refuse(problems)
+        now = timezone.now()
+        append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
+        inc.state = State.IN_REVIEW
+        fields = ["state"]
+        if inc.review_requested_at is None:
+            inc.review_requested_at = now
+            fields.append("review_requested_at")
+        inc.save(update_fields=fields)
+        _after_step(inc)
+    return inc
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def current_gates(incident: Incident) -> list[dict[str, Any]]:
+    """The lifecycle's gates before `decide`, as plain dicts (what a snapshot stores)."""
+    from trustdesk.incidents.lifecycle import gate_status
+
+    return [
+        to_canonical_value(asdict(gate)) for gate in gate_status(incident) if gate.step != "decide"
+    ]
+
+
+def _condition_snapshot(condition: ReentryCondition) -> dict[str, Any]:
+    return to_canonical_value(
+        {
+            "kind": condition.kind,
+            "params": condition.params,
+            "statement": condition.statement,
+            "status": condition.status,
+            "observed": condition.observed,
+            "checked_at": condition.checked_at,
+        }
+    )
+
+
+def override_reasons(gates: list[dict], condition_rows: list[dict]) -> list[str]:
+    """What makes a reopening an override now: each unmet gate and each unmet condition."""
+    reasons = [f"gate “{g['label']}” is unmet: {g['detail']}" for g in gates if not g["met"]]
+    reasons += [
+        f"re-entry condition unmet: {c['statement']}"
+        for c in condition_rows
+        if c["status"] != ConditionStatus.MET
+    ]
+    return reasons
+
+
+def record_recovery_decision(
+    incident: Incident,
+    *,
+    by: AbstractBaseUser,
+    expected_version: int | None,
+    decision: str,
+    rationale: str,
+    justification: str = "",
+    override_requested: bool = False,
+    meeting: ReviewMeeting | None = None,
+) -> RecoveryDecision:
+    """Decide on trust: reopen (fully or partially), keep restricted, or retire.
+
+    Reopening while any gate or re-entry condition is unmet is an override: only an incident
+    manager may make it, explicitly (`override_requested`) and with a justification; the gates
+    and condition readings of that moment are stored with the decision. A decision is taken from
+    `in_review`, except an override, which may be taken from any open state. The conditions are
+    evaluated afresh inside the lock, so the snapshot is what held when the decision was taken.
+    """
+    _require_role(by, DECIDES, "record a recovery decision")
+    problems: list[str] = []
+    rationale = _text(rationale, "A rationale", problems)
+    justification = _text(justification, "The justification", problems, required=False)
+    if decision not in Decision.values:
+        problems.append(f"Choose a decision: one of {', '.join(Decision.values)}.")
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        agent = inc.agent
+        existing = RecoveryDecision.objects.filter(incident=inc).first()
+        if existing is not None:
+            raise ReviewError(
+                f"{inc.key} was already decided ({existing.get_decision_display().lower()}, "
+                f"{existing.decided_at:%Y-%m-%d %H:%M} UTC); decisions are never changed."
+            )
+        _require_open(inc, "a recovery decision", problems)
+        if meeting is not None:
+            meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+            if not meeting.is_open:
+                problems.append(f"The meeting “{meeting.title}” is closed.")
+            elif not AgendaItem.objects.filter(meeting=meeting, incident=inc).exists():
+                problems.append(f"{inc.key} is not on the agenda of “{meeting.title}”.")
+        gates = current_gates(inc)
+        rows = list(ReentryCondition.objects.filter(incident=inc))
+        for row in rows:
+            row.incident = inc
+            conditions.evaluate_condition(row)
+        snapshot = [_condition_snapshot(row) for row in rows]
+        reopening = decision in REOPENING
+        reasons = override_reasons(gates, snapshot) if reopening else []
+        is_override = bool(reasons)
+        if is_override:
+            if not has_role(by, *OVERRIDES):
+                problems.append(
+                    "Reopening now would be an override, which only an incident manager may "
+                    "make, because: " + "; ".join(reasons) + "."
+                )
+            else:
+                if not override_requested:
+                    problems.append(
+                        "Reopening now is an override because: " + "; ".join(reasons) + ". "
+                        "Tick “override” and write a justification to take it anyway."
+                    )
+                if not justification:
+                    problems.append(
+                        "An override needs a written justification: why reopen before every "
+                        "gate and condition holds."
+                    )
+        elif inc.state != State.IN_REVIEW and decision in Decision.values:
+            problems.append(
+                f"{inc.key} is {inc.get_state_display().lower()}; request a review before deciding."
+            )
+        _refuse(problems)
+
+        now = timezone.now()
+        if decision == Decision.KEEP_RESTRICTED:
+            scope_after = agent.scope if agent.scope != Scope.FULL else Scope.RESTRICTED
+        else:
+            scope_after = SCOPE_FOR_DECISION[decision]
+        event = append_event(
+            inc,
+            type=EventType.DECISION_RECORDED,
+            by=by,
+            data={
+                "decision": decision,
+                "scope_after": scope_after,
+                "rationale": rationale,
+                "override": is_override,
+                "justification": justification,
+            },
+            at=now,
+        )
+        completeness = inc.evidence_completeness
+        record = _create(
+            RecoveryDecision,
+            incident=inc,
+            decision=decision,
+            scope_after=scope_after,
+            rationale=rationale,
+            decided_by=by,
+            decided_at=now,
+            override=is_override,
+            justification=justification,
+            gate_snapshot=gates,
+            conditions_snapshot=snapshot,
+            evidence_completeness=completeness,
+            meeting=meeting,
+            event=event,
+        )
+        label = Decision(decision).label.lower()
+        if reopening:
+            append_event(
+                inc, type=EventType.REOPENED, by=by, data={"scope_after": scope_after}, at=now
+            )
+            inc.state = State.RECOVERED
+            inc.reopened_at = inc.reopened_at or now
+            fields = ["state", "reopened_at"]
+        else:
+            append_event(inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now)
+            inc.state = State.CLOSED_RESTRICTED
+            inc.closed_at = inc.closed_at or now
+            fields = ["state", "closed_at"]
+        if scope_after != agent.scope:
+            set_agent_scope(
+                agent,
+                scope=scope_after,
+                reason=f"Recovery decision on {inc.key}: {label}"
+                + (" (override)." if is_override else "."),
+                incident=inc,
+                at=now,
+            )
+        if decision == Decision.RETIRE:
+            type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
+            agent.retired_at = now
+        inc.decided_at = inc.decided_at or now
+        inc.scope_after = scope_after
+        inc.save(update_fields=[*fields, "decided_at", "scope_after"])
+        schedule_metrics_refresh(inc)
+    return record
+
+
+# ---------------------------------------------------------------- attestations
+
+
+def attest(
+    decision: RecoveryDecision, *, by: AbstractBaseUser, can_explain: bool, comment: str
+) -> Attestation:
+    """Someone other than the decider says whether the page alone explains the decision.
+    One per person per decision; never changed."""
+    _require_role(by, ATTESTS, "attest a decision")
+    problems: list[str] = []
+    comment = _text(comment, "A comment", problems)
+    if not isinstance(can_explain, bool):
+        problems.append("Say whether you can explain the decision from the page alone.")
+    with locked_incident(decision.incident_id) as inc:
+        record = RecoveryDecision.objects.select_related("event").get(pk=decision.pk)
+        if record.decided_by_id == by.pk:
+            problems.append(
+                "The decider cannot attest their own decision; someone else must say whether "
+                "it can be explained from the page."
+            )
+        earlier = Attestation.objects.filter(decision=record, by=by).first()
+        if earlier is not None:
+            problems.append(
+                f"You already attested this decision on {earlier.at:%Y-%m-%d %H:%M} UTC; "
+                "an attestation is given once and never changed."
+            )
+        _refuse(problems)
+        now = timezone.now()
+        event = append_event(
+            inc,
+            type=EventType.ATTESTED,
+            by=by,
+            data={
+                "decision_seq": record.event.seq,
+                "can_explain": can_explain,
+                "comment": comment,
+            },
+            at=now,
+        )
+        attestation = _create(
+            Attestation,
+            decision=record,
+            by=by,
+            can_explain=can_explain,
+            comment=comment,
+            at=now,
+            event=event,
+        )
+        schedule_metrics_refresh(inc)
+    return attestation
+
+
+# ---------------------------------------------------------------- meetings
+
+
+def _agenda_problems(incidents: Iterable[Incident], problems: list[str]) -> list[Incident]:
+    chosen = list(dict.fromkeys(incidents))
+    for inc in chosen:
+        if inc.state != State.IN_REVIEW:
+            problems.append(
+                f"{inc.key} is {inc.get_state_display().lower()}; only incidents in review go "
+                "on a meeting's agenda."
+            )
+    return chosen
+
+
+def create_meeting(
+    *,
+    by: AbstractBaseUser,
+    title: str,
+    scheduled_at: datetime,
+    facilitator: AbstractBaseUser,
+    agenda: Iterable[Incident] = (),
+) -> ReviewMeeting:
+    """Schedule a review meeting with its agenda of incidents in review."""
+    _require_role(by, RUNS_MEETINGS, "create a review meeting")
+    problems: list[str] = []
+    title = _text(title, "A title", problems)
+    if len(title) > 200:
+        problems.append("The title is too long (at most 200 characters).")
+    if scheduled_at is None:
+        problems.append("A meeting needs a time.")
+    if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
+        problems.append("The facilitator must be an operator, incident manager or risk user.")
+    with transaction.atomic():
+        incidents = list(Incident.objects.select_for_update().filter(pk__in=[i.pk for i in agenda]))
+        chosen = _agenda_problems(incidents, problems)
+        _refuse(problems)
+        meeting = _create(
+            ReviewMeeting,
+            title=title,
+            scheduled_at=scheduled_at,
+            facilitator=facilitator,
+            created_by=by,
+        )
+        for position, inc in enumerate(chosen, start=1):
+            _create(AgendaItem, meeting=meeting, incident=inc, position=position, added_by=by)
+    return meeting
+
+
+def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: Incident):
+    """Put one more incident in review on an open meeting's agenda."""
+    _require_role(by, RUNS_MEETINGS, "change a meeting's agenda")
+    with transaction.atomic():
+        # Incident before meeting, the order record_recovery_decision takes them in.
+        inc = Incident.objects.select_for_update().get(pk=incident.pk)
+        meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+        problems: list[str] = []
+        if not meeting.is_open:
+            problems.append(f"The meeting “{meeting.title}” is closed.")
+        if AgendaItem.objects.filter(meeting=meeting, incident=inc).exists():
+            problems.append(f"{inc.key} is already on the agenda.")
+        _agenda_problems([inc], problems)
+        _refuse(problems)
+        last = AgendaItem.objects.filter(meeting=meeting).aggregate(n=Max("position"))["n"]
+        return _create(
+            AgendaItem, meeting=meeting, incident=inc, position=(last or 0) + 1, added_by=by
+        )
+
+
+def add_meeting_note(meeting: ReviewMeeting, *, by: AbstractBaseUser, text: str) -> MeetingNote:
+    """Append an entry to an open meeting's notes; entries are never edited."""
+    _require_role(by, TAKES_NOTES, "add to a meeting's notes")
+    problems: list[str] = []
+    text = _text(text, "The note", problems)
+    with transaction.atomic():
+        meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+        if not meeting.is_open:
+            problems.append(f"The meeting “{meeting.title}” is closed; its notes are final.")
+        _refuse(problems)
+        return _create(MeetingNote, meeting=meeting, author=by, text=text)
+
+
+def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeeting:
+    """End a meeting: its notes and agenda become final."""
+    _require_role(by, RUNS_MEETINGS, "close a meeting")
+    with transaction.atomic():
+        meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+        if not meeting.is_open:
+            raise ReviewError(f"The meeting “{meeting.title}” is already closed.")
+        now = timezone.now()
+        ReviewMeeting.objects.filter(pk=meeting.pk).update(
+            status=MeetingStatus.CLOSED, closed_at=now
+        )
+        meeting.status, meeting.closed_at = MeetingStatus.CLOSED, now
+    return meeting
+
+
+def completeness_text(value: Decimal | None) -> str:
+    return "not assessed" if value is None else f"{format_decimal(value * 100)}%"
