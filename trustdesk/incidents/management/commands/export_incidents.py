@@ -1,0 +1,50 @@
+"""`manage.py export_incidents [--agent KEY] [--incident KEY] OUT.json`: the exchange format."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from trustdesk.incidents.exchange import dumps, export_document
+from trustdesk.incidents.models import Incident
+from trustdesk.pacts.models import Agent
+
+
+class Command(BaseCommand):
+    help = "Export incidents with their events, agents and pact versions (trustdesk.incidents/v1)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("out", metavar="OUT.json", help="the file to write, or - for stdout")
+        parser.add_argument("--agent", metavar="KEY", action="append", help="only this agent")
+        parser.add_argument("--incident", metavar="KEY", action="append", help="only this one")
+
+    def handle(self, *args, **options) -> None:
+        incidents = Incident.objects.all()
+        if options["agent"]:
+            missing = set(options["agent"]) - set(
+                Agent.objects.filter(key__in=options["agent"]).values_list("key", flat=True)
+            )
+            if missing:
+                raise CommandError(f"No agent {', '.join(sorted(missing))}.", returncode=2)
+            incidents = incidents.filter(agent__key__in=options["agent"])
+        if options["incident"]:
+            missing = set(options["incident"]) - set(
+                Incident.objects.filter(key__in=options["incident"]).values_list("key", flat=True)
+            )
+            if missing:
+                raise CommandError(f"No incident {', '.join(sorted(missing))}.", returncode=2)
+            incidents = incidents.filter(key__in=options["incident"])
+        document = export_document(incidents)
+        text = dumps(document)
+        if options["out"] == "-":
+            self.stdout.write(text, ending="")
+        else:
+            try:
+                with open(options["out"], "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise CommandError(
+                    f"Cannot write {options['out']}: {exc.strerror}.", returncode=2
+                ) from None
+            self.stdout.write(
+                f"Exported {len(document['incidents'])} incident(s) to {options['out']}."
+            )
