@@ -1,0 +1,305 @@
+"""Every metric of DESIGN.md section 6 against hand-computed fixtures.
+
+The suite runs on PostgreSQL and on SQLite with the same pinned numbers, which is the proof that
+both backends compute the same figures for the same data.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.metrics.helpers import (
+    agent_with_pact,
+    attested,
+    classified,
+    contained,
+    decision,
+    evidence,
+    model_changed,
+    new_incident,
+    plus,
+    record,
+    reopened,
+    utc,
+)
+from trustdesk.metrics.compute import Window, compute_metrics, compute_windows
+
+pytestmark = pytest.mark.django_db
+
+MARCH = (utc(2026, 3, 1), utc(2026, 4, 1))
+
+
+@pytest.fixture
+def march():
+    """Five incidents detected in March 2026 (four of agent A, one of B) and one in February.
+
+    Times are offsets from each detection; the expected figures are worked out by hand in
+    each test.
+    """
+    a, va = agent_with_pact("agent-a")  # requires transcript, tool_calls, evaluation_result, impact
+    b, vb = agent_with_pact("agent-b", evidence_required=[])
+
+    # February (outside March): authority, reopened on 21 Feb at 12:00.
+    d6 = utc(2026, 2, 20, 9)
+    i6 = new_incident(va, d6)
+    record(i6, contained(plus(d6, minutes=5)), classified("authority", plus(d6, hours=1)),
+           reopened(utc(2026, 2, 21, 12)))  # fmt: skip
+
+    # I1: contained at +7 min (a second containment at +20 min must not count), classified at
+    # +1 h, three of four kinds before the reopening at +2 h, the fourth after it.
+    d1 = utc(2026, 3, 2, 9)
+    i1 = new_incident(va, d1)
+    ev1 = record(
+        i1,
+        contained(plus(d1, minutes=7)),
+        evidence("transcript", plus(d1, minutes=10)),
+        evidence("tool_calls", plus(d1, minutes=15)),
+        contained(plus(d1, minutes=20)),
+        classified("authority", plus(d1, hours=1)),
+        evidence("evaluation_result", plus(d1, minutes=90)),
+        model_changed(plus(d1, minutes=100)),
+        decision(plus(d1, minutes=110), "reopen_full", by="rita"),
+    )
+    record(
+        i1,
+        attested(plus(d1, minutes=115), ev1[-1].seq, can_explain=True, by="rosa"),
+        reopened(plus(d1, hours=2)),
+        evidence("impact_assessment", plus(d1, minutes=130)),
+    )
+
+    # I2: evidence and the operating-model change exactly at the reopening (+5 h) count; the
+    # decider's own attestation and a can't-explain attestation do not.
+    d2 = utc(2026, 3, 5, 10)
+    i2 = new_incident(va, d2)
+    ev2 = record(
+        i2,
+        contained(plus(d2, minutes=30)),
+        evidence("tool_calls", plus(d2, minutes=40)),
+        classified("authority", plus(d2, hours=2)),
+        decision(plus(d2, hours=4), "reopen_partial", override=True, by="ivan"),
+    )
+    record(
+        i2,
+        attested(plus(d2, hours=4, minutes=5), ev2[-1].seq, can_explain=True, by="ivan"),
+        attested(plus(d2, hours=4, minutes=6), ev2[-1].seq, can_explain=False, by="rosa"),
+        evidence("transcript", plus(d2, hours=5)),
+        model_changed(plus(d2, hours=5)),
+        reopened(plus(d2, hours=5)),
+    )
+
+    # I3: contained after 1 h, never classified; a keep_restricted decision, explained.
+    d3 = utc(2026, 3, 10, 8)
+    i3 = new_incident(va, d3)
+    ev3 = record(
+        i3, contained(plus(d3, hours=1)), decision(plus(d3, hours=2), "keep_restricted", by="rita")
+    )
+    record(i3, attested(plus(d3, hours=3), ev3[-1].seq, by="rosa"))
+
+    # I4: detected on 20 March and nothing else yet.
+    new_incident(va, utc(2026, 3, 20, 12))
+
+    # I5 (agent B, no evidence required): the operating-model change comes 1 µs after the
+    # reopening, so it was reopened without a change.
+    d5 = utc(2026, 3, 15)
+    i5 = new_incident(vb, d5)
+    ev5 = record(
+        i5,
+        contained(plus(d5, minutes=10)),
+        classified("capability", plus(d5, minutes=20)),
+        decision(plus(d5, hours=2), "reopen_full", override=True, by="ivan"),
+    )
+    record(
+        i5,
+        attested(plus(d5, hours=2, minutes=30), ev5[-1].seq, by="rita"),
+        reopened(plus(d5, hours=3)),
+        model_changed(plus(d5, hours=3, microseconds=1)),
+    )
+    return {"a": a, "b": b, "va": va, "vb": vb}
+
+
+def window_metrics(**kwargs):
+    return compute_metrics(start=MARCH[0], end=MARCH[1], **kwargs)
+
+
+def test_time_to_containment_uses_the_first_contained_event_and_interpolates(march):
+    m = window_metrics()["time_to_containment"]
+    # durations 420, 600, 1800, 3600; p50 at rank 1.5 and p90 at rank 2.7
+    assert m == {"p50": 1200.0, "p90": 3060.0, "count": 4, "uncontained": 1}
+
+
+def test_time_to_classification_and_recovery(march):
+    data = window_metrics()
+    # classification: 1200, 3600, 7200; recovery: 7200, 10800, 18000
+    assert data["time_to_classification"] == {"p50": 3600.0, "p90": 6480.0, "count": 3}
+    assert data["time_to_recovery"] == {"p50": 10800.0, "p90": 16560.0, "count": 3}
+
+
+def test_evidence_completeness_counts_only_evidence_at_or_before_the_reopening(march):
+    # I1 3/4 (impact assessment came after), I2 2/4 (transcript exactly at it), I5 none required
+    assert window_metrics()["evidence_completeness_at_reopen"] == {"value": 0.75, "count": 3}
+
+
+def test_reopen_without_change_ignores_a_change_after_the_reopening(march):
+    # I1 changed before, I2 at the same instant, I5 one microsecond after
+    assert window_metrics()["reopen_without_change_rate"] == {
+        "value": pytest.approx(1 / 3),
+        "numerator": 1,
+        "denominator": 3,
+    }
+
+
+def test_override_rate_counts_reopening_decisions_only(march):
+    # reopen_full (no override), reopen_partial (override), reopen_full (override); keep_restricted
+    # is not a reopening decision
+    m = window_metrics()["override_rate"]
+    assert (m["numerator"], m["denominator"]) == (2, 3)
+    assert m["value"] == pytest.approx(2 / 3)
+
+
+def test_an_attestation_by_the_decider_or_that_cannot_explain_does_not_count(march):
+    assert window_metrics()["explainable_decision_rate"] == {
+        "value": 0.75,
+        "numerator": 3,
+        "denominator": 4,
+    }
+
+
+def test_recurrence_counts_an_earlier_reopened_incident_of_the_same_class(march):
+    # I1 and I2 (authority) follow February's authority incident reopened on 21 Feb; I5 is B's
+    m = window_metrics()["recurrence_rate"]
+    assert (m["numerator"], m["denominator"]) == (2, 3)
+
+
+def test_an_agent_filter_keeps_only_that_agents_incidents(march):
+    data = window_metrics(agent=march["b"])
+    assert data["incident_count"] == 1
+    assert data["time_to_containment"] == {"p50": 600.0, "p90": 600.0, "count": 1, "uncontained": 0}
+    assert data["evidence_completeness_at_reopen"] == {"value": 1.0, "count": 1}
+    assert data["reopen_without_change_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert data["override_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert data["explainable_decision_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert data["recurrence_rate"] == {"value": 0.0, "numerator": 0, "denominator": 1}
+    assert data["agent"] == "agent-b"
+
+
+def test_an_empty_window_gives_null_not_zero(march):
+    data = compute_metrics(start=utc(2025, 1, 1), end=utc(2025, 2, 1))
+    assert data["incident_count"] == 0
+    for name in ("time_to_containment", "time_to_classification", "time_to_recovery"):
+        assert data[name]["p50"] is None and data[name]["p90"] is None
+        assert data[name]["count"] == 0
+    assert data["evidence_completeness_at_reopen"] == {"value": None, "count": 0}
+    for name in (
+        "reopen_without_change_rate",
+        "override_rate",
+        "explainable_decision_rate",
+        "recurrence_rate",
+    ):
+        assert data[name] == {"value": None, "numerator": 0, "denominator": 0}
+
+
+def test_windows_are_by_detection_time_start_inclusive_end_exclusive():
+    _, v = agent_with_pact("edges")
+    at_start = new_incident(v, utc(2026, 5, 1))
+    record(at_start, contained(plus(utc(2026, 5, 1), seconds=30)))
+    at_end = new_incident(v, utc(2026, 6, 1))
+    record(at_end, contained(plus(utc(2026, 6, 1), seconds=90)))
+    # detected before the window, contained inside it: belongs to April, not May
+    before = new_incident(v, plus(utc(2026, 5, 1), microseconds=-1))
+    record(before, contained(plus(utc(2026, 5, 1), minutes=5)))
+
+    may = compute_metrics(start=utc(2026, 5, 1), end=utc(2026, 6, 1))
+    assert may["incident_count"] == 1
+    assert may["time_to_containment"] == {"p50": 30.0, "p90": 30.0, "count": 1, "uncontained": 0}
+    june = compute_metrics(start=utc(2026, 6, 1), end=utc(2026, 7, 1))
+    assert june["time_to_containment"]["p50"] == 90.0
+    april = compute_metrics(start=utc(2026, 4, 1), end=utc(2026, 5, 1))
+    assert april["time_to_containment"]["p50"] == 300.000001
+
+
+def _reopened_incident(version, detected, assumption, reopened_at):
+    incident = new_incident(version, detected)
+    record(incident, classified(assumption, plus(detected, hours=1)), reopened(reopened_at))
+    return incident
+
+
+@pytest.mark.parametrize(
+    ("gap", "recurs"),
+    [
+        ({"days": 90}, True),  # exactly 90 days before the detection: inside
+        ({"days": 90, "microseconds": 1}, False),  # one microsecond more: outside
+        ({"microseconds": 1}, True),  # reopened just before the detection
+        ({}, False),  # reopened at the very instant of the detection: not before it
+    ],
+)
+def test_the_90_day_recurrence_boundary(gap, recurs):
+    agent, v = agent_with_pact("recur")
+    reopened_at = utc(2026, 6, 1, 12)
+    _reopened_incident(v, utc(2026, 5, 30), "tool_use", reopened_at)
+    detected = plus(reopened_at, **gap)
+    later = new_incident(v, detected)
+    record(later, classified("tool_use", plus(detected, hours=1)))
+
+    m = compute_metrics(start=detected, end=plus(detected, seconds=1))["recurrence_rate"]
+    assert (m["numerator"], m["denominator"]) == (int(recurs), 1)
+
+
+def test_recurrence_needs_the_same_agent_and_class_and_uses_the_latest_classification():
+    agent, v = agent_with_pact("recur-a")
+    _, other_v = agent_with_pact("recur-b")
+    # Reclassified from authority to drift: drift is its class.
+    first = new_incident(v, utc(2026, 7, 1))
+    record(
+        first,
+        classified("authority", utc(2026, 7, 1, 1)),
+        classified("drift", utc(2026, 7, 1, 2)),
+        reopened(utc(2026, 7, 2)),
+    )
+    _reopened_incident(other_v, utc(2026, 7, 1), "authority", utc(2026, 7, 2))  # other agent
+    never_reopened = new_incident(v, utc(2026, 7, 3))
+    record(never_reopened, classified("capability", utc(2026, 7, 3, 1)))
+
+    drift = new_incident(v, utc(2026, 8, 1))
+    record(drift, classified("drift", utc(2026, 8, 1, 1)))
+    authority = new_incident(v, utc(2026, 8, 2))
+    record(authority, classified("authority", utc(2026, 8, 2, 1)))
+    capability = new_incident(v, utc(2026, 8, 3))
+    record(capability, classified("capability", utc(2026, 8, 3, 1)))
+    unclassified = new_incident(v, utc(2026, 8, 4))
+
+    m = compute_metrics(start=utc(2026, 8, 1), end=utc(2026, 9, 1), agent=agent)
+    assert m["recurrence_rate"] == {"value": pytest.approx(1 / 3), "numerator": 1, "denominator": 3}
+    assert unclassified.pk  # counted in the window, not in the denominator
+    assert m["incident_count"] == 4
+
+
+def test_an_incident_with_no_pact_version_counts_complete():
+    from trustdesk.incidents.lifecycle import open_incident
+
+    agent, _ = agent_with_pact("no-pact")
+    incident = open_incident(
+        agent=agent, by=None, title="t", severity="sev3", detected_at=utc(2026, 9, 1)
+    )
+    record(incident, reopened(utc(2026, 9, 2)))
+    data = compute_metrics(start=utc(2026, 9, 1), end=utc(2026, 10, 1))
+    assert data["evidence_completeness_at_reopen"] == {"value": 1.0, "count": 1}
+    assert data["time_to_recovery"]["p50"] == 86400.0
+
+
+def test_many_windows_and_every_agent_in_one_call_match_single_computations(march):
+    windows = [
+        Window("march", *MARCH),
+        Window("feb", utc(2026, 2, 1), utc(2026, 3, 1)),
+        Window("all"),
+    ]
+    ids = [march["a"].pk, march["b"].pk]
+    results = compute_windows(windows, per_agent=ids)
+    for w in windows:
+        for agent in (None, march["a"], march["b"]):
+            single = compute_metrics(start=w.start, end=w.end, agent=agent)
+            got = results[(agent.pk if agent else None, w.key)]
+            for key, value in got.items():
+                assert single[key] == value, (w.key, agent, key)
+    assert results[(None, "all")]["incident_count"] == 6
+    assert results[(march["a"].pk, "feb")]["incident_count"] == 1
+    assert results[(march["b"].pk, "feb")]["incident_count"] == 0

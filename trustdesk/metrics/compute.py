@@ -1,0 +1,630 @@
+"""The metrics of DESIGN.md section 6, computed in SQL from the incidents' event log.
+
+This is the one implementation: the workers (snapshots), `manage.py metrics`, the dashboard and
+its drill-down pages all call it. Everything comes from `incidents_event` (type, at, data,
+actor_name) plus the incident's agent, detection time and pact version, so imported history
+counts exactly like history recorded in the app.
+
+Definitions, pinned where the design leaves a choice:
+
+- An incident belongs to a window [start, end) by `Incident.detected_at` (the `detected`
+  event's `at`). Decisions and attestations belong to the window of their incident.
+- "First" means the earliest event of that type (events are time-ordered within an incident).
+  `time_to_containment` uses the first `contained`, `time_to_classification` the first
+  `classified`, `time_to_recovery` and everything "at reopening" the first `reopened`.
+- Durations are float seconds, rounded to the microsecond (the resolution of stored times).
+  Percentiles are linear interpolation between closest ranks: `percentile_cont` on PostgreSQL;
+  on SQLite the sorted durations are fetched by SQL and interpolated with the same formula
+  (`lo + (hi - lo) * fraction`, in IEEE doubles like PostgreSQL's float8).
+- "At or before" is `<=` on the event times: evidence added, or an operating-model change made,
+  at the very instant of the reopening counts; one microsecond later does not.
+- Evidence completeness counts the required kinds (`pact_version.evidence_required`; no pact
+  version or an empty list means none required, which counts 1) that have an `evidence_added`
+  event with that `data.kind` at or before the first `reopened`.
+- `override_rate`: `decision_recorded` events whose `data.decision` is `reopen_full` or
+  `reopen_partial` and whose `data.override` is JSON `true`, over those reopening decisions.
+- `explainable_decision_rate`: `decision_recorded` events with at least one `attested` event of
+  the same incident whose `data.decision_seq` is that decision's seq, whose `data.can_explain`
+  is JSON `true`, and whose `actor_name` differs from the decision's, over all decisions.
+- `recurrence_rate`: a classified incident's assumption class is the `data.assumption` of its
+  LATEST `classified` event (the current classification; a correction after a dispute counts).
+  It recurs when another incident of the same agent, detected earlier, with the same class,
+  had its first `reopened` event within the 90 days before this detection:
+  detected - 90 days <= reopened < detected (both ends pinned by tests).
+- Rates with an empty denominator are null, never 0; `value` is a float, `numerator` and
+  `denominator` are ints.
+- `unclassified_count` (incidents with no `classified` event), `open_count`
+  (`Incident.objects.open()`), `stale_pacts` (`PactVersion.objects.stale()`) and
+  `restricted_agents` (`Agent.objects.restricted()`) are counts now, whatever the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, QuerySet
+
+from trustdesk.incidents.models import Event, Incident
+from trustdesk.pacts.models import Agent, EvidenceKind, PactVersion
+
+EVIDENCE_KINDS: tuple[str, ...] = tuple(kind.value for kind in EvidenceKind)
+REOPENING_DECISIONS: tuple[str, ...] = ("reopen_full", "reopen_partial")
+RECURRENCE_LOOKBACK = timedelta(days=90)
+PERCENTILES = (("p50", 0.5), ("p90", 0.9))
+DURATION_METRICS = ("time_to_containment", "time_to_classification", "time_to_recovery")
+RATE_METRICS = (
+    "reopen_without_change_rate",
+    "override_rate",
+    "explainable_decision_rate",
+    "recurrence_rate",
+)
+COUNT_METRICS = ("unclassified_count", "open_count", "stale_pacts", "restricted_agents")
+
+# Stand-ins for an unbounded window end: far outside any real detection time.
+_MIN_TIME = datetime(1, 1, 2, tzinfo=UTC)
+_MAX_TIME = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A period of detection times, [start, end); None is unbounded on that side."""
+
+    key: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"from": _iso(self.start), "to": _iso(self.end)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- SQL dialect
+
+
+class _Dialect:
+    """The few fragments that differ between PostgreSQL and SQLite; the rest is shared SQL."""
+
+    def __init__(self) -> None:
+        self.pg = connection.vendor == "postgresql"
+        if not self.pg and connection.vendor != "sqlite":
+            raise NotImplementedError(f"metrics need PostgreSQL or SQLite, not {connection.vendor}")
+
+    def param(self, value: datetime) -> Any:
+        # SQLite stores naive UTC text; comparing against an aware value's text would be wrong.
+        return connection.ops.adapt_datetimefield_value(value)
+
+    def text(self, col: str, key: str) -> str:
+        return f"({col} ->> '{key}')" if self.pg else f"json_extract({col}, '$.{key}')"
+
+    def is_true(self, col: str, key: str) -> str:
+        if self.pg:
+            return f"(({col} -> '{key}') = 'true'::jsonb)"
+        return f"(json_type({col}, '$.{key}') = 'true')"
+
+    def int_equals(self, col: str, key: str, expr: str) -> str:
+        if self.pg:
+            return f"(({col} -> '{key}') = to_jsonb({expr}))"
+        return (
+            f"(json_type({col}, '$.{key}') = 'integer' AND json_extract({col}, '$.{key}') = {expr})"
+        )
+
+    def array_has(self, col: str, literal: str) -> str:
+        # `literal` is one of the fixed evidence kinds, never user input.
+        if self.pg:
+            return f"({col} @> '[\"{literal}\"]'::jsonb)"
+        return f"EXISTS (SELECT 1 FROM json_each({col}) j WHERE j.value = '{literal}')"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        """later - earlier in float seconds, exact to the microsecond on both backends."""
+        if self.pg:
+            return f"ROUND(EXTRACT(EPOCH FROM ({later} - {earlier})), 6)::float8"
+        # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]': whole seconds by strftime on the first
+        # 19 characters (SQLite rounds fractions to milliseconds), then the fractions apart.
+        return (
+            f"ROUND((CAST(strftime('%%s', substr({later}, 1, 19)) AS INTEGER)"
+            f" - CAST(strftime('%%s', substr({earlier}, 1, 19)) AS INTEGER))"
+            f" + (CAST('0' || substr({later}, 20) AS REAL)"
+            f" - CAST('0' || substr({earlier}, 20) AS REAL)), 6)"
+        )
+
+    def as_float(self, expr: str) -> str:
+        return f"CAST({expr} AS {'double precision' if self.pg else 'REAL'})"
+
+
+# ---------------------------------------------------------------- the per-incident facts
+
+
+_T_INCIDENT = Incident._meta.db_table
+_T_EVENT = Event._meta.db_table
+_T_VERSION = PactVersion._meta.db_table
+
+
+def _facts_ctes(
+    d: _Dialect, *, lo: datetime | None, hi: datetime | None, agent_id: int | None
+) -> tuple[str, list[Any]]:
+    """CTEs ending in `facts`: one row per incident detected in [lo, hi) (of one agent if given).
+
+    One pass over those incidents' events (grouped by incident) gives every milestone; the
+    explainable decisions and the recurrence look-back are small correlated lookups by the
+    (type, incident) index.
+    """
+    params: list[Any] = []
+    agent_sql = ""
+    if agent_id is not None:
+        agent_sql = " AND i.agent_id = %s"
+
+    kinds_first = ",\n".join(
+        f"MIN(e.at) FILTER (WHERE e.type = 'evidence_added' AND {d.text('e.data', 'kind')} = "
+        f"'{kind}') AS ev_{kind}"
+        for kind in EVIDENCE_KINDS
+    )
+    required = " + ".join(
+        f"(CASE WHEN {d.array_has('inc.req', kind)} THEN 1 ELSE 0 END)" for kind in EVIDENCE_KINDS
+    )
+    evidenced = " + ".join(
+        f"(CASE WHEN {d.array_has('inc.req', kind)} AND agg.ev_{kind} <= agg.reopened_at "
+        "THEN 1 ELSE 0 END)"
+        for kind in EVIDENCE_KINDS
+    )
+    reopening = ", ".join(f"'{v}'" for v in REOPENING_DECISIONS)
+    lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
+
+    sql = f"""
+inc AS (
+  SELECT i.id, i.agent_id, i.detected_at, v.evidence_required AS req
+  FROM {_T_INCIDENT} i LEFT JOIN {_T_VERSION} v ON v.id = i.pact_version_id
+  WHERE i.detected_at >= %s AND i.detected_at < %s{agent_sql}
+),
+agg AS (
+  SELECT e.incident_id,
+    MIN(e.at) FILTER (WHERE e.type = 'contained') AS contained_at,
+    MIN(e.at) FILTER (WHERE e.type = 'classified') AS classified_at,
+    MAX(e.seq) FILTER (WHERE e.type = 'classified') AS classified_seq,
+    MIN(e.at) FILTER (WHERE e.type = 'reopened') AS reopened_at,
+    MIN(e.at) FILTER (WHERE e.type = 'operating_model_changed') AS changed_at,
+    {kinds_first},
+    COUNT(*) FILTER (WHERE e.type = 'decision_recorded') AS decisions,
+    COUNT(*) FILTER (WHERE e.type = 'decision_recorded'
+      AND {d.text("e.data", "decision")} IN ({reopening})) AS reopening_decisions,
+    COUNT(*) FILTER (WHERE e.type = 'decision_recorded'
+      AND {d.text("e.data", "decision")} IN ({reopening})
+      AND {d.is_true("e.data", "override")}) AS override_decisions
+  FROM {_T_EVENT} e JOIN inc ON inc.id = e.incident_id
+  GROUP BY e.incident_id
+),
+expl AS (
+  SELECT dr.incident_id, COUNT(*) AS n
+  FROM {_T_EVENT} dr JOIN inc ON inc.id = dr.incident_id
+  WHERE dr.type = 'decision_recorded' AND EXISTS (
+    SELECT 1 FROM {_T_EVENT} att
+    WHERE att.incident_id = dr.incident_id AND att.type = 'attested'
+      AND {d.int_equals("att.data", "decision_seq", "dr.seq")}
+      AND {d.is_true("att.data", "can_explain")}
+      AND att.actor_name <> dr.actor_name)
+  GROUP BY dr.incident_id
+),
+reop AS (
+  SELECT r.incident_id, i.agent_id, i.detected_at, r.reopened_at,
+    (SELECT {d.text("c.data", "assumption")} FROM {_T_EVENT} c
+     WHERE c.incident_id = r.incident_id AND c.type = 'classified'
+     ORDER BY c.seq DESC LIMIT 1) AS assumption
+  FROM (SELECT incident_id, MIN(at) AS reopened_at FROM {_T_EVENT}
+        WHERE type = 'reopened' GROUP BY incident_id) r
+  JOIN {_T_INCIDENT} i ON i.id = r.incident_id
+  WHERE r.reopened_at >= %s AND r.reopened_at < %s{agent_sql}
+),
+facts AS (
+  SELECT inc.id, inc.agent_id, inc.detected_at,
+    agg.contained_at, agg.classified_at, agg.reopened_at,
+    {d.seconds("agg.contained_at", "inc.detected_at")} AS ttc,
+    {d.seconds("agg.classified_at", "inc.detected_at")} AS ttcl,
+    {d.seconds("agg.reopened_at", "inc.detected_at")} AS ttr,
+    {d.text("cls.data", "assumption")} AS assumption,
+    CASE WHEN agg.reopened_at IS NULL THEN NULL
+         WHEN ({required}) = 0 THEN 1.0
+         ELSE {d.as_float(f"({evidenced})")} / ({required}) END AS completeness,
+    CASE WHEN agg.reopened_at IS NOT NULL
+          AND (agg.changed_at IS NULL OR agg.changed_at > agg.reopened_at)
+         THEN 1 ELSE 0 END AS reopened_without_change,
+    COALESCE(agg.decisions, 0) AS decisions,
+    COALESCE(agg.reopening_decisions, 0) AS reopening_decisions,
+    COALESCE(agg.override_decisions, 0) AS override_decisions,
+    COALESCE(expl.n, 0) AS explainable_decisions,
+    CASE WHEN agg.classified_at IS NOT NULL AND EXISTS (
+      SELECT 1 FROM reop y
+      WHERE y.agent_id = inc.agent_id AND y.incident_id <> inc.id
+        AND y.assumption = {d.text("cls.data", "assumption")}
+        AND y.detected_at < inc.detected_at
+        AND y.reopened_at < inc.detected_at
+        AND {d.seconds("inc.detected_at", "y.reopened_at")} <= {lookback_seconds})
+     THEN 1 ELSE 0 END AS recurrent
+  FROM inc
+  LEFT JOIN agg ON agg.incident_id = inc.id
+  LEFT JOIN expl ON expl.incident_id = inc.id
+  LEFT JOIN {_T_EVENT} cls ON cls.incident_id = inc.id AND cls.seq = agg.classified_seq
+)"""
+    params.extend([d.param(lo or _MIN_TIME), d.param(hi or _MAX_TIME)])
+    if agent_id is not None:
+        params.append(agent_id)
+    # The look-back reaches 90 days before the earliest detection of the range.
+    reop_lo = (lo - RECURRENCE_LOOKBACK) if lo is not None else _MIN_TIME
+    params.extend([d.param(reop_lo), d.param(hi or _MAX_TIME)])
+    if agent_id is not None:
+        params.append(agent_id)
+    return sql, params
+
+
+# ---------------------------------------------------------------- aggregation
+
+_AGG_COLUMNS = (
+    "incidents",
+    "contained",
+    "classified",
+    "reopened",
+    "completeness",
+    "reopened_without_change",
+    "decisions",
+    "reopening_decisions",
+    "override_decisions",
+    "explainable_decisions",
+    "recurrent",
+)
+_DURATION_COLUMNS = (("time_to_containment", "ttc"), ("time_to_classification", "ttcl"),
+                     ("time_to_recovery", "ttr"))  # fmt: skip
+
+
+def _aggregates(d: _Dialect) -> str:
+    cols = [
+        "COUNT(*)",
+        "COUNT(contained_at)",
+        "COUNT(classified_at)",
+        "COUNT(reopened_at)",
+        "AVG(completeness)",
+        "SUM(reopened_without_change)",
+        "SUM(decisions)",
+        "SUM(reopening_decisions)",
+        "SUM(override_decisions)",
+        "SUM(explainable_decisions)",
+        "SUM(recurrent)",
+    ]
+    if d.pg:
+        for _, col in _DURATION_COLUMNS:
+            for _, p in PERCENTILES:
+                cols.append(f"percentile_cont({p}) WITHIN GROUP (ORDER BY {col})")
+    return ", ".join(cols)
+
+
+def _windows_cte(d: _Dialect, windows: Sequence[Window]) -> tuple[str, list[Any]]:
+    rows = ", ".join("(%s, %s, %s)" for _ in windows)
+    params: list[Any] = []
+    for w in windows:
+        params.extend([w.key, d.param(w.start or _MIN_TIME), d.param(w.end or _MAX_TIME)])
+    return f"win(wkey, wstart, wend) AS (VALUES {rows})", params
+
+
+def _percentile(values: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont computes it."""
+    if not values:
+        return None
+    position = p * (len(values) - 1)
+    low = math.floor(position)
+    high = math.ceil(position)
+    first = values[low]
+    if high == low:
+        return first
+    return first + (values[high] - first) * (position - low)
+
+
+def _round_seconds(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def _rate(numerator: int, denominator: int) -> dict[str, Any]:
+    return {
+        "value": (numerator / denominator) if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
+
+
+def _metrics(row: dict[str, Any] | None, durations: dict[str, dict[str, float | None]]):
+    row = row or dict.fromkeys(_AGG_COLUMNS)
+    n = {k: int(row[k] or 0) for k in _AGG_COLUMNS if k != "completeness"}
+    out: dict[str, Any] = {
+        "time_to_containment": {
+            **durations["time_to_containment"],
+            "count": n["contained"],
+            "uncontained": n["incidents"] - n["contained"],
+        },
+        "time_to_classification": {**durations["time_to_classification"], "count": n["classified"]},
+        "time_to_recovery": {**durations["time_to_recovery"], "count": n["reopened"]},
+        "evidence_completeness_at_reopen": {
+            "value": float(row["completeness"]) if n["reopened"] else None,
+            "count": n["reopened"],
+        },
+        "reopen_without_change_rate": _rate(n["reopened_without_change"], n["reopened"]),
+        "override_rate": _rate(n["override_decisions"], n["reopening_decisions"]),
+        "explainable_decision_rate": _rate(n["explainable_decisions"], n["decisions"]),
+        "recurrence_rate": _rate(n["recurrent"], n["classified"]),
+    }
+    return out, n["incidents"]
+
+
+@dataclass
+class _Group:
+    row: dict[str, Any] | None = None
+    durations: dict[str, dict[str, float | None]] = field(
+        default_factory=lambda: {
+            name: {label: None for label, _ in PERCENTILES} for name, _ in _DURATION_COLUMNS
+        }
+    )
+
+
+def compute_windows(
+    windows: Sequence[Window],
+    *,
+    agent_id: int | None = None,
+    per_agent: Iterable[int] = (),
+    today: date | None = None,
+) -> dict[tuple[int | None, str], dict[str, Any]]:
+    """Metrics for every window, for one scope and optionally for each agent too.
+
+    The scope is one agent (`agent_id`) or all agents (None); results are keyed
+    `(agent_id or None, window key)`. With `per_agent` (ids of agents, only when `agent_id` is
+    None), each of those agents gets its own entry `(id, window key)`, computed in the same
+    statements. A fixed number of queries whatever the data size: 2 on PostgreSQL, 3 on SQLite,
+    plus 4 for the counts now.
+    """
+    if not windows:
+        return {}
+    if len({w.key for w in windows}) != len(windows):
+        raise ValueError("window keys must be unique")
+    per_agent = list(per_agent) if agent_id is None else []
+    d = _Dialect()
+    lo = None if any(w.start is None for w in windows) else min(w.start for w in windows)
+    hi = None if any(w.end is None for w in windows) else max(w.end for w in windows)
+    facts, params = _facts_ctes(d, lo=lo, hi=hi, agent_id=agent_id)
+    win, win_params = _windows_cte(d, windows)
+    head = f"WITH {facts},\n{win},\nfw AS (SELECT w.wkey, f.* FROM facts f JOIN win w ON " \
+        "f.detected_at >= w.wstart AND f.detected_at < w.wend)"  # fmt: skip
+    all_params = params + win_params
+
+    groups: dict[tuple[int | None, str], _Group] = defaultdict(_Group)
+    aggregates = _aggregates(d)
+    selects = [f"SELECT wkey, NULL AS agent_id, {aggregates} FROM fw GROUP BY wkey"]
+    if per_agent:
+        selects.append(f"SELECT wkey, agent_id, {aggregates} FROM fw GROUP BY wkey, agent_id")
+    scope_id = agent_id
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head}\n" + "\nUNION ALL\n".join(selects), all_params)
+        for raw in cursor.fetchall():
+            wkey, row_agent = raw[0], raw[1]
+            key = (scope_id if row_agent is None else row_agent, wkey)
+            group = groups[key]
+            group.row = dict(zip(_AGG_COLUMNS, raw[2 : 2 + len(_AGG_COLUMNS)], strict=True))
+            if d.pg:
+                rest = iter(raw[2 + len(_AGG_COLUMNS) :])
+                for name, _ in _DURATION_COLUMNS:
+                    for label, _p in PERCENTILES:
+                        group.durations[name][label] = _round_seconds(next(rest))
+        if not d.pg:
+            _sqlite_percentiles(cursor, head, all_params, groups, scope_id, bool(per_agent))
+
+    counts = counts_now(agent_id=agent_id, today=today)
+    results: dict[tuple[int | None, str], dict[str, Any]] = {}
+    scopes: list[int | None] = [agent_id, *per_agent]
+    for scope in scopes:
+        for w in windows:
+            group = groups.get((scope, w.key)) or _Group()
+            data, incidents = _metrics(group.row, group.durations)
+            data.update(counts.get(scope) or counts_for_missing(scope))
+            data["incident_count"] = incidents
+            results[(scope, w.key)] = data
+    return results
+
+
+def _sqlite_percentiles(cursor, head, params, groups, scope_id, per_agent: bool) -> None:
+    """SQLite has no percentile_cont: fetch only the durations, sorted, and interpolate."""
+    union = "\nUNION ALL\n".join(
+        f"SELECT wkey, agent_id, {i} AS m, {col} AS v FROM fw WHERE {col} IS NOT NULL"
+        for i, (_, col) in enumerate(_DURATION_COLUMNS)
+    )
+    cursor.execute(f"{head}\n{union}\nORDER BY 3, 4", params)
+    values: dict[tuple[int | None, str, int], list[float]] = defaultdict(list)
+    for wkey, row_agent, m, v in cursor.fetchall():
+        values[(scope_id, wkey, m)].append(float(v))
+        if per_agent:
+            values[(row_agent, wkey, m)].append(float(v))
+    for (scope, wkey, m), series in values.items():
+        name = _DURATION_COLUMNS[m][0]
+        for label, p in PERCENTILES:
+            groups[(scope, wkey)].durations[name][label] = _round_seconds(_percentile(series, p))
+
+
+def compute_metrics(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    agent: Agent | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The metrics of one scope (an agent, or all) over detections in [start, end)."""
+    window = Window("custom", start, end)
+    data = compute_windows([window], agent_id=agent.pk if agent else None, today=today)[
+        (agent.pk if agent else None, "custom")
+    ]
+    return with_context(data, window=window, agent_key=agent.key if agent else None)
+
+
+def with_context(data: dict[str, Any], *, window: Window, agent_key: str | None) -> dict:
+    """Add the keys that say what was computed (they follow the metrics, as section 7 allows)."""
+    return {
+        **data,
+        "window": window.as_json(),
+        "agent": agent_key,
+        "units": {"durations": "seconds (float)", "rates": "fraction from 0 to 1 (float)"},
+    }
+
+
+# ---------------------------------------------------------------- counts now
+
+
+def open_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
+    qs = Incident.objects.open()
+    return qs if agent_id is None else qs.filter(agent_id=agent_id)
+
+
+def unclassified_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
+    """Incidents with no `classified` event in their log (whatever their state)."""
+    classified = Event.objects.filter(incident=OuterRef("pk"), type="classified")
+    qs = Incident.objects.filter(~Exists(classified))
+    return qs if agent_id is None else qs.filter(agent_id=agent_id)
+
+
+def stale_pact_versions(agent_id: int | None = None, today: date | None = None):
+    qs = PactVersion.objects.stale(today)
+    return qs if agent_id is None else qs.filter(pact__agent_id=agent_id)
+
+
+def restricted_agents(agent_id: int | None = None) -> QuerySet[Agent]:
+    qs = Agent.objects.restricted()
+    return qs if agent_id is None else qs.filter(pk=agent_id)
+
+
+def counts_now(
+    *, agent_id: int | None = None, today: date | None = None
+) -> dict[int | None, dict[str, int]]:
+    """The four counts now, for the scope (key `agent_id` or None) and each agent; 4 queries."""
+
+    def by_agent(qs, field_name: str) -> dict[int, int]:
+        return dict(qs.order_by().values_list(field_name).annotate(n=Count("pk")))
+
+    open_ = by_agent(open_incidents(agent_id), "agent_id")
+    unclassified = by_agent(unclassified_incidents(agent_id), "agent_id")
+    stale = by_agent(stale_pact_versions(agent_id, today), "pact__agent_id")
+    restricted = set(restricted_agents(agent_id).values_list("pk", flat=True))
+    out: dict[int | None, dict[str, int]] = {}
+    for aid in set(open_) | set(unclassified) | set(stale) | restricted:
+        out[aid] = {
+            "unclassified_count": unclassified.get(aid, 0),
+            "open_count": open_.get(aid, 0),
+            "stale_pacts": stale.get(aid, 0),
+            "restricted_agents": 1 if aid in restricted else 0,
+        }
+    total = {
+        "unclassified_count": sum(unclassified.values()),
+        "open_count": sum(open_.values()),
+        "stale_pacts": sum(stale.values()),
+        "restricted_agents": len(restricted),
+    }
+    if agent_id is None:
+        out[None] = total
+    else:
+        out[agent_id] = total
+    return out
+
+
+def counts_for_missing(_scope: int | None) -> dict[str, int]:
+    return dict.fromkeys(COUNT_METRICS, 0)
+
+
+# ---------------------------------------------------------------- drill-down
+
+# What each tile counts, as a condition on the `facts` row, and the value shown per incident.
+DRILLDOWN: dict[str, dict[str, tuple[str, str, str | None]]] = {
+    # metric: {part: (label, condition on facts f, value column or None)}
+    "time_to_containment": {
+        "count": ("Contained incidents", "f.contained_at IS NOT NULL", "f.ttc"),
+        "uncontained": ("Incidents not contained", "f.contained_at IS NULL", None),
+    },
+    "time_to_classification": {
+        "count": ("Classified incidents", "f.classified_at IS NOT NULL", "f.ttcl"),
+    },
+    "time_to_recovery": {
+        "count": ("Incidents whose scope was reopened", "f.reopened_at IS NOT NULL", "f.ttr"),
+    },
+    "evidence_completeness_at_reopen": {
+        "count": ("Reopened incidents", "f.reopened_at IS NOT NULL", "f.completeness"),
+    },
+    "reopen_without_change_rate": {
+        "numerator": (
+            "Reopened with no operating-model change at or before reopening",
+            "f.reopened_without_change = 1",
+            None,
+        ),
+        "denominator": ("Reopened incidents", "f.reopened_at IS NOT NULL", None),
+    },
+    "override_rate": {
+        "numerator": (
+            "Incidents with reopening decisions marked override",
+            "f.override_decisions > 0",
+            "f.override_decisions",
+        ),
+        "denominator": (
+            "Incidents with reopening decisions",
+            "f.reopening_decisions > 0",
+            "f.reopening_decisions",
+        ),
+    },
+    "explainable_decision_rate": {
+        "numerator": (
+            "Incidents with decisions another stakeholder can explain",
+            "f.explainable_decisions > 0",
+            "f.explainable_decisions",
+        ),
+        "denominator": ("Incidents with decisions", "f.decisions > 0", "f.decisions"),
+    },
+    "recurrence_rate": {
+        "numerator": ("Recurrences", "f.recurrent = 1", None),
+        "denominator": ("Classified incidents", "f.classified_at IS NOT NULL", None),
+    },
+}
+
+
+def drilldown_rows(
+    metric: str,
+    part: str,
+    *,
+    window: Window,
+    agent_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[tuple[int, float | None]]]:
+    """The incidents behind a windowed metric's numerator or denominator, newest first.
+
+    Returns (total, [(incident id, value)]) in one query, from the same `facts` SQL as the
+    metric itself, so the list always adds up to the figure.
+    """
+    _label, condition, value = DRILLDOWN[metric][part]
+    d = _Dialect()
+    facts, params = _facts_ctes(d, lo=window.start, hi=window.end, agent_id=agent_id)
+    sql = (
+        f"WITH {facts}\nSELECT f.id, {value or 'NULL'}, COUNT(*) OVER () FROM facts f "
+        f"WHERE {condition} ORDER BY f.detected_at DESC, f.id DESC LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        rows = cursor.fetchall()
+    if not rows:
+        # Past the last page the window count is absent; a second query tells the total.
+        total = 0
+        if offset:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH {facts}\nSELECT COUNT(*) FROM facts f WHERE {condition}", params
+                )
+                total = cursor.fetchone()[0]
+        return total, []
+    total = int(rows[0][2])
+    return total, [(r[0], None if r[1] is None else float(r[1])) for r in rows]
