@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -128,7 +129,12 @@ class PactVersion(models.Model):
     sha256 = models.CharField(max_length=64)
     risk_tier = models.CharField(max_length=20, choices=RiskTier.choices)
     review_cadence_days = models.PositiveIntegerField()
+    # The last review on record. Starts as the document's spec.review.last_reviewed; mark_reviewed
+    # moves it on without touching the document, which is immutable once active.
     last_reviewed = models.DateField(null=True, blank=True)
+    last_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # last_reviewed + cadence, kept in a column so that staleness is one indexed comparison.
     review_due = models.DateField(null=True, blank=True, db_index=True)
     stale_since = models.DateTimeField(null=True, blank=True)
@@ -290,6 +296,18 @@ class Dispute(models.Model):
         return self.status == DisputeStatus.OPEN
 
 
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+    def for_secret(self, secret: str) -> ApiToken | None:
+        """The live token whose secret this is, or None."""
+        if not secret:
+            return None
+        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.live().filter(token_hash=digest).first()
+
+
 class ApiToken(models.Model):
     """A bearer token for one evaluation source; only its SHA-256 is stored."""
 
@@ -303,6 +321,11 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["source"]
@@ -316,3 +339,7 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
