@@ -1,20 +1,673 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The incident pages: the list, a new incident, the incident page and its step forms.
+
+Views parse input with a form, call one function of `lifecycle`, and render. Every form works as
+a plain POST/redirect/GET; with htmx the same template's `main` partial is swapped in place and
+an `HX-Trigger: incidentChanged` header tells the other regions of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL
+from trustdesk.core.roles import (
+    INCIDENT_MANAGER,
+    INTERNAL,
+    OPERATOR,
+    RISK,
+    WORKS_INCIDENTS,
+    has_role,
+)
+from trustdesk.incidents import evidence as evidence_store
+from trustdesk.incidents import lifecycle
+from trustdesk.incidents.chain import first_broken_link
+from trustdesk.incidents.forms import (
+    ApplyContainmentForm,
+    ClassifyForm,
+    ContainForm,
+    DisputeForm,
+    EvidenceForm,
+    IncidentFilterForm,
+    NewIncidentForm,
+    NoteForm,
+    PreserveForm,
+    RepairForm,
+    ResolveDisputeForm,
+)
+from trustdesk.incidents.models import (
+    Event,
+    EventType,
+    Evidence,
+    EvidenceContent,
+    Incident,
+    State,
+)
+from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
+from trustdesk.taxonomy import ASSUMPTION_BY_KEY
+
+PAGE_SIZE = 25
+# Who may open a classification dispute, and who resolves it (DESIGN.md section 10).
+DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
+DISPUTE_RESOLVERS = (RISK,)
+# Each step of the rail, with the form that carries it out on this page. The review steps are
+# carried out in the reviews panel.
+STEP_FORMS = {
+    "contain": ContainForm,
+    "preserve_evidence": PreserveForm,
+    "classify": ClassifyForm,
+    "repair": RepairForm,
+}
 
 
+def _partial_requested(request: HttpRequest) -> bool:
+    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+# ---------------------------------------------------------------- list
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def incidents_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "incidents/incidents_index.html")
+    form = IncidentFilterForm(request.GET)
+    filtered = form.filter(Incident.objects.all())
+    incidents = form.order(filtered).select_related("agent")
+    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Counts per state under every filter except the state itself, in one GROUP BY.
+    by_state = dict(
+        form.filter(Incident.objects.all(), skip_state=True)
+        .order_by()
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    chosen_state = form.values().get("state", "")
+    state_counts = [
+        {
+            "value": value,
+            "label": label,
+            "count": by_state.get(value, 0),
+            "active": value == chosen_state,
+        }
+        for value, label in State.choices
+    ]
+    context = {
+        "form": form,
+        "page": page,
+        "incidents": page.object_list,
+        "state_counts": state_counts,
+        "total_all_states": sum(by_state.values()),
+        "filtered": bool(set(form.values()) - {"sort"}),
+        "sort": form.sort_key,
+        "can_open": has_role(request.user, *WORKS_INCIDENTS),
+    }
+    template = "incidents/incidents_index.html"
+    if _partial_requested(request):
+        template += "#results"
+    return render(request, template, context)
 
 
+# ---------------------------------------------------------------- new incident
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+@role_required(*WORKS_INCIDENTS)
+def incident_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = NewIncidentForm(request.POST, agent=_agent_from(request.POST))
+        if form.is_valid():
+            try:
+                incident = _open_and_contain(form.cleaned_data, by=request.user)
+            except lifecycle.GateError as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+            else:
+                messages.success(request, f"{incident.key} opened.")
+                return redirect("incident_detail", key=incident.key)
+    else:
+        # A GET with ?agent=... narrows the pact choices (the htmx refresh of the pact fields).
+        agent = _agent_from(request.GET)
+        initial: dict[str, Any] = {"detected_at": timezone.now()}
+        if agent is not None:
+            initial["agent"] = agent
+        form = NewIncidentForm(initial=initial, agent=agent)
+        if _partial_requested(request):
+            return render(request, "incidents/incident_new.html#pact_fields", {"form": form})
+    return render(request, "incidents/incident_new.html", {"form": form})
+
+
+def _agent_from(data) -> Agent | None:
+    key = data.get("agent", "")
+    if not key or len(key) > 80:
+        return None
+    return Agent.objects.filter(key=key, retired_at__isnull=True).first()
+
+
+def _open_and_contain(data: dict[str, Any], *, by) -> Incident:
+    """Open the incident and, when the form recorded one, its containment: both or neither."""
+    with transaction.atomic():
+        incident = lifecycle.open_incident(
+            agent=data["agent"],
+            by=by,
+            title=data["title"],
+            severity=data["severity"],
+            detected_at=data["detected_at"],
+            pact_version=data.get("pact_version"),
+            clauses=list(data.get("clauses") or []),
+            summary=data.get("summary", ""),
+        )
+        if data.get("contain_action"):
+            lifecycle.contain_incident(
+                incident,
+                by=by,
+                expected_version=incident.version,
+                action=data["contain_action"],
+                scope_after=data.get("contain_scope_after") or data["agent"].scope,
+                reason=data.get("contain_reason", ""),
+            )
+    return incident
+
+
+# ---------------------------------------------------------------- the incident page
+
+
+def _get_incident(key: str) -> Incident:
+    """The incident with what every part of its page reads, in a fixed number of queries."""
+    if len(key) > 30:
+        raise Http404("No such incident.")
+    return get_object_or_404(
+        Incident.objects.select_related(
+            "agent", "pact_version__pact", "recurrence_of", "created_by"
+        ).prefetch_related("clauses"),
+        key=key,
+    )
+
+
+def _page_forms(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    evidence: list[Evidence],
+    missing_kinds: list[str],
+    clauses: list,
+    bound: dict[str, Any],
+) -> dict[str, Any]:
+    """Unbound forms for the page, with `bound` ones (a refused submission) in their place."""
+
+    def make(name: str, factory: Callable[[], Any]) -> Any:
+        return bound.get(name) or factory()
+
+    return {
+        "contain": make("contain", lambda: ContainForm(incident=incident, prefix="contain")),
+        "evidence": make(
+            "evidence",
+            lambda: EvidenceForm(incident=incident, evidence=evidence, prefix="evidence"),
+        ),
+        "preserve_evidence": make(
+            "preserve_evidence",
+            lambda: PreserveForm(incident=incident, missing_kinds=missing_kinds, prefix="preserve"),
+        ),
+        "classify": make(
+            "classify",
+            lambda: ClassifyForm(
+                incident=incident,
+                clauses=clauses,
+                prefix="classify",
+                initial={"clauses": [c.key for c in incident.clauses.all()]},
+            ),
+        ),
+        "repair": make("repair", lambda: RepairForm(incident=incident, prefix="repair")),
+        "apply": make("apply", lambda: ApplyContainmentForm(incident=incident, prefix="apply")),
+        "note": make("note", lambda: NoteForm(prefix="note")),
+        "dispute": make("dispute", lambda: DisputeForm(prefix="dispute")),
+    }
+
+
+def _evidence_status(incident: Incident, events: list[Event]) -> list[dict[str, Any]]:
+    """The pact's required kinds, each with whether evidence of that kind stands on record
+    (judged as the gate judges it, from the already-fetched events)."""
+    present = lifecycle.present_evidence_kinds(
+        e for e in events if e.type == EventType.EVIDENCE_ADDED
+    )
+    required = list(incident.pact_version.evidence_required) if incident.pact_version else []
+    labels = dict(EvidenceKind.choices)
+    return [{"kind": k, "label": labels.get(k, k), "present": k in present} for k in required]
+
+
+def _rail(gates: list, step: str) -> list[dict[str, Any]]:
+    """Each gate as done, current or blocked (behind the current step), in lifecycle order."""
+    order = [g.step for g in gates]
+    at = order.index(step) if step in order else len(order)  # "done": every step is behind
+    rail = []
+    for i, gate in enumerate(gates):
+        status = "done" if i < at else "current" if i == at else "blocked"
+        rail.append({"gate": gate, "status": status, "number": i + 1})
+    return rail
+
+
+def incident_page_context(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    bound: dict[str, Any] | None = None,
+    conflict: lifecycle.ConflictError | None = None,
+) -> dict[str, Any]:
+    """Everything incident_detail.html reads, in a fixed number of queries.
+
+    `bound` holds refused forms (by slot) to show with their errors and the user's input.
+    """
+    from trustdesk.reviews.panels import incident_panel_context
+
+    bound = bound or {}
+    events = list(
+        Event.objects.filter(incident=incident)
+        .only(
+            "seq",
+            "type",
+            "at",
+            "recorded_at",
+            "actor_name",
+            "data",
+            "prev_hash",
+            "hash",
+            "canonical",
+        )
+        .order_by("seq")
+    )
+    evidence = list(
+        Evidence.objects.filter(incident=incident)
+        .select_related("captured_by", "superseded_by", "supersedes")
+        .order_by("captured_at", "pk")
+    )
+    disputes = list(
+        Dispute.objects.filter(incident=incident)
+        .select_related("opened_by", "resolved_by")
+        .order_by("-opened_at", "-pk")
+    )
+    clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
+    required = _evidence_status(incident, events)
+    missing_kinds = [r["kind"] for r in required if not r["present"]]
+    gates = lifecycle.gate_status(incident)
+    step = lifecycle.current_step(incident)
+    user = request.user
+    works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
+    forms = _page_forms(
+        request,
+        incident,
+        evidence=evidence,
+        missing_kinds=missing_kinds,
+        clauses=clauses,
+        bound=bound,
+    )
+    proposal = lifecycle.proposed_containment(incident) if works and step == "contain" else None
+    broken = first_broken_link(incident.key, events)
+    rail = _rail(gates, step)
+    for dispute in disputes:
+        if dispute.is_open:
+            dispute.resolve_form = bound.get(f"resolve-{dispute.pk}") or ResolveDisputeForm(
+                prefix=f"resolve-{dispute.pk}"
+            )
+    context = {
+        "incident": incident,
+        "agent": incident.agent,
+        "assumption": ASSUMPTION_BY_KEY.get(incident.assumption),
+        "events": events,
+        "chain_broken": broken,
+        "evidence": evidence,
+        "evidence_required": required,
+        "missing_kinds": missing_kinds,
+        "notes": [e for e in reversed(events) if e.type == EventType.NOTE],
+        "disputes": disputes,
+        "open_disputes": [d for d in disputes if d.is_open],
+        "clauses": list(incident.clauses.all()),
+        "rail": rail,
+        "step": step,
+        "step_gate": next((g for g in gates if g.step == step), None),
+        "step_form": forms.get(step) if step in STEP_FORMS else None,
+        "forms": forms,
+        "proposal": proposal,
+        "conflict": conflict,
+        "can_work": works,
+        "can_dispute": has_role(user, *DISPUTE_OPENERS) and incident.classified_at is not None,
+        "can_resolve": has_role(user, *DISPUTE_RESOLVERS),
+        "step_number": next((r["number"] for r in rail if r["status"] == "current"), None),
+        "step_forms_here": list(STEP_FORMS),
+        "show_messages": _partial_requested(request),
+    }
+    context["visible_slots"] = _visible_slots(context)
+    context.update(incident_panel_context(incident, user))
+    return context
+
+
+def _visible_slots(context: dict[str, Any]) -> set[str]:
+    """The forms incident_detail.html shows in place (mirrors its conditions)."""
+    slots: set[str] = set()
+    step = context["step"]
+    if context["can_work"]:
+        slots |= {"evidence", "note"}
+        if step in STEP_FORMS:
+            slots.add(step)
+        if step == "contain" and context["proposal"]:
+            slots.add("apply")
+    if context["can_dispute"] and not context["open_disputes"]:
+        slots.add("dispute")
+    if context["can_resolve"]:
+        slots |= {f"resolve-{d.pk}" for d in context["open_disputes"]}
+    return slots
+
+
+def _is_superseded(evidence: Evidence) -> bool:
+    try:
+        return evidence.superseded_by is not None
+    except Evidence.DoesNotExist:
+        return False
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
-    from django.shortcuts import get_object_or_404
+    incident = _get_incident(key)
+    template = "incidents/incident_detail.html"
+    if _partial_requested(request):
+        template += "#main"
+    return render(request, template, incident_page_context(request, incident))
 
-    from trustdesk.incidents.models import Incident
 
-    incident = get_object_or_404(Incident.objects.select_related("agent"), key=key)
-    return render(request, "incidents/incident_detail.html", {"incident": incident})
+def _after_step(
+    request: HttpRequest,
+    key: str,
+    form: Any,
+    slot: str,
+    action: Callable[[Incident, dict[str, Any]], Any],
+    *,
+    done: str,
+) -> HttpResponse:
+    """Run one step from a bound form: PRG on success, the page with the form's errors if not.
+
+    A GateError's problems go on the form; a ConflictError keeps the user's input, moves the
+    form's version to the current one, and says what changed meanwhile.
+    """
+    incident = form.incident if hasattr(form, "incident") else _get_incident(key)
+    conflict = None
+    if form.is_valid():
+        try:
+            action(incident, form.cleaned_data)
+        except lifecycle.ConflictError as exc:
+            conflict = exc
+        except lifecycle.GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, done)
+            if _partial_requested(request):
+                fresh = _get_incident(key)
+                response = render(
+                    request,
+                    "incidents/incident_detail.html#main",
+                    incident_page_context(request, fresh),
+                )
+                response["HX-Trigger"] = "incidentChanged"
+                return response
+            return redirect("incident_detail", key=key)
+    fresh = _get_incident(key)
+    if conflict is not None:
+        form = _rebind_at(form, fresh)
+    context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
+    if slot not in context["visible_slots"]:
+        # The form's place is gone (the step moved on, the dispute closed): show it on its own.
+        context["unsaved"] = {"form": form, "action": request.path}
+    template = "incidents/incident_detail.html"
+    if _partial_requested(request):
+        template += "#main"
+    return render(request, template, context)
+
+
+def _rebind_at(form: Any, incident: Incident) -> Any:
+    """The same submission, now based on the incident's current version."""
+    data = form.data.copy()
+    if "version" in form.fields:
+        data[form.add_prefix("version")] = str(incident.version)
+    kwargs = {"prefix": form.prefix}
+    if hasattr(form, "incident"):
+        kwargs["incident"] = incident
+    for attr, kwarg in (("current_evidence", "evidence"), ("clause_objects", "clauses")):
+        if hasattr(form, attr):
+            kwargs[kwarg] = list(getattr(form, attr).values())
+    if isinstance(form, PreserveForm):
+        kwargs["missing_kinds"] = [k for k, _ in form.fields["acknowledged_gaps"].choices]
+    rebound = type(form)(data, **kwargs)
+    rebound.is_valid()  # show field errors the user still has to fix, if any
+    return rebound
+
+
+def _version(data: dict[str, Any]) -> int:
+    return data["version"]
+
+
+# ---------------------------------------------------------------- the steps
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _get_incident(key)
+    form = ContainForm(request.POST, incident=incident, prefix="contain")
+
+    def contain(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.contain_incident(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            action=data["action"],
+            scope_after=data["scope_after"],
+            reason=data.get("reason", ""),
+        )
+
+    return _after_step(request, key, form, "contain", contain, done="Containment recorded.")
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
+    """The one-click containment a pact breach proposed: the proposal is re-read, not posted."""
+    incident = _get_incident(key)
+    form = ApplyContainmentForm(request.POST, incident=incident, prefix="apply")
+
+    def apply(incident: Incident, data: dict[str, Any]) -> None:
+        proposal = lifecycle.proposed_containment(incident)
+        if not proposal:
+            raise lifecycle.GateError("There is no proposed containment for this incident.")
+        lifecycle.contain_incident(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            action=proposal["action"],
+            scope_after=proposal["scope_after"],
+            reason=proposal.get("reason", ""),
+        )
+
+    return _after_step(request, key, form, "apply", apply, done="Proposed containment applied.")
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _get_incident(key)
+    evidence = list(Evidence.objects.filter(incident=incident).select_related("superseded_by"))
+    form = EvidenceForm(
+        request.POST, request.FILES, incident=incident, evidence=evidence, prefix="evidence"
+    )
+
+    def add(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.add_evidence(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            kind=data["kind"],
+            description=data["description"],
+            upload=data.get("upload"),
+            text=data.get("text", ""),
+            url=data.get("url", ""),
+            supersedes=data.get("supersedes"),
+        )
+
+    return _after_step(request, key, form, "evidence", add, done="Evidence added.")
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _get_incident(key)
+    events = list(Event.objects.filter(incident=incident, type=EventType.EVIDENCE_ADDED))
+    missing = [r["kind"] for r in _evidence_status(incident, events) if not r["present"]]
+    form = PreserveForm(request.POST, incident=incident, missing_kinds=missing, prefix="preserve")
+
+    def preserve(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.mark_evidence_preserved(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            acknowledged_gaps=data.get("acknowledged_gaps", []),
+            reason=data.get("reason", ""),
+        )
+
+    return _after_step(
+        request, key, form, "preserve_evidence", preserve, done="Evidence marked preserved."
+    )
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _get_incident(key)
+    clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
+    form = ClassifyForm(request.POST, incident=incident, clauses=clauses, prefix="classify")
+
+    def classify(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.classify_incident(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            assumption=data["assumption"],
+            statement=data["statement"],
+            clauses=data["clause_objects"],
+            confidence=data["confidence"],
+            harm_category=data.get("harm_category", ""),
+            secondary=data.get("secondary", []),
+        )
+
+    return _after_step(request, key, form, "classify", classify, done="Incident classified.")
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _get_incident(key)
+    form = RepairForm(request.POST, incident=incident, prefix="repair")
+
+    def repair(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.record_repair(
+            incident,
+            by=request.user,
+            expected_version=_version(data),
+            summary=data["summary"],
+            reference=data["reference"],
+        )
+
+    return _after_step(request, key, form, "repair", repair, done="Repair recorded.")
+
+
+@require_POST
+@role_required(*WORKS_INCIDENTS)
+def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
+    form = NoteForm(request.POST, prefix="note")
+
+    def note(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.add_note(
+            incident, by=request.user, text=data["text"], internal=data["visibility"] == "internal"
+        )
+
+    return _after_step(request, key, form, "note", note, done="Note added.")
+
+
+@require_POST
+@role_required(*DISPUTE_OPENERS)
+def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
+    form = DisputeForm(request.POST, prefix="dispute")
+
+    def dispute(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.open_classification_dispute(incident, by=request.user, reason=data["reason"])
+
+    return _after_step(request, key, form, "dispute", dispute, done="Dispute opened.")
+
+
+@require_POST
+@role_required(*DISPUTE_RESOLVERS)
+def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+    incident = _get_incident(key)
+    dispute = get_object_or_404(Dispute, pk=pk, incident=incident)
+    form = ResolveDisputeForm(request.POST, prefix=f"resolve-{dispute.pk}")
+
+    def resolve(incident: Incident, data: dict[str, Any]) -> None:
+        lifecycle.resolve_classification_dispute(
+            dispute, by=request.user, status=data["status"], resolution=data["resolution"]
+        )
+
+    return _after_step(
+        request, key, form, f"resolve-{dispute.pk}", resolve, done="Dispute resolved."
+    )
+
+
+# ---------------------------------------------------------------- evidence download
+
+
+@require_GET
+@role_required(*INTERNAL)
+def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+    """The stored bytes, always as an attachment of an opaque type: never rendered by a browser."""
+    incident = _get_incident(key)
+    evidence = get_object_or_404(Evidence, pk=pk, incident=incident)
+    name = get_valid_filename(evidence.original_name or "") or f"evidence-{evidence.pk}"
+    if evidence.content_type == EvidenceContent.FILE:
+        try:
+            path = evidence_store.absolute_path(evidence.storage_path)
+        except ValueError:
+            raise Http404("The evidence file is not in the evidence store.") from None
+        if not evidence.storage_path or not path.is_file():
+            raise Http404("The evidence file is missing from storage.")
+        response = FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=name,
+            content_type="application/octet-stream",
+        )
+    elif evidence.content_type == EvidenceContent.TEXT:
+        response = HttpResponse(
+            evidence.text.encode("utf-8"), content_type="application/octet-stream"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{get_valid_filename(f"evidence-{evidence.pk}.txt")}"'
+        )
+    else:
+        raise Http404("This evidence is a link; there is no file to download.")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,163 @@
+"""Helpers for the incident page tests: bulk read data, role lists, and form posts.
+
+`bulk_incidents` writes rows directly with bulk_create: the list and page tests only read, and
+a thousand incidents of thirty events each must be created in seconds. The chains it writes are
+real (hashes computed as the lifecycle computes them), so the page's chain badge can verify them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import cycle
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Max
+from django.utils import timezone
+
+from tests.factories import AgentFactory
+from trustdesk.core.canonical import ZERO_HASH, to_canonical_value
+from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, VIEWER
+from trustdesk.incidents.chain import canonical_event, event_hash
+from trustdesk.incidents.models import STATE_ORDER, Event, Incident
+
+ALL_ROLES = (OPERATOR, INCIDENT_MANAGER, RISK, VIEWER)
+WORKERS = (OPERATOR, INCIDENT_MANAGER)
+NOT_WORKERS = (RISK, VIEWER)
+ASSUMPTIONS = ("authority", "tool_use", "capability", "data_handling")
+
+
+def bulk_incidents(
+    count: int,
+    *,
+    events_each: int = 30,
+    agents=None,
+    states=None,
+    severities=("sev1", "sev2", "sev3", "sev4"),
+    title: str = "Bulk incident",
+) -> list[Incident]:
+    """`count` incidents, each with a valid chain of `events_each` events (detected, then notes).
+
+    States, severities and agents cycle; classified-or-later incidents get an assumption class.
+    """
+    agents = agents or [AgentFactory() for _ in range(4)]
+    states = states or STATE_ORDER
+    start = (Incident.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+    now = timezone.now().replace(microsecond=0)
+    incidents, chains = [], []
+    for i, agent, state, severity in zip(
+        range(count), cycle(agents), cycle(states), cycle(severities), strict=False
+    ):
+        number = start + i
+        key = f"INC-{number}"
+        detected = now - timedelta(days=1, minutes=i)
+        prev, chain = ZERO_HASH, []
+        for seq in range(1, events_each + 1):
+            etype = "detected" if seq == 1 else "note"
+            data = {} if seq == 1 else {"text": f"Note {seq} on {key}", "internal": seq % 2 == 0}
+            data = to_canonical_value(data)
+            at = detected + timedelta(seconds=seq)
+            canonical = canonical_event(
+                incident_key=key, seq=seq, type=etype, at=at, by="bulk", data=data
+            )
+            digest = event_hash(prev, canonical)
+            chain.append(
+                {
+                    "seq": seq,
+                    "type": etype,
+                    "at": at,
+                    "actor_name": "bulk",
+                    "data": data,
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "canonical": canonical,
+                }
+            )
+            prev = digest
+        classified = STATE_ORDER.index(state) >= STATE_ORDER.index("classified")
+        incidents.append(
+            Incident(
+                number=number,
+                key=key,
+                agent=agent,
+                title=f"{title} {number}",
+                severity=severity,
+                state=state,
+                assumption=ASSUMPTIONS[i % len(ASSUMPTIONS)] if classified else "",
+                detected_at=detected,
+                version=events_each,
+                event_count=events_each,
+                last_hash=prev,
+            )
+        )
+        chains.append(chain)
+    created = Incident.objects.bulk_create(incidents, batch_size=500)
+    Event.objects.bulk_create(
+        (
+            Event(incident=inc, **row)
+            for inc, chain in zip(created, chains, strict=True)
+            for row in chain
+        ),
+        batch_size=2000,
+    )
+    return created
+
+
+@pytest.fixture
+def evidence_media(settings, tmp_path):
+    """Evidence files go to a private folder per test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def upload(content: bytes, name: str = "transcript.txt", content_type: str = "text/plain"):
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def fresh(incident: Incident) -> Incident:
+    return Incident.objects.select_related("agent", "pact_version").get(pk=incident.pk)
+
+
+def snapshot(incident: Incident) -> tuple:
+    """What a refused request must leave untouched: the incident row, its log, its evidence."""
+    inc = fresh(incident)
+    return (
+        inc.state,
+        inc.version,
+        inc.last_hash,
+        inc.agent.scope,
+        Event.objects.filter(incident=inc).count(),
+        inc.evidence.count(),
+        inc.disputes.count(),
+    )
+
+
+STEP_PATHS = {
+    "contain": ("contain/", "contain"),
+    "apply": ("apply-containment/", "apply"),
+    "evidence": ("evidence/", "evidence"),
+    "preserve": ("preserve/", "preserve"),
+    "classify": ("classify/", "classify"),
+    "repair": ("repair/", "repair"),
+    "note": ("notes/", "note"),
+    "dispute": ("disputes/", "dispute"),
+}
+
+
+def step_url(incident: Incident | str, step: str) -> str:
+    key = incident if isinstance(incident, str) else incident.key
+    return f"/incidents/{key}/{STEP_PATHS[step][0]}"
+
+
+def post_step(
+    client, incident: Incident, step: str, data: dict, *, htmx: bool = False, version=None
+):
+    """POST a step form as the page would: prefixed fields plus the version the page showed."""
+    prefix = STEP_PATHS[step][1]
+    payload = {f"{prefix}-{name}": value for name, value in data.items()}
+    if step not in ("note", "dispute"):
+        payload.setdefault(
+            f"{prefix}-version", fresh(incident).version if version is None else version
+        )
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(step_url(incident, step), payload, headers=headers)
