@@ -483,3 +483,31 @@ def test_the_import_command_refuses_invalid_json_and_missing_files(monkeypatch, 
     code, _, err = run("import_incidents", "-", stdin='{"format": ', monkeypatch=monkeypatch)
     assert code == 1 and "(file): not valid JSON: line 1" in err
     assert run("import_incidents", str(tmp_path / "nope.json"))[0] == 2
+
+
+def test_new_pact_versions_in_the_file_are_imported_through_the_pacts_app(pact):
+    doc = valid_document(pact)
+    tutoring = copy.deepcopy(pact.document)
+    tutoring["metadata"].update(key="tutoring-quality", agent="tutor", title="Tutoring")
+    tutoring["metadata"]["version"] = 3
+    tutoring["spec"]["clauses"][0]["key"] = "answer-accuracy"
+    doc["pacts"].append(tutoring)
+    doc["incidents"][2].update(pact="tutoring-quality", pact_version=3, clauses=["answer-accuracy"])
+    import_document(copy.deepcopy(doc))
+    version = PactVersion.objects.get(pact__key="tutoring-quality")
+    assert (version.number, version.status, version.pact.agent.key) == (3, "active", "tutor")
+    assert Incident.objects.get(key="INC-103").pact_version == version
+    exported = export_document(Incident.objects.all())
+    assert exported == json.loads(json.dumps(doc))
+
+
+def test_a_pact_version_that_differs_from_the_stored_one_is_refused(pact):
+    doc = valid_document(pact)
+    doc["pacts"][0]["metadata"]["title"] = "Changed behind our back"
+    before = counts()
+    with pytest.raises(ExchangeError) as info:
+        import_document(doc)
+    assert info.value.problems == [
+        f"pacts[0]: support-refunds@{pact.number} already exists with different content"
+    ]
+    assert counts() == before

@@ -233,7 +233,7 @@ class Plan:
 
     document: dict
     new_agents: list[dict] = field(default_factory=list)
-    new_pacts: list[dict] = field(default_factory=list)
+    new_pacts: list[tuple[int, dict]] = field(default_factory=list)
     pact_refs: dict[tuple[str, int], _PactRef] = field(default_factory=dict)
     usernames: set[str] = field(default_factory=set)
 
@@ -416,7 +416,7 @@ def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
             {cl["key"] for cl in doc["spec"]["clauses"]},
             list(doc["spec"].get("evidence_required") or []),
         )
-        plan.new_pacts.append(doc)
+        plan.new_pacts.append((i, doc))
 
 
 INCIDENT_KEYS = (
@@ -657,22 +657,26 @@ class ImportResult:
     events: int
 
 
-def _import_pacts(docs: list[dict]) -> None:
+def _import_pacts(docs: list[tuple[int, dict]]) -> None:
+    """Store the file's new pact versions through the pacts app (one place for that rule).
+
+    They are activated as the pacts app does for an import: each becomes active unless a newer
+    version of its pact already is, so history arriving late is kept as superseded.
+    """
     if not docs:
         return
-    try:
-        from trustdesk.pacts.actions import import_pact_documents
-    except ImportError:
-        raise ExchangeError(
-            "pacts: the pacts app cannot import pact documents yet; import them with "
-            "import_pacts first"
-        ) from None
+    from trustdesk.pacts.actions import import_pact_documents
     from trustdesk.pacts.errors import PactError
 
     try:
-        import_pact_documents(docs, by=None, activate=False)
+        import_pact_documents(
+            [doc for _, doc in docs],
+            by=None,
+            activate=True,
+            labels=[f"pacts[{index}]" for index, _ in docs],
+        )
     except PactError as exc:
-        raise ExchangeError([f"pacts: {p}" for p in exc.problems]) from None
+        raise ExchangeError(exc.problems) from None
 
 
 def import_document(doc: Any, *, now: datetime | None = None) -> ImportResult:

@@ -1,0 +1,39 @@
+"""The admin shows incidents, events and evidence, and changes none of them."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tests.incidents.backend_helpers import incident_in
+from trustdesk.incidents import lifecycle
+from trustdesk.incidents.models import Event, Evidence
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_(client):
+    user = get_user_model().objects.create_superuser("root", password="pw")
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_and_shows_but_never_adds_changes_or_deletes(admin_client_):
+    incident = incident_in("contained")
+    lifecycle.add_evidence(
+        incident, by=None, expected_version=2, kind="alert", description="a", text="alert"
+    )
+    event = Event.objects.filter(incident=incident).last()
+    evidence = Evidence.objects.get()
+    for model, obj in (("incident", incident), ("event", event), ("evidence", evidence)):
+        changelist = reverse(f"admin:incidents_{model}_changelist")
+        assert admin_client_.get(changelist).status_code == 200
+        change = reverse(f"admin:incidents_{model}_change", args=[obj.pk])
+        assert admin_client_.get(change).status_code == 200  # a read-only view
+        assert admin_client_.post(change, {"description": "edited"}).status_code == 403
+        assert admin_client_.get(reverse(f"admin:incidents_{model}_add")).status_code == 403
+        delete = reverse(f"admin:incidents_{model}_delete", args=[obj.pk])
+        assert admin_client_.post(delete, {"post": "yes"}).status_code == 403
+    assert Event.objects.filter(incident=incident).count() == 3 and Evidence.objects.count() == 1
