@@ -532,10 +532,11 @@ def record_evaluations(
     """
     if token.revoked_at is not None:
         raise PactError("This API token was revoked.")
+    where = prefix or "(body)"
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
-        raise PactError(f"{prefix}: at most {MAX_EVALUATIONS_PER_BATCH} evaluations per request")
+        raise PactError(f"{where}: at most {MAX_EVALUATIONS_PER_BATCH} evaluations per request")
     if not items:
-        raise PactError(f"{prefix}: give at least one evaluation")
+        raise PactError(f"{where}: give at least one evaluation")
     cleaned, problems = _clean_items(items, token, prefix)
     # Clauses of the active versions, in one query.
     pact_keys = {c["pact"] for c in cleaned}

@@ -13,3 +13,11 @@ def agents_index(request: HttpRequest) -> HttpResponse:
 @role_required(*INTERNAL)
 def pacts_index(request: HttpRequest) -> HttpResponse:
     return render(request, "pacts/pacts_index.html")
+
+
+def pact_schema(request: HttpRequest) -> HttpResponse:
+    from django.http import JsonResponse
+
+    from trustdesk.pacts.document import pact_schema as schema
+
+    return JsonResponse(schema())
