@@ -24,7 +24,7 @@ from tests.diligence.helpers import (
 from tests.factories import AgentFactory, make_pact_version
 from trustdesk.core.canonical import canonical_json
 from trustdesk.diligence import signing, verify
-from trustdesk.diligence.bundle import BUYER, BundleScope, export_to_path
+from trustdesk.diligence.bundle import BUYER_AUDIENCE, BundleScope, export_to_path
 
 pytestmark = pytest.mark.django_db
 
@@ -319,7 +319,7 @@ def test_a_buyer_bundle_withholds_internal_notes_and_still_verifies(incident, tm
     out = tmp_path / "buyer.zip"
     summary = export_to_path(
         out,
-        BundleScope(agents=[incident.agent], audience=BUYER, include_evidence=False),
+        BundleScope(agents=[incident.agent], audience=BUYER_AUDIENCE, include_evidence=False),
     )
     assert summary.withheld == 1
     files = read_zip(out)
@@ -343,7 +343,7 @@ def test_a_buyer_bundle_withholds_internal_notes_and_still_verifies(incident, tm
 
 def test_a_withheld_note_cannot_be_replaced_without_breaking_the_chain(incident, tmp_path):
     out = tmp_path / "buyer.zip"
-    export_to_path(out, BundleScope(agents=[incident.agent], audience=BUYER))
+    export_to_path(out, BundleScope(agents=[incident.agent], audience=BUYER_AUDIENCE))
 
     def change(manifest):
         _event(manifest, 5)["hash"] = "f" * 64

@@ -41,8 +41,8 @@ from trustdesk.incidents.models import Event, Evidence, Incident
 from trustdesk.pacts.models import Agent, PactVersion
 
 BUNDLE_FORMAT = verify.BUNDLE_FORMAT
-INTERNAL = "internal"
-BUYER = "buyer"
+INTERNAL_AUDIENCE = "internal"
+BUYER_AUDIENCE = "buyer"
 CHUNK = 64 * 1024
 WITHHELD_NOTE = "internal note"
 
@@ -56,7 +56,7 @@ class BundleScope:
     """What goes into a bundle. `incident_keys` None means every incident of the agents."""
 
     agents: list[Agent]
-    audience: str = INTERNAL
+    audience: str = INTERNAL_AUDIENCE
     include_evidence: bool = True
     incident_keys: list[str] | None = None
 
@@ -65,6 +65,17 @@ class BundleScope:
         if self.incident_keys is not None:
             qs = qs.filter(key__in=self.incident_keys)
         return qs.select_related("agent", "pact_version__pact").order_by("number")
+
+
+def link_scope(link) -> BundleScope:
+    """What a share link shows and bundles: its agents, and its chosen incidents if any."""
+    keys = list(link.incidents.order_by("number").values_list("key", flat=True))
+    return BundleScope(
+        agents=list(link.agents.order_by("key")),
+        audience=BUYER_AUDIENCE,
+        include_evidence=link.include_evidence,
+        incident_keys=keys or None,
+    )
 
 
 @dataclass
@@ -85,7 +96,7 @@ def instance_name() -> str:
 
 def is_withheld(event_type: str, data: dict, audience: str) -> bool:
     """In a buyer bundle, a note is shared only when explicitly marked not internal."""
-    return audience == BUYER and event_type == "note" and data.get("internal") is not False
+    return audience == BUYER_AUDIENCE and event_type == "note" and data.get("internal") is not False
 
 
 # ------------------------------------------------------------------ the manifest
@@ -174,7 +185,7 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
             "evidence_included": scope.include_evidence,
             "withheld": (
                 "Internal notes are shared as their hash only; the chain is checked through them."
-                if scope.audience == BUYER
+                if scope.audience == BUYER_AUDIENCE
                 else "Nothing: this is an internal bundle with every event."
             ),
         },
@@ -246,7 +257,7 @@ def readme_text(manifest: dict) -> str:
         "checks that the events before and after it still link through that hash. Every other\n"
         "event is complete. The `by` field of an event is part of its hashed bytes, so it is\n"
         "kept as recorded.\n"
-        if about["audience"] == BUYER
+        if about["audience"] == BUYER_AUDIENCE
         else ""
     )
     evidence = (

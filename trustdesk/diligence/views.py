@@ -1,10 +1,325 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Share links (internal pages), the buyer view (no login) and bundle downloads.
+
+Buyer pages are reached by anyone holding the token, so each request is rate limited (per IP
+before the database is touched, then per link), logged, and answered only for GET/HEAD.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
+from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL
+from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
+from trustdesk.diligence import buyer, ratelimit, signing
+from trustdesk.diligence.actions import (
+    INTERNAL_BUNDLE_ROLES,
+    DiligenceError,
+    create_share_link,
+    ip_hash,
+    record_view,
+    revoke_share_link,
+)
+from trustdesk.diligence.bundle import (
+    INTERNAL_AUDIENCE,
+    BundleError,
+    BundleScope,
+    bundle_file,
+    link_scope,
+)
+from trustdesk.diligence.forms import PageForm, ShareLinkFilterForm, ShareLinkForm
+from trustdesk.diligence.models import ShareLink, ShareLinkStatus, ShareLinkView, token_hash
+from trustdesk.incidents.models import Incident
+from trustdesk.pacts.models import PactVersion
+
+LINKS_PER_PAGE = 25
+VIEWS_PER_PAGE = 50
+INCIDENTS_PER_PAGE = 50
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
+
+
+def _page_number(request: HttpRequest) -> int:
+    form = PageForm(request.GET)
+    return (form.cleaned_data.get("page") or 1) if form.is_valid() else 1
+
+
+def _with_view_counts(links):
+    views = (
+        ShareLinkView.objects.filter(link=OuterRef("pk"))
+        .order_by()
+        .values("link")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return links.annotate(view_count=Coalesce(Subquery(views), Value(0)))
+
+
+def _public_key_or_none() -> signing.PublicKey | None:
+    try:
+        return signing.public_key()
+    except (signing.SigningKeyError, OSError):
+        return None
+
+
+# ------------------------------------------------------------------ internal pages
 
 
 @role_required(*INTERNAL)
+@require_GET
+@vary_on_headers("HX-Request")
 def diligence_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "diligence/diligence_index.html")
+    form = ShareLinkFilterForm(request.GET)
+    links = ShareLink.objects.all()
+    if form.is_valid():
+        links = links.search(form.cleaned_data["q"])
+        if form.cleaned_data["status"]:
+            links = links.with_status(form.cleaned_data["status"])
+    links = _with_view_counts(links).prefetch_related("agents")
+    page = Paginator(links, LINKS_PER_PAGE).get_page(_page_number(request))
+    context = {
+        "form": form,
+        "page": page,
+        "filtered": bool(form.is_valid() and any(form.cleaned_data.values())),
+        "can_manage": has_role(request.user, INCIDENT_MANAGER),
+        "public_key": _public_key_or_none(),
+        "query": request.GET.copy(),
+    }
+    context["query"].pop("page", None)
+    template = "diligence/diligence_index.html"
+    if request.htmx:
+        template += "#link_list"
+    return render(request, template, context)
+
+
+@role_required(INCIDENT_MANAGER)
+@require_http_methods(["GET", "POST"])
+def share_link_new(request: HttpRequest) -> HttpResponse:
+    form = ShareLinkForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link, token = create_share_link(
+                by=request.user,
+                label=form.cleaned_data["label"],
+                agents=form.cleaned_data["agents"],
+                incidents=form.cleaned_data["incident_keys"],
+                expires_at=form.expires_at(),
+                include_evidence=form.cleaned_data["include_evidence"],
+            )
+        except DiligenceError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            # The token is shown in this response and nowhere else: it is not stored, not put in
+            # the session, and the response may not be cached. (A reload re-posts the form and
+            # makes a second link, which is visible in the list and can be revoked.)
+            url = request.build_absolute_uri(reverse("buyer_view", args=[token]))
+            response = render(
+                request, "diligence/share_link_created.html", {"link": link, "url": url}
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(request, "diligence/share_link_new.html", {"form": form})
+
+
+def _link_for_page(pk: int) -> ShareLink:
+    return get_object_or_404(
+        _with_view_counts(
+            ShareLink.objects.select_related("created_by", "revoked_by")
+        ).prefetch_related("agents", "incidents"),
+        pk=pk,
+    )
+
+
+@role_required(*INTERNAL)
+@require_GET
+def share_link_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    link = _link_for_page(pk)
+    views = Paginator(link.views.order_by("-at", "-pk"), VIEWS_PER_PAGE)
+    return render(
+        request,
+        "diligence/share_link_detail.html",
+        {
+            "link": link,
+            "views": views.get_page(_page_number(request)),
+            "can_manage": has_role(request.user, INCIDENT_MANAGER),
+        },
+    )
+
+
+@role_required(INCIDENT_MANAGER)
+@require_POST
+def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    link = get_object_or_404(ShareLink, pk=pk)
+    try:
+        revoke_share_link(link, by=request.user)
+    except DiligenceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"'{link.label}' is revoked: its link now answers 410 Gone.")
+    if request.htmx:
+        row = _with_view_counts(ShareLink.objects.prefetch_related("agents")).get(pk=pk)
+        return render(
+            request,
+            "diligence/diligence_index.html#link_row",
+            {"link": row, "can_manage": True},
+        )
+    return redirect("share_link_detail", pk=pk)
+
+
+def _zip_response(handle, filename: str) -> FileResponse:
+    response = FileResponse(
+        handle, as_attachment=True, filename=filename, content_type="application/zip"
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _bundle_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return render(request, "diligence/bundle_error.html", {"message": str(exc)}, status=409)
+
+
+@role_required(*INTERNAL_BUNDLE_ROLES)
+@require_GET
+def incident_bundle(request: HttpRequest, key: str) -> HttpResponse:
+    incident = get_object_or_404(Incident.objects.select_related("agent"), key=key)
+    scope = BundleScope(
+        agents=[incident.agent],
+        audience=INTERNAL_AUDIENCE,
+        include_evidence=True,
+        incident_keys=[key],
+    )
+    try:
+        handle, _summary = bundle_file(scope)
+    except (BundleError, signing.SigningKeyError) as exc:
+        return _bundle_error(request, exc)
+    return _zip_response(handle, f"{incident.key}-evidence-bundle.zip")
+
+
+# ------------------------------------------------------------------ the buyer view
+
+
+def buyer_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Public, read-only: GET/HEAD only (405 otherwise, CSRF is moot), never cached or indexed,
+    and the token never leaks through a Referer header."""
+
+    @csrf_exempt
+    @require_safe
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store, private"
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    wrapped.public = True  # type: ignore[attr-defined]  (the role walk knows it needs no login)
+    return wrapped
+
+
+def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
+    response = render(request, "diligence/buyer_too_many.html", {"wait": wait}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def _open_link(request: HttpRequest, token: str, what: str) -> ShareLink | HttpResponse:
+    """The active link for `token`, after rate limits and logging; or the page to answer with."""
+    ip = request.META.get("REMOTE_ADDR", "")
+    hashed_ip = ip_hash(ip)
+    if wait := ratelimit.hit("ip", hashed_ip):
+        return _too_many(request, wait)
+    link = None
+    if TOKEN_SHAPE.fullmatch(token):
+        link = ShareLink.objects.filter(token_hash=token_hash(token)).first()
+    if link is None:
+        return render(request, "diligence/buyer_not_found.html", status=404)
+    if wait := ratelimit.hit("link", str(link.pk)):
+        return _too_many(request, wait)
+    user_agent = request.META.get("HTTP_USER_AGENT", "")
+    status = link.status()
+    if status != ShareLinkStatus.ACTIVE:
+        record_view(link, ip=ip, user_agent=user_agent, what=f"refused: {status}")
+        return render(
+            request,
+            "diligence/buyer_gone.html",
+            {"status": status, "link": link},
+            status=410,
+        )
+    record_view(link, ip=ip, user_agent=user_agent, what=what)
+    return link
+
+
+@buyer_page
+def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
+    link = _open_link(request, token, "page")
+    if isinstance(link, HttpResponse):
+        return link
+    scope = link_scope(link)
+    versions = buyer.active_versions(scope.agents)
+    incidents = scope.incidents().order_by("-detected_at", "-number")
+    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(_page_number(request))
+    context = {
+        "link": link,
+        "token": token,
+        "agents": scope.agents,
+        "chosen": scope.incident_keys is not None,
+        "versions": versions,
+        "stale": [v for v in versions if v.is_stale],
+        "page": page,
+        "rows": buyer.incident_rows(list(page.object_list)),
+        "metrics": buyer.agent_metrics(scope.agents),
+        "public_key": _public_key_or_none(),
+        "now": timezone.now(),
+    }
+    return render(request, "diligence/buyer.html", context)
+
+
+@buyer_page
+def buyer_bundle(request: HttpRequest, token: str) -> HttpResponse:
+    link = _open_link(request, token, "bundle")
+    if isinstance(link, HttpResponse):
+        return link
+    try:
+        handle, _summary = bundle_file(link_scope(link))
+    except (BundleError, signing.SigningKeyError) as exc:
+        return _bundle_error(request, exc)
+    return _zip_response(handle, f"trustdesk-diligence-{timezone.now():%Y-%m-%d}.zip")
+
+
+@buyer_page
+def buyer_pact(request: HttpRequest, token: str, pact: str, number: int, fmt: str) -> HttpResponse:
+    link = _open_link(request, token, f"pact {pact}@{number}.{fmt}")
+    if isinstance(link, HttpResponse):
+        return link
+    version = (
+        PactVersion.objects.active()
+        .filter(pact__key=pact, number=number, pact__agent__in=link.agents.all())
+        .select_related("pact")
+        .first()
+    )
+    if version is None:
+        return render(request, "diligence/buyer_not_found.html", {"what": "pact"}, status=404)
+    response = HttpResponse(
+        buyer.pact_document_text(version, fmt),
+        content_type="application/json" if fmt == "json" else "application/yaml",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{pact}-v{number}.{fmt}"'
+    return response

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trustdesk.diligence.bundle import INTERNAL, BundleError, BundleScope, export_to_path
+from trustdesk.diligence.bundle import INTERNAL_AUDIENCE, BundleError, BundleScope, export_to_path
 from trustdesk.diligence.signing import SigningKeyError
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent
@@ -56,7 +56,10 @@ class Command(BaseCommand):
         if not agent and not incident:
             agents = list(Agent.objects.all())
         scope = BundleScope(
-            agents=agents, audience=INTERNAL, include_evidence=True, incident_keys=incident_keys
+            agents=agents,
+            audience=INTERNAL_AUDIENCE,
+            include_evidence=True,
+            incident_keys=incident_keys,
         )
         try:
             summary = export_to_path(path, scope)

@@ -1,0 +1,42 @@
+"""A small fixed-window request counter in Django's cache, for the public buyer pages.
+
+Fixed windows are crude (a burst across a window edge gets up to twice the limit) but need one
+cache key per client per window and no clean-up; that is enough to stop scraping and token
+guessing on pages that anyone on the internet can reach. Counters live in the default cache
+(per process with the built-in local-memory cache; shared when CACHES points at Redis).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+# (requests, seconds) per window; settings may override either.
+DEFAULT_PER_IP = (60, 60)
+DEFAULT_PER_LINK = (300, 60)
+
+
+def limits() -> dict[str, tuple[int, int]]:
+    return {
+        "ip": tuple(getattr(settings, "DILIGENCE_RATE_LIMIT_PER_IP", DEFAULT_PER_IP)),
+        "link": tuple(getattr(settings, "DILIGENCE_RATE_LIMIT_PER_LINK", DEFAULT_PER_LINK)),
+    }
+
+
+def hit(kind: str, ident: str) -> int | None:
+    """Count one request; return the seconds to wait when over the limit, else None."""
+    allowed, window = limits()[kind]
+    now = time.time()
+    slot = int(now // window)
+    key = f"diligence-rate:{kind}:{ident}:{slot}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr: start the window again
+        cache.set(key, 1, timeout=window + 1)
+        count = 1
+    if count > allowed:
+        return max(1, int((slot + 1) * window - now))
+    return None
