@@ -35,10 +35,12 @@ def bulk_incidents(
     states=None,
     severities=("sev1", "sev2", "sev3", "sev4"),
     title: str = "Bulk incident",
+    tamper_seq: int | None = None,
 ) -> list[Incident]:
     """`count` incidents, each with a valid chain of `events_each` events (detected, then notes).
 
     States, severities and agents cycle; classified-or-later incidents get an assumption class.
+    `tamper_seq` writes that event's data differently from what was hashed (a broken link).
     """
     agents = agents or [AgentFactory() for _ in range(4)]
     states = states or STATE_ORDER
@@ -61,6 +63,8 @@ def bulk_incidents(
                 incident_key=key, seq=seq, type=etype, at=at, by="bulk", data=data
             )
             digest = event_hash(prev, canonical)
+            if seq == tamper_seq:
+                data = {**data, "text": "edited after the fact"}
             chain.append(
                 {
                     "seq": seq,

@@ -17,7 +17,6 @@ from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -130,7 +129,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
 @role_required(*WORKS_INCIDENTS)
 def incident_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = NewIncidentForm(request.POST, agent=_agent_from(request.POST))
+        form = NewIncidentForm(request.POST)
         if form.is_valid():
             try:
                 incident = _open_and_contain(form.cleaned_data, by=request.user)
@@ -189,7 +188,7 @@ def _open_and_contain(data: dict[str, Any], *, by) -> Incident:
 
 def _get_incident(key: str) -> Incident:
     """The incident with what every part of its page reads, in a fixed number of queries."""
-    if len(key) > 30:
+    if len(key) > 30 or not key.isprintable():  # PostgreSQL refuses NUL bytes outright
         raise Http404("No such incident.")
     return get_object_or_404(
         Incident.objects.select_related(
@@ -644,7 +643,6 @@ def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     """The stored bytes, always as an attachment of an opaque type: never rendered by a browser."""
     incident = _get_incident(key)
     evidence = get_object_or_404(Evidence, pk=pk, incident=incident)
-    name = get_valid_filename(evidence.original_name or "") or f"evidence-{evidence.pk}"
     if evidence.content_type == EvidenceContent.FILE:
         try:
             path = evidence_store.absolute_path(evidence.storage_path)
@@ -655,16 +653,15 @@ def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
         response = FileResponse(
             path.open("rb"),
             as_attachment=True,
-            filename=name,
+            # Already stripped of folders, quotes and control characters when stored.
+            filename=evidence.original_name or f"evidence-{evidence.pk}",
             content_type="application/octet-stream",
         )
     elif evidence.content_type == EvidenceContent.TEXT:
         response = HttpResponse(
             evidence.text.encode("utf-8"), content_type="application/octet-stream"
         )
-        response["Content-Disposition"] = (
-            f'attachment; filename="{get_valid_filename(f"evidence-{evidence.pk}.txt")}"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="evidence-{evidence.pk}.txt"'
     else:
         raise Http404("This evidence is a link; there is no file to download.")
     response["X-Content-Type-Options"] = "nosniff"
