@@ -1,8 +1,163 @@
-"""Celery tasks of the metrics app. A task takes ids, fetches, and calls the metrics module."""
+"""Celery tasks of the metrics app. A task takes ids, fetches, and calls the metrics module.
+
+Debounce: every incident event calls `schedule_agent_refresh` on commit. It writes a fresh token
+in the scope's RefreshRequest row and enqueues `refresh_agent_metrics(agent_id, token)` with a
+short countdown. When the task runs, a newer token means a newer task is on its way, so this one
+skips: a burst of events becomes one recompute. Under a burst longer than MAX_WAIT the task
+computes anyway, so figures never lag by more than about MAX_WAIT. An agent refresh then asks
+for a refresh of the overall scope in the same way (with a longer countdown).
+
+Without Redis (eager mode) the task simply runs in-process when the transaction commits. When
+the broker is down, enqueueing logs and returns: the web request is not broken, the request row
+stays pending, and beat's `recompute_all_metrics` catches up.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from kombu.exceptions import KombuError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from trustdesk.metrics import refresh
+from trustdesk.metrics.models import OVERALL, RefreshRequest
+
+logger = logging.getLogger(__name__)
+
+AGENT_COUNTDOWN = 0.3  # seconds: long enough to gather a burst, short enough to feel live
+OVERALL_COUNTDOWN = 2.0
+MAX_WAIT = timedelta(seconds=2)
+try:  # redis-py is there whenever the broker is Redis
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover
+    RedisError = BrokerOperationalError  # type: ignore[misc,assignment]
+BROKER_ERRORS = (BrokerOperationalError, KombuError, RedisError, ConnectionError, OSError)
+
+TASK_OPTIONS = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "max_retries": 3,
+}
+
+
+def agent_scope(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def _request_refresh(scope: str) -> str:
+    """Record a new refresh request for `scope`; returns its token."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    values = {"token": token, "requested_at": now}
+    updated = RefreshRequest.objects.filter(scope=scope).update(
+        **values, pending_since=Coalesce(F("pending_since"), Value(now))
+    )
+    if not updated:
+        try:
+            with transaction.atomic():
+                RefreshRequest.objects.create(scope=scope, pending_since=now, **values)
+        except IntegrityError:  # created concurrently: take the latest token anyway
+            RefreshRequest.objects.filter(scope=scope).update(**values)
+    return token
+
+
+def _enqueue(task, args: list, countdown: float, queue: str | None = None) -> None:
+    from trustdesk.celery import app
+
+    options = {"queue": queue} if queue else {}
+    try:
+        task.apply_async(args=args, countdown=countdown, **options)
+    except BROKER_ERRORS as exc:
+        logger.warning(
+            "metrics: could not enqueue %s%s (%s); the periodic recompute will catch up",
+            task.name,
+            tuple(args),
+            exc,
+        )
+    except Exception:
+        if not app.conf.task_always_eager:
+            raise
+        # In-process (eager) mode the computation runs inside the web request that committed the
+        # event: a failure there must not turn that request into an error page.
+        logger.exception("metrics: in-process refresh of %s failed", tuple(args))
+
 
 def schedule_agent_refresh(agent_id: int) -> None:
-    """Called on commit after an agent's incidents change. The metrics issue debounces a burst of
-    events into one recompute of the agent's snapshots here; until then nothing is computed."""
+    """Called on commit after an agent's incidents change (incidents.lifecycle)."""
+    try:
+        token = _request_refresh(agent_scope(agent_id))
+    except DatabaseError:
+        logger.exception("metrics: could not record a refresh request for agent %s", agent_id)
+        return
+    _enqueue(refresh_agent_metrics, [agent_id, token], AGENT_COUNTDOWN)
+
+
+def schedule_overall_refresh(queue: str | None = None) -> None:
+    token = _request_refresh(OVERALL)
+    _enqueue(refresh_overall_metrics, [token], OVERALL_COUNTDOWN, queue)
+
+
+def _queue_of(request) -> str | None:
+    """The queue a running task came from, so that its follow-up goes to the same workers."""
+    info = getattr(request, "delivery_info", None) or {}
+    return info.get("routing_key") or None
+
+
+def _superseded(scope: str, token: str | None) -> bool:
+    if token is None:
+        return False
+    row = RefreshRequest.objects.filter(scope=scope).first()
+    if row is None or row.token == token:
+        return False
+    # A newer request is queued; skip unless the scope has waited too long already.
+    return not (row.pending_since and timezone.now() - row.pending_since > MAX_WAIT)
+
+
+def _served(scope: str, started) -> None:
+    """Mark the requests made before `started` as served; newer ones keep waiting from now."""
+    RefreshRequest.objects.filter(scope=scope, requested_at__lte=started).update(pending_since=None)
+    RefreshRequest.objects.filter(scope=scope, requested_at__gt=started).update(
+        pending_since=started
+    )
+
+
+@shared_task(name="trustdesk.metrics.tasks.refresh_agent_metrics", bind=True, **TASK_OPTIONS)
+def refresh_agent_metrics(self, agent_id: int, token: str | None = None) -> str:
+    scope = agent_scope(agent_id)
+    if _superseded(scope, token):
+        return "superseded"
+    started = timezone.now()
+    if not refresh.refresh_agent(agent_id, now=started):
+        RefreshRequest.objects.filter(scope=scope).update(pending_since=None)
+        return "no such agent"
+    _served(scope, started)
+    schedule_overall_refresh(_queue_of(self.request))
+    return "computed"
+
+
+@shared_task(name="trustdesk.metrics.tasks.refresh_overall_metrics", **TASK_OPTIONS)
+def refresh_overall_metrics(token: str | None = None) -> str:
+    if _superseded(OVERALL, token):
+        return "superseded"
+    started = timezone.now()
+    refresh.refresh_overall(now=started)
+    _served(OVERALL, started)
+    return "computed"
+
+
+@shared_task(name="trustdesk.metrics.tasks.recompute_all_metrics", **TASK_OPTIONS)
+def recompute_all_metrics() -> int:
+    """Beat, every 10 minutes: every snapshot and trust score, catching up on anything missed."""
+    started = timezone.now()
+    written = refresh.recompute_all(now=started)
+    RefreshRequest.objects.filter(requested_at__lte=started).update(pending_since=None)
+    return written
