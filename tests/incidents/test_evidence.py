@@ -183,3 +183,17 @@ def test_media_inside_static_root_is_refused(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     with pytest.raises(RuntimeError, match="never static"):
         store.root()
+
+
+def test_content_already_recorded_by_imported_history_is_a_duplicate():
+    incident = incident_in("contained")
+    sha = hashlib.sha256(b"imported chat").hexdigest()
+    with lifecycle.locked_incident(incident) as inc:
+        lifecycle.append_event(
+            inc,
+            type="evidence_added",
+            by=None,
+            data={"kind": "transcript", "sha256": sha, "description": "Imported chat"},
+        )
+    with pytest.raises(GateError, match="already recorded on .* 'Imported chat' \\(event 3"):
+        add(incident, text="imported chat")

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -282,8 +282,10 @@ def validate_document(doc: Any, *, now: datetime | None = None) -> tuple[list[st
             c.add(path, f"must be an object, not {_json_kind(agent)}")
             continue
         key = c.text(agent, "key", path)
-        c.text(agent, "name", path)
-        c.typed(agent, "owner", path, str, required=False)
+        for name, required in (("name", True), ("owner", False)):
+            value = c.text(agent, name, path, required=required, empty=not required)
+            if value is not None and len(value) > 200:
+                c.add(f"{path}.{name}", "longer than 200 characters")
         c.typed(agent, "description", path, str, required=False)
         for extra in agent:
             if extra not in ("key", "name", "owner", "description"):
@@ -686,6 +688,18 @@ def import_document(doc: Any, *, now: datetime | None = None) -> ImportResult:
     if problems:
         raise ExchangeError(problems)
     assert plan is not None
+    try:
+        return _store(doc, plan)
+    except IntegrityError:
+        # Someone opened an incident with one of these keys (or created these rows) while the
+        # file was being stored: the transaction rolled back, so nothing of it remains.
+        raise ExchangeError(
+            "(file): the database changed while importing (an incident key or agent was taken "
+            "at the same time); nothing was imported, try again"
+        ) from None
+
+
+def _store(doc: dict, plan: Plan) -> ImportResult:
     User = get_user_model()
     with transaction.atomic():
         for a in plan.new_agents:

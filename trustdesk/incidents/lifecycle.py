@@ -430,11 +430,24 @@ def add_evidence(
                     )
             if blob is not None:
                 dup = Evidence.objects.filter(incident=inc, sha256=blob.sha256).first()
+                logged = (
+                    None
+                    if dup is not None
+                    else Event.objects.filter(
+                        incident=inc, type=EventType.EVIDENCE_ADDED, data__sha256=blob.sha256
+                    ).first()
+                )
                 if dup is not None:
                     problems.append(
                         f"This content is already attached to {inc.key} as {dup.kind} evidence "
                         f"'{dup.description}' (SHA-256 {dup.sha256[:12]}…, "
                         f"added {dup.captured_at:%Y-%m-%d %H:%M} UTC)."
+                    )
+                elif logged is not None:  # imported history: the event without a stored file
+                    problems.append(
+                        f"This content is already recorded on {inc.key} as "
+                        f"{logged.data.get('kind')} evidence '{logged.data.get('description')}' "
+                        f"(event {logged.seq}, SHA-256 {blob.sha256[:12]}…)."
                     )
             at = _step_time(inc, at, problems)
             _refuse(problems)
@@ -1022,7 +1035,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
-    from trustdesk.pacts.models import Agent, Evaluation
+    from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
     if evaluation.passed or evaluation.voided_at is not None:
@@ -1032,15 +1045,17 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     version = clause.version
     agent = version.pact.agent
     with transaction.atomic():
-        # One breach at a time per agent: two workers handling two failing evaluations of the
-        # same clause must not open two incidents.
-        Agent.objects.select_for_update().filter(pk=agent.pk).first()
+        # Lock order: evaluation, then pact, then (inside the steps) incident, then agent. The
+        # evaluation lock makes a duplicate message a no-op; the pact lock serializes breaches of
+        # one pact, so two failing evaluations of a clause never open two incidents. NO KEY
+        # UPDATE, because inserting rows that point at these (links, incidents) takes KEY SHARE.
+        Evaluation.objects.select_for_update(no_key=True).filter(pk=evaluation.pk).first()
+        Pact.objects.select_for_update(no_key=True).filter(pk=version.pact_id).first()
         existing = (
             BreachLink.objects.filter(evaluation=evaluation).select_related("incident").first()
         )
         if existing is not None:
             return existing.incident
-        Evaluation.objects.select_for_update().filter(pk=evaluation.pk).first()
         measured = evaluation.measured_at
         summary = (
             f"Evaluation from {evaluation.source} measured {clause.metric} = {evaluation.value} "
