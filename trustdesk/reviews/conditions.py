@@ -410,3 +410,54 @@ def evaluate_condition(condition: ReentryCondition) -> tuple[bool, dict[str, Any
     )
     condition.status, condition.observed, condition.checked_at = status, observed, now
     return met, observed
+
+
+def observed_summary(kind: str, observed: dict[str, Any] | None) -> str:
+    """What a check saw, in one plain sentence (the page shows it beside the status)."""
+    o = observed or {}
+    if not o:
+        return "Not checked yet."
+    if kind == ConditionKind.EVALUATION_PASS_RATE:
+        if o.get("reason") and not o.get("counted"):
+            return f"Nothing to go on: {o['reason']}."
+        text = (
+            f"{o.get('passed', 0)} of the last {o.get('counted', 0)} counted evaluations passed"
+            + (f" ({_percent(o['rate'])})" if o.get("rate") is not None else "")
+            + (f" on {o['pact_version']}" if o.get("pact_version") else "")
+        )
+        return text + (f"; {o['reason']}." if o.get("reason") else ".")
+    if kind == ConditionKind.NO_INCIDENTS:
+        since = str(o.get("since", ""))[:10]
+        if not o.get("count"):
+            return f"No other incident of this class since {since}."
+        return f"{o['count']} other incident(s) since {since}: {', '.join(o.get('incidents', []))}."
+    if kind == ConditionKind.SIGNOFFS:
+        signers = o.get("signers") or []
+        return (
+            f"Signed by {', '.join(signers)}; {len(o.get('roles_signed', []))} of "
+            f"{o.get('needed')} distinct roles needed."
+            if signers
+            else f"No sign-off yet; {o.get('needed')} distinct role(s) needed."
+        )
+    if kind == ConditionKind.EVIDENCE_COMPLETE:
+        required = o.get("required") or []
+        if not required:
+            return "The pact requires no evidence kind."
+        missing = o.get("missing") or []
+        have = len(required) - len(missing)
+        text = f"{have} of {len(required)} required evidence kinds present"
+        return text + (f"; missing: {', '.join(missing)}." if missing else ".")
+    if kind == ConditionKind.OPERATING_MODEL_CHANGED:
+        count = o.get("count", 0)
+        if not count:
+            return "No operating-model change recorded."
+        return f"{count} change(s): {', '.join(o.get('kinds', []))}."
+    if kind == ConditionKind.DISPUTE_FREE:
+        on_incident = o.get("open_on_incident") or []
+        on_evals = o.get("open_on_evaluations") or []
+        if not on_incident and not on_evals:
+            return "No open dispute."
+        parts = [f"#{pk} on this incident" for pk in on_incident]
+        parts += [f"#{pk} on an evaluation" for pk in on_evals]
+        return f"Open dispute(s): {', '.join(parts)}."
+    return ""

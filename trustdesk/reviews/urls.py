@@ -4,4 +4,60 @@ from trustdesk.reviews import views
 
 urlpatterns = [
     path("reviews/", views.reviews_index, name="reviews"),
+    path("reviews/meetings/", views.meeting_list, name="review_meetings"),
+    path("reviews/meetings/new/", views.meeting_create, name="review_meeting_new"),
+    path("reviews/meetings/<int:pk>/", views.meeting_detail, name="review_meeting"),
+    path("reviews/meetings/<int:pk>/changes", views.meeting_changes, name="review_meeting_changes"),
+    path("reviews/meetings/<int:pk>/notes/", views.meeting_note, name="review_meeting_note"),
+    path(
+        "reviews/meetings/<int:pk>/agenda/", views.meeting_agenda_add, name="review_meeting_agenda"
+    ),
+    path("reviews/meetings/<int:pk>/close/", views.meeting_close, name="review_meeting_close"),
+    path(
+        "reviews/meetings/<int:pk>/incidents/<str:key>/decide/",
+        views.meeting_decide,
+        name="review_meeting_decide",
+    ),
+    path(
+        "reviews/meetings/<int:pk>/incidents/<str:key>/attest/",
+        views.meeting_attest,
+        name="review_meeting_attest",
+    ),
+    # The incident page's review panel posts here.
+    path("incidents/<str:key>/review/", views.incident_review, name="incident_review"),
+    path(
+        "incidents/<str:key>/review/changes/",
+        views.incident_review_change,
+        name="incident_review_change",
+    ),
+    path(
+        "incidents/<str:key>/review/conditions/",
+        views.incident_review_condition,
+        name="incident_review_condition",
+    ),
+    path(
+        "incidents/<str:key>/review/recheck/",
+        views.incident_review_recheck,
+        name="incident_review_recheck",
+    ),
+    path(
+        "incidents/<str:key>/review/signoffs/",
+        views.incident_review_signoff,
+        name="incident_review_signoff",
+    ),
+    path(
+        "incidents/<str:key>/review/request/",
+        views.incident_review_request,
+        name="incident_review_request",
+    ),
+    path(
+        "incidents/<str:key>/review/decision/",
+        views.incident_review_decide,
+        name="incident_review_decide",
+    ),
+    path(
+        "incidents/<str:key>/review/attestations/",
+        views.incident_review_attest,
+        name="incident_review_attest",
+    ),
 ]

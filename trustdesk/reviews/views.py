@@ -1,10 +1,694 @@
+"""Reviews pages: the reviews index, the incident page's review panel (its POSTs), and review
+meetings with their live shared screen.
+
+Thin views: a form parses the input, `reviews.actions` does the change, a template renders.
+Every POST works as a plain form post (POST/redirect/GET); htmx requests get a fragment of the
+same template instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms as django_forms
+from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL
+from trustdesk.core.roles import INTERNAL, has_role
+from trustdesk.incidents.lifecycle import ConflictError, GateError
+from trustdesk.incidents.models import Incident
+from trustdesk.reviews import actions, queries
+from trustdesk.reviews.forms import (
+    AgendaItemForm,
+    AttestationForm,
+    ChangesForm,
+    DecisionForm,
+    MeetingFilterForm,
+    MeetingForm,
+    NoteForm,
+    OperatingModelChangeForm,
+    ReentryConditionForm,
+    RequestReviewForm,
+    ReviewFilterForm,
+    SignOffForm,
+    initial_meeting_time,
+)
+from trustdesk.reviews.models import RecoveryDecision, ReviewMeeting
+from trustdesk.reviews.panels import incident_panel_context
+from trustdesk.reviews.tasks import recheck_conditions_for_incident
+from trustdesk.taxonomy import ASSUMPTION_BY_KEY
+
+PAGE_SIZE = 25
+POLL_SECONDS = 2
 
 
+def _htmx(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def _page(request: HttpRequest, qs, number: int | None):
+    return Paginator(qs, PAGE_SIZE).get_page(number or 1)
+
+
+def _querystring(request: HttpRequest) -> str:
+    """The current filters without the page number, for pagination links."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+# ---------------------------------------------------------------- the index
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def reviews_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviews/reviews_index.html")
+    form = ReviewFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = _page(request, queries.review_queue(filters), filters.get("page"))
+    upcoming, past = queries.upcoming_and_past()
+    context = {
+        "form": form,
+        "page": page,
+        "querystring": _querystring(request),
+        "decisions": queries.recent_decisions(),
+        "upcoming": upcoming,
+        "past": past,
+        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+    }
+    template = "reviews/reviews_index.html"
+    if _htmx(request):
+        template += "#queue"
+    return render(request, template, context)
+
+
+# ---------------------------------------------------------------- the incident panel
+
+
+def _incident(key: str) -> Incident:
+    return get_object_or_404(
+        Incident.objects.select_related("agent", "pact_version__pact"), key=key
+    )
+
+
+def _panel_response(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    bound: dict[str, django_forms.Form] | None = None,
+    conflict: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    context = incident_panel_context(incident, request.user, bound=bound, conflict=conflict)
+    if _htmx(request):
+        # htmx swaps only 2xx answers: a refused form comes back as 200 with its errors.
+        response = render(request, "reviews/_incident_panel.html", context)
+        if status == 200 and not bound:
+            response["HX-Trigger"] = "incidentChanged"
+        return response
+    context["incident"] = incident
+    return render(request, "reviews/incident_review.html", context, status=status)
+
+
+def _with_version(form: django_forms.Form, version: int) -> dict[str, Any]:
+    """The submitted data with the current version, so the user can resubmit after a conflict."""
+    data = form.data.copy()
+    key = form.add_prefix("expected_version")
+    data[key] = str(version)
+    return data
+
+
+def _panel_step(
+    request: HttpRequest,
+    incident: Incident,
+    name: str,
+    form: django_forms.Form,
+    run: Callable[[dict[str, Any]], object],
+    success: str,
+    rebuild: Callable[[dict[str, Any]], django_forms.Form],
+) -> HttpResponse:
+    """Run one panel step: valid form -> action -> redirect (or the panel for htmx); a refusal
+    shows the form again with every problem and the user's input."""
+    if form.is_valid():
+        try:
+            run(form.cleaned_data)
+        except ConflictError as exc:
+            fresh = _incident(incident.key)
+            again = rebuild(_with_version(form, fresh.version))
+            again.is_valid()
+            return _panel_response(
+                request, fresh, bound={name: again}, conflict=str(exc), status=409
+            )
+        except GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            if not _htmx(request):
+                messages.success(request, success)
+                return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
+            return _panel_response(request, _incident(incident.key))
+    return _panel_response(request, _incident(incident.key), bound={name: form}, status=400)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def incident_review(request: HttpRequest, key: str) -> HttpResponse:
+    """The review panel alone: a page of its own, or the fragment for htmx."""
+    return _panel_response(request, _incident(key))
+
+
+@require_POST
+@role_required(*actions.WORKS_REVIEWS)
+def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+    newer = incident.pact_version.pact.versions.all() if incident.pact_version_id else None
+
+    def build(data):
+        return OperatingModelChangeForm(data, newer_versions=newer)
+
+    return _panel_step(
+        request,
+        incident,
+        "change",
+        build(request.POST),
+        lambda d: actions.add_operating_model_change(
+            incident,
+            by=request.user,
+            expected_version=d["expected_version"],
+            kind=d["kind"],
+            summary=d["summary"],
+            pact_version=d.get("pact_version"),
+        ),
+        "Operating-model change recorded.",
+        build,
+    )
+
+
+@require_POST
+@role_required(*actions.WORKS_REVIEWS)
+def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+    keys = (
+        list(incident.pact_version.clauses.values_list("key", flat=True))
+        if incident.pact_version_id
+        else []
+    )
+
+    def build(data):
+        return ReentryConditionForm(data, clause_keys=keys)
+
+    form = build(request.POST)
+    return _panel_step(
+        request,
+        incident,
+        "condition",
+        form,
+        lambda d: actions.set_reentry_condition(
+            incident,
+            by=request.user,
+            expected_version=d["expected_version"],
+            kind=d["kind"],
+            params=form.params(),
+        ),
+        "Re-entry condition set; it is checked now and after every change.",
+        build,
+    )
+
+
+@require_POST
+@role_required(*actions.WORKS_REVIEWS)
+def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+
+    def build(data):
+        return SignOffForm(data, user=request.user)
+
+    return _panel_step(
+        request,
+        incident,
+        "signoff",
+        build(request.POST),
+        lambda d: actions.sign_off_incident(
+            incident,
+            by=request.user,
+            expected_version=d["expected_version"],
+            role=d["role"],
+            comment=d["comment"],
+        ),
+        "Sign-off recorded.",
+        build,
+    )
+
+
+@require_POST
+@role_required(*actions.WORKS_REVIEWS)
+def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+    return _panel_step(
+        request,
+        incident,
+        "request",
+        RequestReviewForm(request.POST),
+        lambda d: actions.request_review(
+            incident, by=request.user, expected_version=d["expected_version"]
+        ),
+        f"{incident.key} is in review.",
+        RequestReviewForm,
+    )
+
+
+@require_POST
+@role_required(*actions.DECIDES)
+def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+    can_override = has_role(request.user, *actions.OVERRIDES)
+
+    def build(data):
+        return DecisionForm(data, can_override=can_override)
+
+    return _panel_step(
+        request,
+        incident,
+        "decision",
+        build(request.POST),
+        lambda d: actions.record_recovery_decision(
+            incident,
+            by=request.user,
+            expected_version=d["expected_version"],
+            decision=d["decision"],
+            rationale=d["rationale"],
+            justification=d.get("justification", ""),
+            override_requested=d.get("override", False),
+        ),
+        "Decision recorded.",
+        build,
+    )
+
+
+def _decision_of(incident: Incident) -> RecoveryDecision | None:
+    return RecoveryDecision.objects.filter(incident=incident).first()
+
+
+def _attest(request: HttpRequest, incident: Incident, data: dict[str, Any]) -> None:
+    decision = _decision_of(incident)
+    if decision is None:
+        raise actions.ReviewError(f"{incident.key} has no decision to attest yet.")
+    actions.attest(
+        decision, by=request.user, can_explain=data["can_explain"], comment=data["comment"]
+    )
+
+
+@require_POST
+@role_required(*actions.ATTESTS)
+def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
+    incident = _incident(key)
+    return _panel_step(
+        request,
+        incident,
+        "attest",
+        AttestationForm(request.POST),
+        lambda d: _attest(request, incident, d),
+        "Attestation recorded.",
+        AttestationForm,
+    )
+
+
+@require_POST
+@role_required(*actions.WORKS_REVIEWS)
+def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
+    """Check the conditions now, in the request: the same task a worker runs."""
+    incident = _incident(key)
+    recheck_conditions_for_incident(incident.pk)
+    if not _htmx(request):
+        messages.success(request, "Re-entry conditions checked.")
+        return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
+    return _panel_response(request, incident)
+
+
+# ---------------------------------------------------------------- meetings: list and create
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def meeting_list(request: HttpRequest) -> HttpResponse:
+    form = MeetingFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = _page(request, queries.meetings(filters), filters.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "querystring": _querystring(request),
+        "now": timezone.now(),
+        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+    }
+    template = "reviews/meeting_list.html"
+    if _htmx(request):
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*actions.RUNS_MEETINGS)
+def meeting_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = MeetingForm(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                meeting = actions.create_meeting(
+                    by=request.user,
+                    title=d["title"],
+                    scheduled_at=d["scheduled_at"],
+                    facilitator=d["facilitator"],
+                    agenda=list(d["agenda"]),
+                )
+            except GateError as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+            else:
+                messages.success(request, f"Meeting “{meeting.title}” scheduled.")
+                return redirect("review_meeting", meeting.pk)
+        status = 400
+    else:
+        form = MeetingForm(
+            initial={"scheduled_at": initial_meeting_time(), "facilitator": request.user.pk}
+        )
+        status = 200
+    return render(request, "reviews/meeting_form.html", {"form": form}, status=status)
+
+
+# ---------------------------------------------------------------- the meeting screen
+
+
+def _meeting(pk: int) -> ReviewMeeting:
+    return get_object_or_404(
+        ReviewMeeting.objects.select_related("facilitator", "created_by"), pk=pk
+    )
+
+
+def _decorate_agenda(
+    request: HttpRequest,
+    meeting: ReviewMeeting,
+    agenda: list[dict],
+    bound: dict[str, django_forms.Form] | None = None,
+) -> list[dict]:
+    """Add what depends on the viewer: the forms they may use and the markers the page's CSS
+    reads to show the right form when someone else's decision arrives by polling."""
+    bound = bound or {}
+    user = request.user
+    decides = meeting.is_open and has_role(user, *actions.DECIDES)
+    attests = has_role(user, *actions.ATTESTS)
+    can_override = has_role(user, *actions.OVERRIDES)
+    for entry in agenda:
+        incident, decision = entry["incident"], entry["decision"]
+        prefix = f"i{incident.pk}"
+        entry["decided_by_you"] = decision is not None and decision.decided_by_id == user.pk
+        entry["attested_by_you"] = any(a.by_id == user.pk for a in entry["attestations"])
+        entry["decision_form"] = bound.get(f"decide-{incident.pk}") or (
+            DecisionForm(
+                prefix=prefix,
+                initial={"expected_version": incident.version},
+                can_override=can_override,
+            )
+            if decides and decision is None and incident.is_open
+            else None
+        )
+        entry["attest_form"] = bound.get(f"attest-{incident.pk}") or (
+            AttestationForm(prefix=prefix)
+            if attests and not entry["decided_by_you"] and not entry["attested_by_you"]
+            else None
+        )
+        entry["can_override"] = can_override
+        entry["record"] = _record(entry) if decision else None
+        entry["assumption"] = ASSUMPTION_BY_KEY.get(incident.assumption)
+    return agenda
+
+
+def _record(entry: dict) -> dict:
+    from trustdesk.reviews.conditions import observed_summary
+    from trustdesk.reviews.panels import percent
+
+    decision = entry["decision"]
+    snapshot = [
+        {**row, "summary": observed_summary(row["kind"], row["observed"])}
+        for row in decision.conditions_snapshot
+    ]
+    return {
+        "decision": decision,
+        "conditions": snapshot,
+        "gates": decision.gate_snapshot,
+        "unmet_gates": [g for g in decision.gate_snapshot if not g["met"]],
+        "unmet_conditions": sum(1 for c in snapshot if c["status"] != "met"),
+        "completeness": percent(decision.evidence_completeness),
+        "explained": sum(1 for a in entry["attestations"] if a.can_explain),
+    }
+
+
+def _meeting_context(
+    request: HttpRequest,
+    meeting: ReviewMeeting,
+    *,
+    bound: dict[str, django_forms.Form] | None = None,
+    since_item: int | None = None,
+) -> dict[str, Any]:
+    bound = bound or {}
+    agenda = _decorate_agenda(
+        request, meeting, queries.meeting_agenda(meeting, since_item=since_item), bound
+    )
+    user = request.user
+    runs = meeting.is_open and has_role(user, *actions.RUNS_MEETINGS)
+    return {
+        "meeting": meeting,
+        "agenda": agenda,
+        "outcomes": [e for e in agenda if e["decision"] is not None],
+        "notes": queries.meeting_notes(meeting),
+        "token": queries.meeting_fingerprint(meeting.pk),
+        "poll_seconds": POLL_SECONDS,
+        "present": request.GET.get("present") == "1",
+        "note_form": bound.get("note")
+        or (NoteForm() if meeting.is_open and has_role(user, *actions.TAKES_NOTES) else None),
+        "agenda_form": bound.get("agenda") or (AgendaItemForm(meeting=meeting) if runs else None),
+        "can_close": runs,
+        "now": timezone.now(),
+    }
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(pk)
+    return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting))
+
+
+@require_GET
+@never_cache
+@role_required(*INTERNAL)
+def meeting_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live screen's change check, polled every 2 s by everyone watching the meeting.
+
+    Why polling rather than server-sent events: a poll is an ordinary short GET, so it passes
+    every proxy and load balancer unchanged, holds no gunicorn sync worker open for the length of
+    a meeting (an SSE stream would pin one worker per viewer), needs no script of ours beyond
+    htmx's `every 2s` trigger (CSP-clean, no EventSource code), and recovers by itself after a
+    restart. It is kept cheap: one aggregate query builds a fingerprint of everything the screen
+    shows; when it equals the `since` token the answer is 204 No Content with no body, which htmx
+    ignores. Otherwise the answer holds out-of-band swaps of the read-only regions only (the
+    status of each agenda incident, the notes, the outcomes, the poller with the new token) and
+    appends agenda items that are new; the form regions are never replaced, so a half-typed form
+    survives.
+    """
+    form = ChangesForm(request.GET)
+    since = form.cleaned_data["since"] if form.is_valid() else ""
+    token = queries.meeting_fingerprint(pk)
+    if not token:
+        return HttpResponse(status=404)
+    if since == token:
+        return HttpResponse(status=204)
+    meeting = _meeting(pk)
+    seen_item = queries.agenda_items_seen(since)
+    context = _meeting_context(request, meeting)
+    context["new_items"] = (
+        [e for e in context["agenda"] if e["item"].pk > seen_item] if seen_item is not None else []
+    )
+    context["new_ids"] = {e["item"].pk for e in context["new_items"]}
+    return render(request, "reviews/meeting_detail.html#changes", context)
+
+
+def _meeting_step_response(
+    request: HttpRequest,
+    meeting: ReviewMeeting,
+    partial: str,
+    *,
+    bound: dict[str, django_forms.Form] | None = None,
+    focus: int | None = None,
+    status: int = 200,
+    success: str = "",
+) -> HttpResponse:
+    """After a step on the meeting screen: the refreshed form region plus out-of-band status
+    for htmx; a redirect (or the whole page with errors) otherwise."""
+    meeting = _meeting(meeting.pk)
+    if not _htmx(request):
+        if status == 200:
+            if success:
+                messages.success(request, success)
+            return redirect("review_meeting", meeting.pk)
+        context = _meeting_context(request, meeting, bound=bound)
+        return render(request, "reviews/meeting_detail.html", context, status=status)
+    context = _meeting_context(request, meeting, bound=bound)
+    context["entry"] = next((e for e in context["agenda"] if e["incident"].pk == focus), None)
+    return render(request, f"reviews/meeting_detail.html#{partial}", context)
+
+
+def _agenda_incident(meeting: ReviewMeeting, key: str) -> Incident:
+    return get_object_or_404(
+        Incident.objects.select_related("agent", "pact_version__pact"),
+        key=key,
+        review_meetings=meeting,
+    )
+
+
+@require_POST
+@role_required(*actions.DECIDES)
+def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    meeting = _meeting(pk)
+    incident = _agenda_incident(meeting, key)
+    prefix = f"i{incident.pk}"
+    form = DecisionForm(
+        request.POST, prefix=prefix, can_override=has_role(request.user, *actions.OVERRIDES)
+    )
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            actions.record_recovery_decision(
+                incident,
+                by=request.user,
+                expected_version=d["expected_version"],
+                decision=d["decision"],
+                rationale=d["rationale"],
+                justification=d.get("justification", ""),
+                override_requested=d.get("override", False),
+                meeting=meeting,
+            )
+        except ConflictError as exc:
+            fresh = Incident.objects.get(pk=incident.pk)
+            form = DecisionForm(
+                _with_version(form, fresh.version),
+                prefix=prefix,
+                can_override=has_role(request.user, *actions.OVERRIDES),
+            )
+            form.is_valid()
+            form.add_error(None, str(exc))
+        except GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            return _meeting_step_response(
+                request,
+                meeting,
+                "decide_response",
+                focus=incident.pk,
+                success=f"Decision on {incident.key} recorded.",
+            )
+    return _meeting_step_response(
+        request,
+        meeting,
+        "decide_response",
+        bound={f"decide-{incident.pk}": form},
+        focus=incident.pk,
+        status=400,
+    )
+
+
+@require_POST
+@role_required(*actions.ATTESTS)
+def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    meeting = _meeting(pk)
+    incident = _agenda_incident(meeting, key)
+    form = AttestationForm(request.POST, prefix=f"i{incident.pk}")
+    if form.is_valid():
+        try:
+            _attest(request, incident, form.cleaned_data)
+        except GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            return _meeting_step_response(
+                request,
+                meeting,
+                "attest_response",
+                focus=incident.pk,
+                success=f"Attestation on {incident.key} recorded.",
+            )
+    return _meeting_step_response(
+        request,
+        meeting,
+        "attest_response",
+        bound={f"attest-{incident.pk}": form},
+        focus=incident.pk,
+        status=400,
+    )
+
+
+@require_POST
+@role_required(*actions.TAKES_NOTES)
+def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.add_meeting_note(meeting, by=request.user, text=form.cleaned_data["text"])
+        except GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            return _meeting_step_response(request, meeting, "note_response", success="Note added.")
+    return _meeting_step_response(
+        request, meeting, "note_response", bound={"note": form}, status=400
+    )
+
+
+@require_POST
+@role_required(*actions.RUNS_MEETINGS)
+def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(pk)
+    form = AgendaItemForm(request.POST, meeting=meeting)
+    if form.is_valid():
+        try:
+            actions.add_agenda_item(
+                meeting, by=request.user, incident=form.cleaned_data["incident"]
+            )
+        except GateError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"{form.cleaned_data['incident'].key} added to the agenda.")
+            return redirect("review_meeting", meeting.pk)
+    context = _meeting_context(request, meeting, bound={"agenda": form})
+    return render(request, "reviews/meeting_detail.html", context, status=400)
+
+
+@require_POST
+@role_required(*actions.RUNS_MEETINGS)
+def meeting_close(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(pk)
+    try:
+        actions.close_meeting(meeting, by=request.user)
+    except GateError as exc:
+        messages.error(request, " ".join(exc.problems))
+    else:
+        messages.success(request, f"Meeting “{meeting.title}” closed; its notes are final.")
+    return redirect("review_meeting", meeting.pk)
