@@ -93,3 +93,16 @@ def test_passing_evaluations_and_flag_clauses_open_nothing(on_breach, passed):
 
 def test_an_unknown_evaluation_id_is_ignored():
     assert tasks.open_incident_for_breach(987654) is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_opens_the_incident_by_task_name(celery_worker):
+    from tests.conftest import wait_for
+    from trustdesk.celery import app
+
+    clause = make_pact_version().clauses.get()
+    ev = evaluation(clause, ext="worker")
+    app.send_task("trustdesk.incidents.tasks.open_incident_for_breach", args=[ev.pk])
+    incident = wait_for(lambda: Incident.objects.filter(breach_links__evaluation=ev).first())
+    assert incident.detected_at == ev.measured_at and incident.severity == "sev2"
