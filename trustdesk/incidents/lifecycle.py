@@ -392,7 +392,9 @@ def add_evidence(
     if not description:
         problems.append("Describe the evidence in a sentence (what it is and where it came from).")
     given = [
-        name for name, value in (("a file", upload), ("a text", text), ("a URL", url)) if value
+        name
+        for name, value in (("a file", upload is not None), ("a text", text), ("a URL", url))
+        if value
     ]
     if len(given) != 1:
         problems.append(
@@ -471,10 +473,14 @@ def add_evidence(
                     else EvidenceContent.URL
                 ),
                 storage_path=blob.storage_path,
-                original_name=store.safe_name(getattr(upload, "name", "") or "") if upload else "",
-                media_type=(getattr(upload, "content_type", "") or "")[:100] if upload else "",
-                text=text if not upload else "",
-                url=url if not upload and not text else "",
+                original_name=store.safe_name(getattr(upload, "name", "") or "")
+                if upload is not None
+                else "",
+                media_type=(getattr(upload, "content_type", "") or "")[:100]
+                if upload is not None
+                else "",
+                text=text if upload is None else "",
+                url=url if upload is None and not text else "",
                 sha256=blob.sha256,
                 size=blob.size,
                 captured_at=at,
