@@ -348,19 +348,22 @@ def test_resolving_needs_a_status_a_resolution_and_another_person(evaluation, ma
     assert Dispute.objects.get().status == "open"
 
 
-def test_a_dispute_of_an_incident_is_logged_on_the_incident(make_user, risk):
+def test_a_dispute_of_an_incident_is_resolved_through_the_incident_log(make_user, risk):
     from tests.factories import make_incident
 
     incident = make_incident()
-    dispute = actions.open_incident_dispute(incident, by=make_user("operator"), reason="Not ours")
+    dispute = Dispute.objects.create(
+        incident=incident, reason="Not ours", opened_by=make_user("operator")
+    )
     resolved = actions.resolve_dispute(dispute, by=risk, status="rejected", resolution="It is.")
-    events = list(incident.events.order_by("seq").values_list("type", "data"))
-    assert events[-2] == ("dispute_opened", {"dispute": dispute.pk, "reason": "Not ours"})
-    assert events[-1] == (
+    assert resolved.status == "rejected"
+    last = incident.events.order_by("-seq").values_list("type", "data").first()
+    assert last == (
         "dispute_resolved",
         {"dispute": dispute.pk, "status": "rejected", "resolution": "It is."},
     )
-    assert resolved.incident_id == incident.pk
+    with pytest.raises(PactError, match="already"):
+        actions.resolve_dispute(dispute, by=risk, status="upheld", resolution="x")
 
 
 # ---------------------------------------------------------------- API tokens

@@ -55,7 +55,6 @@ __all__ = [
     "import_pact_documents",
     "mark_reviewed",
     "open_dispute",
-    "open_incident_dispute",
     "record_evaluations",
     "resolve_dispute",
     "revoke_api_token",
@@ -656,31 +655,25 @@ def open_dispute(evaluation: Evaluation, *, by: AbstractBaseUser, reason: str) -
         return Dispute.objects.create(evaluation=current, reason=reason, opened_by=by)
 
 
-def open_incident_dispute(incident, *, by: AbstractBaseUser, reason: str) -> Dispute:
-    """Challenge an incident's classification; the incident's log gets a `dispute_opened` event."""
-    from trustdesk.incidents.lifecycle import append_event, locked_incident
-
-    _require_role(by, (OPERATOR, INCIDENT_MANAGER, RISK), "open disputes")
-    reason = (reason or "").strip()
-    if not reason:
-        raise PactError("reason: say why the classification is wrong.")
-    with locked_incident(incident) as current:
-        already = Dispute.objects.filter(incident=current, status=DisputeStatus.OPEN).first()
-        if already is not None:
-            raise PactError(f"{current.key} already has an open dispute (#{already.pk}).")
-        dispute = Dispute.objects.create(incident=current, reason=reason, opened_by=by)
-        append_event(
-            current, type="dispute_opened", by=by, data={"dispute": dispute.pk, "reason": reason}
-        )
-    return dispute
-
-
 def resolve_dispute(
     dispute: Dispute, *, by: AbstractBaseUser, status: str, resolution: str
 ) -> Dispute:
     """Risk resolves a dispute as upheld or rejected, in writing. Upholding a dispute of an
-    evaluation voids it for pass rates, scores and metrics. Whoever opened it cannot resolve it."""
+    evaluation voids it for pass rates, scores and metrics. Whoever opened it cannot resolve it.
+
+    A dispute of an incident's classification is resolved by the incidents lifecycle (it writes
+    to the incident's log); this function hands it over, so callers need not tell them apart.
+    """
     _require_role(by, (RISK,), "resolve disputes")
+    if dispute.incident_id is not None:
+        from trustdesk.incidents.lifecycle import GateError, resolve_classification_dispute
+
+        try:
+            return resolve_classification_dispute(
+                dispute, by=by, status=status, resolution=resolution
+            )
+        except GateError as exc:
+            raise PactError(exc.problems) from None
     if status not in (DisputeStatus.UPHELD, DisputeStatus.REJECTED):
         raise PactError("status: must be upheld or rejected")
     resolution = (resolution or "").strip()
@@ -697,27 +690,16 @@ def resolve_dispute(
             status=status, resolution=resolution, resolved_by=by, resolved_at=now
         )
         current.refresh_from_db()
-        if current.evaluation_id is not None:
-            if status == DisputeStatus.UPHELD:
-                Evaluation.objects.filter(pk=current.evaluation_id, voided_at__isnull=True).update(
-                    voided_at=now
-                )
-            agent_id = (
-                Evaluation.objects.filter(pk=current.evaluation_id)
-                .values_list("clause__version__pact__agent_id", flat=True)
-                .get()
+        if status == DisputeStatus.UPHELD:
+            Evaluation.objects.filter(pk=current.evaluation_id, voided_at__isnull=True).update(
+                voided_at=now
             )
-            _schedule_metrics_refresh(agent_id)
-        else:
-            from trustdesk.incidents.lifecycle import append_event, locked_incident
-
-            with locked_incident(current.incident_id) as incident:
-                append_event(
-                    incident,
-                    type="dispute_resolved",
-                    by=by,
-                    data={"dispute": current.pk, "status": status, "resolution": resolution},
-                )
+        agent_id = (
+            Evaluation.objects.filter(pk=current.evaluation_id)
+            .values_list("clause__version__pact__agent_id", flat=True)
+            .get()
+        )
+        _schedule_metrics_refresh(agent_id)
     return current
 
 

@@ -45,6 +45,8 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 TARGET_DECIMALS = 8
 TARGET_INTEGER_DIGITS = 16
 MAX_WINDOW_HOURS = 3650 * 24
+# Words the pact pages use in their URLs (/pacts/new/).
+RESERVED_PACT_KEYS = frozenset({"new"})
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 # The order in which a document is written for people (YAML export, diffs). The canonical JSON
@@ -321,6 +323,9 @@ def _target_decimal(target: Any) -> Decimal | None:
 def _rule_problems(doc: dict) -> list[str]:
     """The rules a JSON Schema cannot state. Only looks at values of the right shape."""
     problems: list[str] = []
+    metadata = doc.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("key") in RESERVED_PACT_KEYS:
+        problems.append(f"metadata.key: '{metadata['key']}' is reserved; choose another key")
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         return problems
@@ -503,3 +508,60 @@ def document_yaml(doc: dict) -> str:
 def document_json(doc: dict) -> str:
     """The canonical JSON text, with a final newline (what `export_pact --format json` prints)."""
     return canonical_text(doc) + "\n"
+
+
+def document_diff(old: dict, new: dict) -> list[dict]:
+    """A side-by-side diff of two documents' YAML, as table rows.
+
+    Each row: {"kind": "same" | "changed" | "removed" | "added", "old_no", "old", "new_no",
+    "new"}. Unchanged runs longer than six lines are folded to three lines of context each side
+    with a "skip" row between them.
+    """
+    import difflib
+
+    a = document_yaml(old).splitlines()
+    b = document_yaml(new).splitlines()
+    rows: list[dict] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs = list(zip(range(i1, i2), range(j1, j2), strict=True))
+            if len(pairs) > 6:
+                head, tail = pairs[:3], pairs[-3:]
+                if i1 == 0:
+                    head = []
+                if i2 == len(a):
+                    tail = []
+                skipped = len(pairs) - len(head) - len(tail)
+                pairs = [*head, None, *tail]
+            for pair in pairs:
+                if pair is None:
+                    rows.append({"kind": "skip", "count": skipped})
+                    continue
+                i, j = pair
+                rows.append(
+                    {"kind": "same", "old_no": i + 1, "old": a[i], "new_no": j + 1, "new": b[j]}
+                )
+            continue
+        left = list(range(i1, i2))
+        right = list(range(j1, j2))
+        for k in range(max(len(left), len(right))):
+            i = left[k] if k < len(left) else None
+            j = right[k] if k < len(right) else None
+            kind = (
+                "changed"
+                if i is not None and j is not None
+                else "removed"
+                if j is None
+                else "added"
+            )
+            rows.append(
+                {
+                    "kind": kind,
+                    "old_no": i + 1 if i is not None else None,
+                    "old": a[i] if i is not None else "",
+                    "new_no": j + 1 if j is not None else None,
+                    "new": b[j] if j is not None else "",
+                }
+            )
+    return rows

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from trustdesk.taxonomy import ASSUMPTION_CHOICES
+from trustdesk.taxonomy import ASSUMPTION_BY_KEY, ASSUMPTION_CHOICES
 
 
 class Scope(models.TextChoices):
@@ -68,6 +69,26 @@ class AgentQuerySet(models.QuerySet):
     def restricted(self) -> AgentQuerySet:
         return self.exclude(scope=Scope.FULL)
 
+    def for_listing(self, today: date | None = None) -> AgentQuerySet:
+        """Agents with their open incident count, a stale flag and their active pacts
+        (`listed_pacts`), in a fixed number of queries."""
+        from trustdesk.incidents.models import Incident
+
+        open_incidents = (
+            Incident.objects.open()
+            .filter(agent=OuterRef("pk"))
+            .order_by()
+            .values("agent")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        stale = PactVersion.objects.stale(today).filter(pact__agent=OuterRef("pk"))
+        active_pacts = Pact.objects.for_listing(today).filter(versions__status=VersionStatus.ACTIVE)
+        return self.annotate(
+            open_incidents=Coalesce(Subquery(open_incidents), 0),
+            has_stale_pact=Exists(stale),
+        ).prefetch_related(Prefetch("pacts", queryset=active_pacts, to_attr="listed_pacts"))
+
 
 class Agent(models.Model):
     key = models.SlugField(max_length=80, unique=True)
@@ -93,6 +114,24 @@ class Agent(models.Model):
         return self.name or self.key
 
 
+class PactQuerySet(models.QuerySet):
+    def for_listing(self, today: date | None = None) -> PactQuerySet:
+        """Pacts with their agent, active and latest version numbers, current risk tier (the
+        active version's, else the latest's), review due date, stale and draft flags."""
+        versions = PactVersion.objects.filter(pact=OuterRef("pk")).order_by("-number")
+        active = versions.filter(status=VersionStatus.ACTIVE)
+        return self.select_related("agent").annotate(
+            active_number=Subquery(active.values("number")[:1]),
+            latest_number=Subquery(versions.values("number")[:1]),
+            tier=Coalesce(
+                Subquery(active.values("risk_tier")[:1]), Subquery(versions.values("risk_tier")[:1])
+            ),
+            review_due=Subquery(active.values("review_due")[:1]),
+            is_stale=Exists(PactVersion.objects.stale(today).filter(pact=OuterRef("pk"))),
+            has_draft=Exists(versions.filter(status=VersionStatus.DRAFT)),
+        )
+
+
 class Pact(models.Model):
     key = models.SlugField(max_length=80, unique=True)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="pacts")
@@ -100,11 +139,18 @@ class Pact(models.Model):
     owner = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = PactQuerySet.as_manager()
+
     class Meta:
         ordering = ["key"]
 
     def __str__(self) -> str:
         return self.key
+
+    def current_version(self) -> PactVersion | None:
+        """The active version, else the latest one."""
+        versions = self.versions.order_by("-number")
+        return versions.filter(status=VersionStatus.ACTIVE).first() or versions.first()
 
 
 class PactVersionQuerySet(models.QuerySet):
@@ -203,6 +249,42 @@ class Clause(models.Model):
     def __str__(self) -> str:
         return f"{self.version.label}#{self.key}"
 
+    @property
+    def assumption_info(self):
+        """The taxonomy entry (label, the assumption in words, what it maps to)."""
+        return ASSUMPTION_BY_KEY.get(self.assumption)
+
+    @property
+    def window_words(self) -> str:
+        amount, unit = int(self.window[:-1]), self.window[-1]
+        word = "day" if unit == "d" else "hour"
+        return f"{amount} {word}{'s' if amount != 1 else ''}"
+
+    @property
+    def objective_words(self) -> str:
+        """`at most 0`, `at least 0.95`."""
+        target = format(self.target.normalize(), "f")
+        return f"{Comparison(self.op).label} {target}"
+
+    @property
+    def method_words(self) -> str:
+        return {
+            "automated": "automatically",
+            "sampled_human_review": "by human review of a sample",
+            "jury": "by a jury of evaluators",
+            "human": "by a human reviewer",
+        }.get(self.method, self.method)
+
+    @property
+    def breach_words(self) -> str:
+        if self.on_breach == Consequence.FLAG:
+            return "A failing evaluation is flagged here for follow-up; the agent keeps its scope."
+        action = "restricting" if self.on_breach == Consequence.RESTRICT else "suspending"
+        return (
+            "A failing evaluation is a breach: it opens an incident (or joins the open one for "
+            f"this clause) and proposes {action} the agent."
+        )
+
     def passes(self, value) -> bool:
         """Whether a measured value meets the clause's objective."""
         target = self.target
@@ -219,6 +301,37 @@ class EvaluationQuerySet(models.QuerySet):
     def counted(self) -> EvaluationQuerySet:
         """Evaluations that count for scores and metrics (not voided by an upheld dispute)."""
         return self.filter(voided_at__isnull=True)
+
+    def window_pass_rates(self, clauses, now=None) -> dict[int, dict]:
+        """For each clause, counted evaluations measured within its window up to `now`:
+        {clause_id: {"passed": n, "total": n, "rate": passed/total or None}}. One SQL query
+        (a GROUP BY with conditional counts), whatever the number of evaluations."""
+        now = now or timezone.now()
+        clauses = list(clauses)
+        if not clauses:
+            return {}
+        in_window = Q()
+        for clause in clauses:
+            in_window |= Q(
+                clause_id=clause.pk,
+                measured_at__gt=now - timedelta(seconds=clause.window_seconds),
+                measured_at__lte=now,
+            )
+        rows = (
+            self.counted()
+            .filter(in_window)
+            .order_by()
+            .values("clause_id")
+            .annotate(total=Count("pk"), passed=Count("pk", filter=Q(passed=True)))
+        )
+        rates = {c.pk: {"passed": 0, "total": 0, "rate": None} for c in clauses}
+        for row in rows:
+            rates[row["clause_id"]] = {
+                "passed": row["passed"],
+                "total": row["total"],
+                "rate": row["passed"] / row["total"] if row["total"] else None,
+            }
+        return rates
 
 
 class Evaluation(models.Model):
@@ -244,7 +357,12 @@ class Evaluation(models.Model):
         indexes = [models.Index(fields=["clause", "-measured_at"])]
 
     def __str__(self) -> str:
-        return f"{self.clause} = {self.value} ({'pass' if self.passed else 'fail'})"
+        return f"{self.clause} = {self.value_text} ({'pass' if self.passed else 'fail'})"
+
+    @property
+    def value_text(self) -> str:
+        """The value without trailing zeros or exponent: 10, 0.95."""
+        return format(self.value.normalize(), "f")
 
 
 class DisputeStatus(models.TextChoices):

@@ -1,23 +1,536 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The pages of agents, pacts, clauses, disputes and API tokens.
+
+Views parse input with a form, call one function of `pacts.actions`, and render. Every form
+works as a plain POST/redirect/GET; with htmx, list filters and pagination swap the page's
+`results` partial, and the authoring form swaps its own partial with the problems by path.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL
+from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, RISK, has_role
+from trustdesk.pacts import actions
+from trustdesk.pacts.document import document_diff, document_yaml
+from trustdesk.pacts.document import pact_schema as schema
+from trustdesk.pacts.errors import PactError
+from trustdesk.pacts.forms import (
+    AgentFilterForm,
+    ApiTokenForm,
+    CompareForm,
+    DisputeFilterForm,
+    DisputeForm,
+    DocumentForm,
+    PactFilterForm,
+    ResolveDisputeForm,
+    ReviewForm,
+)
+from trustdesk.pacts.models import (
+    Agent,
+    ApiToken,
+    Clause,
+    Dispute,
+    DisputeStatus,
+    Evaluation,
+    Pact,
+    PactVersion,
+    VersionStatus,
+)
+
+PAGE_SIZE = 25
+AUTHORS = (RISK,)
+TOKEN_MANAGERS = (INCIDENT_MANAGER, RISK)
+DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
 
 
+def _partial_requested(request: HttpRequest) -> bool:
+    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def _render(
+    request: HttpRequest,
+    template: str,
+    context: dict,
+    partial: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if partial and _partial_requested(request):
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+# ---------------------------------------------------------------- agents
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def agents_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "pacts/agents_index.html")
+    form = AgentFilterForm(request.GET)
+    agents = form.filter(Agent.objects.for_listing()).order_by("key")
+    page = Paginator(agents, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "agents": page.object_list,
+        "filtered": bool(form.values()),
+    }
+    return _render(request, "pacts/agents_index.html", context, partial="results")
 
 
+@require_GET
+@role_required(*INTERNAL)
+def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
+    from trustdesk.incidents.models import Incident
+    from trustdesk.metrics.panels import agent_trust_context
+
+    agent = get_object_or_404(Agent.objects.select_related("scope_incident"), key=key)
+    pacts = Pact.objects.for_listing().filter(agent=agent).order_by("key")
+    open_incidents = (
+        Incident.objects.open().for_agent(agent).order_by("-detected_at", "-number")[:50]
+    )
+    context = {
+        "agent": agent,
+        "pacts": pacts,
+        "open_incidents": open_incidents,
+        **agent_trust_context(agent),
+    }
+    return render(request, "pacts/agent_detail.html", context)
+
+
+# ---------------------------------------------------------------- pacts
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def pacts_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "pacts/pacts_index.html")
+    agents = list(Agent.objects.order_by("key").values_list("key", "name"))
+    form = PactFilterForm(request.GET, agents=agents)
+    pacts = form.filter(Pact.objects.for_listing()).order_by("key")
+    page = Paginator(pacts, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "pacts": page.object_list,
+        "filtered": bool(form.values()),
+        "can_author": has_role(request.user, *AUTHORS),
+        "can_manage_tokens": has_role(request.user, *TOKEN_MANAGERS),
+    }
+    return _render(request, "pacts/pacts_index.html", context, partial="results")
 
 
+def _get_version(key: str, number: int | None = None) -> PactVersion:
+    """The pact's version `number`, or its current one (active, else latest); 404 otherwise."""
+    pact = get_object_or_404(Pact.objects.select_related("agent"), key=key)
+    versions = PactVersion.objects.filter(pact=pact).select_related(
+        "created_by", "activated_by", "last_reviewed_by"
+    )
+    if number is None:
+        version = (
+            versions.filter(status=VersionStatus.ACTIVE).first()
+            or versions.order_by("-number").first()
+        )
+    else:
+        version = versions.filter(number=number).first()
+    if version is None:
+        raise Http404("No such pact version.")
+    version.pact = pact
+    return version
+
+
+@require_GET
+@role_required(*INTERNAL)
+def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> HttpResponse:
+    version = _get_version(key, number)
+    pact = version.pact
+    clauses = list(version.clauses.all())
+    rates = Evaluation.objects.window_pass_rates(clauses)
+    for clause in clauses:
+        clause.window_rate = rates.get(clause.pk)
+    history = list(pact.versions.order_by("-number").select_related("created_by", "activated_by"))
+    numbers = [v.number for v in history]
+    compare = CompareForm(
+        initial={"a": numbers[1] if len(numbers) > 1 else numbers[0], "b": version.number},
+        numbers=numbers,
+    )
+    is_risk = has_role(request.user, *AUTHORS)
+    context = {
+        "pact": pact,
+        "version": version,
+        "document": version.document,
+        "clauses": clauses,
+        "history": history,
+        "compare": compare,
+        "review_form": ReviewForm(),
+        "can_author": is_risk,
+        "can_activate": is_risk and version.status == VersionStatus.DRAFT,
+        "can_review": is_risk and version.status == VersionStatus.ACTIVE,
+        "can_edit": is_risk and version.status == VersionStatus.DRAFT,
+        "active_number": next((v.number for v in history if v.status == "active"), None),
+    }
+    return render(request, "pacts/pact_detail.html", context)
+
+
+@require_GET
+@role_required(*INTERNAL)
+def pact_download(request: HttpRequest, key: str, number: int, fmt: str) -> HttpResponse:
+    if fmt not in ("json", "yaml"):
+        raise Http404("Download as .yaml or .json.")
+    version = _get_version(key, number)
+    if fmt == "json":
+        # The canonical text itself: `sha256sum` of the file minus its newline is the version's.
+        body, content_type = version.canonical + "\n", "application/json"
+    else:
+        body, content_type = document_yaml(version.document), "application/yaml"
+    response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{key}-v{number}.{fmt}"'
+    response["X-Content-SHA256"] = version.sha256
+    return response
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def pact_diff(request: HttpRequest, key: str) -> HttpResponse:
+    pact = get_object_or_404(Pact.objects.select_related("agent"), key=key)
+    versions = {v.number: v for v in pact.versions.order_by("-number")}
+    if not versions:
+        raise Http404("This pact has no versions.")
+    numbers = list(versions)
+    form = CompareForm(request.GET or None, numbers=numbers)
+    rows, old, new = [], None, None
+    if form.is_bound and form.is_valid():
+        old, new = versions[form.cleaned_data["a"]], versions[form.cleaned_data["b"]]
+        rows = document_diff(old.document, new.document)
+    elif not form.is_bound:
+        b = numbers[0]
+        a = numbers[1] if len(numbers) > 1 else b
+        form = CompareForm(initial={"a": a, "b": b}, numbers=numbers)
+        old, new = versions[a], versions[b]
+        rows = document_diff(old.document, new.document)
+    context = {
+        "pact": pact,
+        "form": form,
+        "rows": rows,
+        "old": old,
+        "new": new,
+        "changes": sum(1 for r in rows if r["kind"] not in ("same", "skip")),
+    }
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return _render(request, "pacts/pact_diff.html", context, partial="diff", status=status)
+
+
+def _authoring_response(request: HttpRequest, context: dict) -> HttpResponse:
+    """The form again, with its problems: 400 for a plain POST; 200 for htmx, which only swaps
+    successful answers."""
+    status = 200 if _partial_requested(request) else 400
+    return _render(request, "pacts/pact_form.html", context, partial="authoring", status=status)
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect that htmx follows as a full navigation."""
+    if _partial_requested(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*AUTHORS)
+def pact_new(request: HttpRequest) -> HttpResponse:
+    """Paste or upload a document to create a draft (a new pact, or the next version)."""
+    if request.method == "POST":
+        form = DocumentForm(request.POST, request.FILES)
+        if form.is_valid() and form.document is not None:
+            try:
+                version = actions.create_draft(form.document, by=request.user)
+            except PactError as exc:
+                form.add_problems(exc.problems)
+            else:
+                messages.success(
+                    request, f"Draft {version.label} saved. Review it, then activate it."
+                )
+                return _redirect(request, _version_url(version))
+        return _authoring_response(request, {"form": form, "editing": None})
+    initial = {}
+    source = request.GET.get("from", "")
+    if source:
+        key, _, number = source.partition("@")
+        base = PactVersion.objects.filter(
+            pact__key=key, number=int(number) if number.isdigit() else -1
+        ).first()
+        if base is not None:
+            document = {**base.document, "metadata": dict(base.document["metadata"])}
+            document["metadata"].pop("version", None)
+            initial["text"] = document_yaml(document)
+    return render(
+        request, "pacts/pact_form.html", {"form": DocumentForm(initial=initial), "editing": None}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*AUTHORS)
+def pact_edit(request: HttpRequest, key: str, number: int) -> HttpResponse:
+    """Edit a draft. An active (or superseded) version is immutable: the form is refused."""
+    version = _get_version(key, number)
+    if version.status != VersionStatus.DRAFT:
+        messages.error(
+            request,
+            f"{version.label} is {version.status}: it cannot be changed. "
+            "Draft a new version from it instead.",
+        )
+        return _redirect(request, _version_url(version))
+    if request.method == "POST":
+        form = DocumentForm(request.POST, request.FILES)
+        if form.is_valid() and form.document is not None:
+            try:
+                actions.update_draft(version, form.document, by=request.user)
+            except PactError as exc:
+                form.add_problems(exc.problems)
+            else:
+                messages.success(request, f"Draft {version.label} saved.")
+                return _redirect(request, _version_url(version))
+        return _authoring_response(request, {"form": form, "editing": version})
+    form = DocumentForm(initial={"text": document_yaml(version.document)})
+    return render(request, "pacts/pact_form.html", {"form": form, "editing": version})
+
+
+def _version_url(version: PactVersion) -> str:
+    return reverse("pact_version", args=[version.pact.key, version.number])
+
+
+@require_POST
+@role_required(*AUTHORS)
+def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
+    version = _get_version(key, number)
+    try:
+        actions.activate_version(version, by=request.user)
+    except PactError as exc:
+        for problem in exc.problems:
+            messages.error(request, problem)
+    else:
+        messages.success(request, f"{version.label} is now the active version.")
+    return redirect(_version_url(version))
+
+
+@require_POST
+@role_required(*AUTHORS)
+def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
+    version = _get_version(key, number)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the review date as YYYY-MM-DD.")
+        return redirect(_version_url(version))
+    try:
+        reviewed = actions.mark_reviewed(version, by=request.user, on=form.cleaned_data["on"])
+    except PactError as exc:
+        for problem in exc.problems:
+            messages.error(request, problem)
+    else:
+        messages.success(
+            request,
+            f"{version.label} reviewed on {reviewed.last_reviewed:%Y-%m-%d}; "
+            f"next review due {reviewed.review_due:%Y-%m-%d}.",
+        )
+    return redirect(_version_url(version))
+
+
+# ---------------------------------------------------------------- clauses and evaluations
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> HttpResponse:
+    version = _get_version(key, number)
+    clause_obj = get_object_or_404(Clause, version=version, key=clause)
+    clause_obj.version = version
+    now = timezone.now()
+    rate = Evaluation.objects.window_pass_rates([clause_obj], now)[clause_obj.pk]
+    open_disputes = Dispute.objects.filter(evaluation=OuterRef("pk"), status=DisputeStatus.OPEN)
+    evaluations = (
+        Evaluation.objects.filter(clause=clause_obj)
+        .annotate(disputed=Exists(open_disputes))
+        .order_by("-measured_at", "-pk")
+    )
+    page = Paginator(evaluations, 50).get_page(request.GET.get("page"))
+    context = {
+        "pact": version.pact,
+        "version": version,
+        "clause": clause_obj,
+        "rate": rate,
+        "window_start": now - timezone.timedelta(seconds=clause_obj.window_seconds),
+        "page": page,
+        "evaluations": page.object_list,
+        "can_dispute": has_role(request.user, *DISPUTE_OPENERS),
+    }
+    return _render(request, "pacts/clause_detail.html", context, partial="evaluations")
+
+
+# ---------------------------------------------------------------- disputes
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*DISPUTE_OPENERS)
+def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_object_or_404(
+        Evaluation.objects.select_related("clause__version__pact__agent"), pk=evaluation_id
+    )
+    form = DisputeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dispute = actions.open_dispute(
+                evaluation, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except PactError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Dispute #{dispute.pk} opened; risk will resolve it.")
+            return redirect("dispute_detail", dispute.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "pacts/dispute_new.html",
+        {"form": form, "evaluation": evaluation, "clause": evaluation.clause},
+        status=status,
+    )
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@role_required(*INTERNAL)
+def disputes_index(request: HttpRequest) -> HttpResponse:
+    form = DisputeFilterForm(request.GET)
+    disputes = Dispute.objects.select_related(
+        "evaluation__clause__version__pact", "incident", "opened_by", "resolved_by"
+    ).order_by("-opened_at", "-pk")
+    if status := form.values().get("status"):
+        disputes = disputes.filter(status=status)
+    page = Paginator(disputes, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = dict(Dispute.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    context = {
+        "form": form,
+        "page": page,
+        "disputes": page.object_list,
+        "filtered": bool(form.values()),
+        "open_count": counts.get(DisputeStatus.OPEN, 0),
+    }
+    return _render(request, "pacts/disputes_index.html", context, partial="results")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*INTERNAL)
+def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
+    dispute = get_object_or_404(
+        Dispute.objects.select_related(
+            "evaluation__clause__version__pact__agent", "incident", "opened_by", "resolved_by"
+        ),
+        pk=dispute_id,
+    )
+    can_resolve = has_role(request.user, RISK) and dispute.is_open
+    form = ResolveDisputeForm(request.POST or None)
+    if request.method == "POST":
+        if not has_role(request.user, RISK):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied("Only risk resolves disputes.")
+        if form.is_valid():
+            try:
+                actions.resolve_dispute(
+                    dispute,
+                    by=request.user,
+                    status=form.cleaned_data["status"],
+                    resolution=form.cleaned_data["resolution"],
+                )
+            except PactError as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+            else:
+                messages.success(request, f"Dispute #{dispute.pk} resolved.")
+                return redirect("dispute_detail", dispute.pk)
+    context = {"dispute": dispute, "form": form, "can_resolve": can_resolve}
+    return render(
+        request,
+        "pacts/dispute_detail.html",
+        context,
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*TOKEN_MANAGERS)
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """List tokens and create one. The secret is shown once, in the answer to the POST."""
+    form = ApiTokenForm(request.POST or None)
+    created = secret = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created, secret = actions.create_api_token(
+                    source=form.cleaned_data["source"],
+                    label=form.cleaned_data["label"],
+                    by=request.user,
+                )
+            except PactError as exc:
+                for problem in exc.problems:
+                    field, sep, message = problem.partition(": ")
+                    if sep and field in form.fields:
+                        form.add_error(field, message)
+                    else:
+                        form.add_error(None, problem)
+        if created is None:
+            status = 400
+        else:
+            form = ApiTokenForm()
+            status = 201
+    tokens = ApiToken.objects.select_related("created_by", "revoked_by").order_by(
+        "revoked_at", "source", "-created_at"
+    )
+    context = {"form": form, "tokens": tokens, "created": created, "secret": secret}
+    response = render(request, "pacts/api_tokens.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # the page may carry a secret
+    return response
+
+
+@require_POST
+@role_required(*TOKEN_MANAGERS)
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id)
+    try:
+        actions.revoke_api_token(token, by=request.user)
+    except PactError as exc:
+        for problem in exc.problems:
+            messages.error(request, problem)
+    else:
+        messages.success(request, f"The token of {token.source} was revoked.")
+    return redirect("api_tokens")
+
+
+# ---------------------------------------------------------------- the schema
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
 def pact_schema(request: HttpRequest) -> HttpResponse:
-    from django.http import JsonResponse
-
-    from trustdesk.pacts.document import pact_schema as schema
-
-    return JsonResponse(schema())
+    """The pact JSON Schema at a stable URL. Public on purpose: it is a published format that
+    tools outside TrustDesk validate against, and it holds no data."""
+    return JsonResponse(schema(), json_dumps_params={"indent": 2})

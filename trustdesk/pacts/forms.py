@@ -1,0 +1,220 @@
+"""Forms of the pact pages. Every input, GET filters included, goes through one of these."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from trustdesk.pacts.document import MAX_DOCUMENT_BYTES, load_documents
+from trustdesk.pacts.errors import DocumentError
+from trustdesk.pacts.models import DisputeStatus, RiskTier, Scope
+
+MAX_SEARCH = 100
+
+
+class PactFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=MAX_SEARCH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key, title or agent"}),
+    )
+    agent = forms.ChoiceField(label="Agent", required=False)
+    risk_tier = forms.ChoiceField(
+        label="Risk tier", required=False, choices=[("", "Any tier"), *RiskTier.choices]
+    )
+    stale = forms.ChoiceField(
+        label="Review",
+        required=False,
+        choices=[("", "Any"), ("yes", "Stale (past review date)"), ("no", "Reviewed in time")],
+    )
+
+    def __init__(self, *args, agents: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].choices = [("", "Any agent"), *agents]
+
+    def values(self) -> dict:
+        """The valid, non-empty filters (an invalid value is ignored, not a 500)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+    def filter(self, pacts: QuerySet) -> QuerySet:
+        values = self.values()
+        if q := values.get("q", "").strip():
+            pacts = pacts.filter(
+                Q(key__icontains=q)
+                | Q(title__icontains=q)
+                | Q(agent__key__icontains=q)
+                | Q(agent__name__icontains=q)
+            )
+        if agent := values.get("agent"):
+            pacts = pacts.filter(agent__key=agent)
+        if tier := values.get("risk_tier"):
+            pacts = pacts.filter(tier=tier)
+        if values.get("stale") == "yes":
+            pacts = pacts.filter(is_stale=True)
+        elif values.get("stale") == "no":
+            pacts = pacts.filter(is_stale=False)
+        return pacts
+
+
+class AgentFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=MAX_SEARCH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key, name or owner"}),
+    )
+    scope = forms.ChoiceField(
+        label="Scope", required=False, choices=[("", "Any scope"), *Scope.choices]
+    )
+    stale = forms.BooleanField(label="Only agents with a stale pact", required=False)
+
+    def values(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+    def filter(self, agents: QuerySet) -> QuerySet:
+        values = self.values()
+        if q := values.get("q", "").strip():
+            agents = agents.filter(
+                Q(key__icontains=q) | Q(name__icontains=q) | Q(owner__icontains=q)
+            )
+        if scope := values.get("scope"):
+            agents = agents.filter(scope=scope)
+        if values.get("stale"):
+            agents = agents.filter(has_stale_pact=True)
+        return agents
+
+
+class DocumentForm(forms.Form):
+    """A pact document, pasted or uploaded. `documents` holds the canonical result; `problems`
+    the problems, each split into (path, message) so the page can show them by path."""
+
+    text = forms.CharField(
+        label="Pact document (YAML or JSON)",
+        required=False,
+        strip=False,  # stripping would shift the line numbers in the problems
+        widget=forms.Textarea(attrs={"class": "code", "rows": 24, "spellcheck": "false"}),
+    )
+    file = forms.FileField(label="…or upload a file", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.problems: list[tuple[str, str]] = []
+        self.document: dict | None = None
+
+    def add_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            path, sep, message = problem.partition(": ")
+            if sep and " " not in path.strip("()"):
+                self.problems.append((path, message))
+            else:
+                self.problems.append(("", problem))
+        self.add_error(None, "The document has problems; nothing was saved.")
+
+    def clean(self):
+        cleaned = super().clean()
+        text, upload = cleaned.get("text") or "", cleaned.get("file")
+        if upload is not None and text.strip():
+            raise forms.ValidationError("Paste a document or upload a file, not both.")
+        if upload is None and not text.strip():
+            raise forms.ValidationError("Paste a pact document or upload a file.")
+        if upload is not None:
+            if upload.size > MAX_DOCUMENT_BYTES:
+                raise forms.ValidationError(
+                    f"The file is larger than {MAX_DOCUMENT_BYTES // 1024} KB."
+                )
+            data, name = upload.read(), upload.name
+        else:
+            data, name = text, None
+        try:
+            documents = load_documents(data, filename=name)
+        except DocumentError as exc:
+            self.add_problems(exc.problems)
+            return cleaned
+        if len(documents) != 1:
+            self.add_problems(
+                [
+                    f"(file): holds {len(documents)} documents; draft one at a time here "
+                    "(manage.py import_pacts takes several)"
+                ]
+            )
+            return cleaned
+        self.document = documents[0]
+        return cleaned
+
+
+class ReviewForm(forms.Form):
+    on = forms.DateField(
+        label="Reviewed on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the pact was reviewed; not in the future.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {"on": timezone.now().date()})
+        super().__init__(*args, **kwargs)
+
+
+class CompareForm(forms.Form):
+    a = forms.TypedChoiceField(label="From version", coerce=int)
+    b = forms.TypedChoiceField(label="To version", coerce=int)
+
+    def __init__(self, *args, numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(n, f"v{n}") for n in numbers]
+        self.fields["a"].choices = choices
+        self.fields["b"].choices = choices
+
+
+class DisputeForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is this evaluation wrong?",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Others read this: say what was measured wrongly and how you know.",
+    )
+
+
+class ResolveDisputeForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Decision",
+        choices=[
+            (DisputeStatus.UPHELD, "Upheld: the evaluation is void"),
+            (DisputeStatus.REJECTED, "Rejected: the evaluation stands"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    resolution = forms.CharField(
+        label="Resolution",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The reasons, for whoever reads this later.",
+    )
+
+
+class DisputeFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *DisputeStatus.choices]
+    )
+
+    def values(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class ApiTokenForm(forms.Form):
+    source = forms.CharField(
+        label="Evaluation source",
+        max_length=200,
+        help_text="The system that posts evaluations, like refund-audit. One live token each.",
+    )
+    label = forms.CharField(label="Label", max_length=200, required=False)
