@@ -739,6 +739,9 @@ def _store(doc: dict, plan: Plan) -> ImportResult:
                     incident.recurrence_of = found
                     incident.save(update_fields=["recurrence_of"])
         _derive_new_agent_scopes(imported, new_agent_keys)
+        # One refresh per agent, not per incident: a large file is one burst of changes.
+        for incident in {i.agent_id: i for i in imported}.values():
+            schedule_metrics_refresh(incident)
     return ImportResult(
         agents=len(plan.new_agents),
         pacts=len(plan.new_pacts),
@@ -779,7 +782,6 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
         for name, value in fields.items():
             setattr(inc, name, value)
         inc.save(update_fields=list(fields))
-        schedule_metrics_refresh(inc)
     return inc
 
 
