@@ -259,3 +259,92 @@ def run_standalone(
         text=True,
         timeout=60,
     )
+
+
+# ------------------------------------------------------------------ the real domain functions
+
+
+def walked_incident(*, agent, operator, risk, manager, decision="reopen_partial", upload=None):
+    """An incident walked through the real lifecycle and reviews functions to a decision, with
+    an internal and a shareable note, file and text evidence, and an attestation."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from trustdesk.incidents import lifecycle
+    from trustdesk.reviews import actions
+
+    def fresh(inc):
+        return Incident.objects.select_related("agent", "pact_version__pact").get(pk=inc.pk)
+
+    version = agent.pacts.first().versions.get(status="active") if agent.pacts.exists() else None
+    version = version or make_pact_version(agent=agent)
+    inc = make_incident(
+        version=version, by=operator, detected_at=timezone.now() - timedelta(hours=3)
+    )
+    lifecycle.contain_incident(
+        inc, by=operator, expected_version=1, action="suspend", scope_after="suspended"
+    )
+    inc = fresh(inc)
+    lifecycle.add_evidence(
+        inc,
+        by=operator,
+        expected_version=inc.version,
+        kind="transcript",
+        description="The chat where the refund was issued.",
+        upload=upload or SimpleUploadedFile("chat.txt", b"user: refund 900 EUR\n", "text/plain"),
+    )
+    for kind in ("tool_calls", "evaluation_result", "impact_assessment"):
+        inc = fresh(inc)
+        lifecycle.add_evidence(
+            inc,
+            by=operator,
+            expected_version=inc.version,
+            kind=kind,
+            description=f"{kind} of {inc.key}",
+            text=f"{kind} content for {inc.key}",
+        )
+    lifecycle.add_note(inc, by=operator, text=SECRET_NOTE, internal=True)
+    lifecycle.add_note(inc, by=operator, text=PUBLIC_NOTE, internal=False)
+    inc = fresh(inc)
+    lifecycle.mark_evidence_preserved(inc, by=operator, expected_version=inc.version)
+    inc = fresh(inc)
+    lifecycle.classify_incident(
+        inc,
+        by=operator,
+        expected_version=inc.version,
+        assumption="authority",
+        statement="Refunds above the limit went out without approval.",
+        clauses=list(inc.pact_version.clauses.all()),
+        confidence="known",
+    )
+    inc = fresh(inc)
+    lifecycle.record_repair(
+        inc,
+        by=operator,
+        expected_version=inc.version,
+        summary="Check moved server-side.",
+        reference="PR-101",
+    )
+    inc = fresh(inc)
+    actions.add_operating_model_change(
+        inc,
+        by=operator,
+        expected_version=inc.version,
+        kind="control_added",
+        summary="Refunds above 200 EUR now need a second approver.",
+    )
+    inc = fresh(inc)
+    actions.set_reentry_condition(
+        inc, by=operator, expected_version=inc.version, kind="operating_model_changed", params={}
+    )
+    inc = fresh(inc)
+    actions.request_review(inc, by=operator, expected_version=inc.version)
+    inc = fresh(inc)
+    record = actions.record_recovery_decision(
+        inc,
+        by=risk,
+        expected_version=inc.version,
+        decision=decision,
+        rationale="Limit enforced server-side; approval queue staffed.",
+    )
+    actions.attest(record, by=manager, can_explain=True, comment="Clear from the page alone.")
+    return fresh(inc)

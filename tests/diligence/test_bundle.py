@@ -21,7 +21,7 @@ from tests.diligence.helpers import (
     run_standalone,
     write_zip,
 )
-from tests.factories import AgentFactory, make_pact_version
+from tests.factories import AgentFactory, make_incident, make_pact_version
 from trustdesk.core.canonical import canonical_json
 from trustdesk.diligence import signing, verify
 from trustdesk.diligence.bundle import BUYER_AUDIENCE, BundleScope, export_to_path
@@ -461,3 +461,68 @@ def test_both_canonical_forms_refuse_the_same_bad_values():
 def test_every_stored_event_is_written_identically_by_verify_py(incident):
     for event in incident.events.order_by("seq"):
         assert verify.canonical(json.loads(event.canonical)) == event.canonical
+
+
+# ------------------------------------------------------------------ real lifecycle, both outcomes
+
+
+def test_incidents_walked_through_the_real_lifecycle_verify_in_both_bundles(make_user, tmp_path):
+    from tests.diligence.helpers import walked_incident
+
+    agent = AgentFactory(key="support-bot")
+    people = {
+        "operator": make_user("operator"),
+        "risk": make_user("risk"),
+        "manager": make_user("incident_manager"),
+    }
+    recovered = walked_incident(agent=agent, **people)
+    restricted = walked_incident(agent=agent, decision="keep_restricted", **people)
+    assert (recovered.state, restricted.state) == ("recovered", "closed_restricted")
+    internal = tmp_path / "internal.zip"
+    call_command("export_bundle", "--agent", "support-bot", str(internal))
+    manifest = json.loads(read_zip(internal)["manifest.json"])
+    facts = {i["key"]: (i["state"], i["decision"], i["override"]) for i in manifest["incidents"]}
+    assert facts == {
+        recovered.key: ("recovered", "reopen_partial", False),
+        restricted.key: ("closed_restricted", "keep_restricted", False),
+    }
+    # 4 items each, but the same chat file was attached to both: content-addressed, one file.
+    assert len(manifest["evidence"]) == 8
+    assert len([n for n in read_zip(internal) if n.startswith("evidence/")]) == 7
+    buyer = tmp_path / "buyer.zip"
+    export_to_path(buyer, BundleScope(agents=[agent], audience=BUYER_AUDIENCE))
+    for path in (internal, buyer):
+        assert verify_with_command(path).startswith("OK")
+        result = run_standalone(path)
+        assert result.returncode == 0, result.stderr
+    assert SECRET_NOTE.encode() not in buyer.read_bytes()
+    assert "2 internal note(s) withheld" in verify_with_command(buyer)
+
+
+def test_an_override_made_through_the_reviews_app_is_in_the_facts_and_verifies(make_user, tmp_path):
+    from trustdesk.reviews import actions
+
+    manager = make_user("incident_manager")
+    opened = make_incident(version=make_pact_version(agent=AgentFactory(key="rush-bot")))
+    actions.record_recovery_decision(
+        opened,
+        by=manager,
+        expected_version=opened.version,
+        decision="reopen_full",
+        rationale="Peak season.",
+        justification="Risk accepted by the COO in writing.",
+        override_requested=True,
+    )
+    out = tmp_path / "override.zip"
+    call_command("export_bundle", "--incident", opened.key, str(out))
+    (entry,) = json.loads(read_zip(out)["manifest.json"])["incidents"]
+    assert (entry["state"], entry["decision"], entry["override"]) == (
+        "recovered",
+        "reopen_full",
+        True,
+    )
+    assert verify_with_command(out).startswith("OK")
+    tampered = edit_manifest(
+        out, tmp_path / "t.zip", lambda m: m["incidents"][0].update(override=False)
+    )
+    _assert_caught(tampered, "override in the manifest is False but the events say True")

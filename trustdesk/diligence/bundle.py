@@ -27,17 +27,19 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from trustdesk.core.canonical import format_time
 from trustdesk.diligence import signing, verify
-from trustdesk.incidents.models import Event, Evidence, Incident
+from trustdesk.incidents import evidence as store
+from trustdesk.incidents.exchange import export_document
+from trustdesk.incidents.models import Evidence, Incident
 from trustdesk.pacts.models import Agent, PactVersion
 
 BUNDLE_FORMAT = verify.BUNDLE_FORMAT
@@ -102,72 +104,74 @@ def is_withheld(event_type: str, data: dict, audience: str) -> bool:
 # ------------------------------------------------------------------ the manifest
 
 
-def _pact_versions(agents: Iterable[Agent], incidents: list[Incident]) -> list[PactVersion]:
-    """The active versions of the agents' pacts, plus every version an incident was under."""
-    referenced = {i.pact_version_id for i in incidents if i.pact_version_id}
-    versions = PactVersion.objects.filter(pact__agent__in=agents, status="active") | (
-        PactVersion.objects.filter(pk__in=referenced)
-    )
-    return list(versions.select_related("pact").order_by("pact__key", "number"))
+def _withhold(event: dict, audience: str) -> dict:
+    """A buyer bundle keeps an internal note's place in the chain but not its bytes."""
+    if is_withheld(event["type"], event.get("data") or {}, audience):
+        return {
+            "seq": event["seq"],
+            "prev_hash": event["prev_hash"],
+            "hash": event["hash"],
+            "withheld": WITHHELD_NOTE,
+        }
+    return event
 
 
-def _event_entry(ev: Event, audience: str) -> dict:
-    base = {"seq": ev.seq, "prev_hash": ev.prev_hash, "hash": ev.hash}
-    if is_withheld(ev.type, ev.data, audience):
-        return {**base, "withheld": WITHHELD_NOTE}
-    entry = {
-        "type": ev.type,
-        "at": format_time(ev.at),
-        "by": ev.actor_name or None,
-        "data": ev.data,
-        **base,
-        "canonical": ev.canonical,
-    }
-    return entry
-
-
-def _incident_entry(incident: Incident, events: list[Event], audience: str) -> dict:
-    decision = None
-    for ev in events:
-        if ev.type == "decision_recorded":
-            decision = ev.data
-    pv = incident.pact_version
-    entry = {
-        "key": incident.key,
-        "agent": incident.agent.key,
-        "pact": pv.pact.key if pv else None,
-        "pact_version": pv.number if pv else None,
-        "severity": incident.severity,
-        "title": incident.title,
-        "state": incident.state,
-    }
+def _facts(row: dict, events: list[dict]) -> dict:
+    """The incident facts verify.py cross-checks against the events: the denormalized columns as
+    stored (so a drift between the columns and the log shows up), and the recorded decision."""
+    facts = {"state": row["state"]}
     for name in verify.MILESTONES:
-        value = getattr(incident, name)
-        entry[name] = format_time(value) if value else None
-    entry["decision"] = decision.get("decision") if decision else None
-    entry["override"] = bool(decision.get("override")) if decision else None
-    entry["events"] = [_event_entry(ev, audience) for ev in events]
-    return entry
+        facts[name] = format_time(row[name]) if row[name] else None
+    decision = None
+    for event in events:
+        if event["type"] == "decision_recorded":
+            decision = event.get("data") or {}
+    facts["decision"] = decision.get("decision") if decision else None
+    facts["override"] = bool(decision.get("override")) if decision else None
+    return facts
 
 
 def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[dict, list]:
-    """The manifest and the evidence items whose content goes into the zip."""
-    incidents = list(scope.incidents())
-    events: dict[int, list[Event]] = {i.pk: [] for i in incidents}
-    for ev in Event.objects.filter(incident__in=incidents).order_by("incident_id", "seq"):
-        events[ev.incident_id].append(ev)
+    """The manifest and the evidence items whose content goes into the zip.
+
+    The incidents, agents and pact versions in force come from the one exchange exporter
+    (incidents.exchange.export_document, with hashes); the bundle adds the incident facts, the
+    shared agents' active pacts, the pact hashes, the evidence list and who made it when.
+    """
+    incidents = scope.incidents()
+    exchange = export_document(incidents, with_hashes=True)
+    rows = {
+        row["key"]: row
+        for row in incidents.values("key", "state", "detected_at", *verify.MILESTONES)
+    }
+    for item in exchange["incidents"]:
+        facts = _facts(rows[item["key"]], item["events"])
+        events = [_withhold(event, scope.audience) for event in item.pop("events")]
+        item.update(facts, events=events)
+
+    # The shared agents' active pacts join the versions the incidents were under.
+    documents = {(d["metadata"]["key"], d["metadata"]["version"]): d for d in exchange["pacts"]}
+    labels = [Q(pact__key=key, number=number) for key, number in documents]
+    wanted = Q(pact__agent__in=scope.agents, status="active")
+    for label in labels:
+        wanted |= label
+    versions = {
+        (v.pact.key, v.number): v for v in PactVersion.objects.filter(wanted).select_related("pact")
+    }
+    for key, version in versions.items():
+        # Parsed back from the exact text the SHA-256 covers, never re-serialized.
+        documents.setdefault(key, json.loads(version.canonical))
+    agents = {a["key"]: a for a in exchange["agents"]}
+    for agent in scope.agents:
+        agents.setdefault(agent.key, {"key": agent.key, "name": agent.name, "owner": agent.owner})
+
     evidence = list(
         Evidence.objects.filter(incident__in=incidents)
         .select_related("incident")
         .order_by("incident__number", "captured_at", "pk")
     )
-    versions = _pact_versions(scope.agents, incidents)
-    agents = sorted(
-        {a.pk: a for a in [*scope.agents, *(i.agent for i in incidents)]}.values(),
-        key=lambda a: a.key,
-    )
     manifest = {
-        "format": "trustdesk.incidents/v1",
+        "format": exchange["format"],
         "bundle": {
             "format": BUNDLE_FORMAT,
             "created_at": format_time(timezone.now()),
@@ -189,14 +193,13 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
                 else "Nothing: this is an internal bundle with every event."
             ),
         },
-        "agents": [{"key": a.key, "name": a.name, "owner": a.owner} for a in agents],
-        # The document is parsed back from the stored canonical text, so it is exactly what the
-        # SHA-256 covers (never re-serialized from another column).
-        "pacts": [json.loads(v.canonical) for v in versions],
+        "agents": [agents[key] for key in sorted(agents)],
+        "pacts": [documents[key] for key in sorted(documents)],
         "pact_hashes": [
-            {"key": v.pact.key, "version": v.number, "sha256": v.sha256} for v in versions
+            {"key": key[0], "version": key[1], "sha256": versions[key].sha256}
+            for key in sorted(documents)
         ],
-        "incidents": [_incident_entry(i, events[i.pk], scope.audience) for i in incidents],
+        "incidents": exchange["incidents"],
         "evidence": [
             {
                 "incident": item.incident.key,
@@ -209,8 +212,7 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
             for item in evidence
         ],
     }
-    files = evidence if scope.include_evidence else []
-    return manifest, files
+    return manifest, (evidence if scope.include_evidence else [])
 
 
 # ------------------------------------------------------------------ the zip
@@ -219,16 +221,12 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
 def _evidence_source(item: Evidence) -> BinaryIO:
     """The exact bytes whose SHA-256 is recorded: the stored file, or the UTF-8 text / URL."""
     if item.storage_path:
-        media = Path(settings.MEDIA_ROOT).resolve()
-        path = (media / item.storage_path).resolve()
-        if not path.is_relative_to(media / "evidence"):
-            raise BundleError(f"Evidence {item.sha256[:12]} has a path outside the evidence store.")
         try:
-            return path.open("rb")
-        except OSError as exc:
+            return store.open_blob(item)
+        except (OSError, ValueError) as exc:
             raise BundleError(
-                f"Evidence {item.sha256[:12]} of {item.incident.key} is missing from the "
-                f"evidence store ({exc.strerror})."
+                f"Evidence {item.sha256[:12]} of {item.incident.key} cannot be read from the "
+                f"evidence store ({exc}); the bundle was not made."
             ) from exc
     text = item.text if item.content_type == "text" else item.url
     return io.BytesIO(text.encode("utf-8"))

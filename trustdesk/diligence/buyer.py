@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch
 
 from trustdesk.incidents.models import Event, Incident, State
-from trustdesk.pacts.models import Clause, Comparison, PactVersion
+from trustdesk.pacts.models import Clause, Comparison, EvidenceKind, PactVersion
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 DECISION_LABELS = {
@@ -46,9 +46,9 @@ def humanize_duration(delta: timedelta | None) -> str:
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{days} d {hours} h"
+        return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min"
 
 
@@ -104,6 +104,10 @@ def active_versions(agents: list) -> list[PactVersion]:
         .order_by("pact__agent__key", "pact__key")
     )
     for version in versions:
+        version.evidence_labels = [
+            EvidenceKind(kind).label.lower() if kind in EvidenceKind.values else kind
+            for kind in version.evidence_required
+        ]
         for clause in version.clauses.all():
             clause.in_words = clause_in_words(clause)
     return versions

@@ -170,17 +170,21 @@ def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(ShareLink, pk=pk)
     try:
         revoke_share_link(link, by=request.user)
+        problem = None
     except DiligenceError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"'{link.label}' is revoked: its link now answers 410 Gone.")
+        problem = str(exc)
     if request.htmx:
+        # The swapped row shows the outcome (revoked either way); no message left for later.
         row = _with_view_counts(ShareLink.objects.prefetch_related("agents")).get(pk=pk)
         return render(
             request,
             "diligence/diligence_index.html#link_row",
             {"link": row, "can_manage": True},
         )
+    if problem:
+        messages.error(request, problem)
+    else:
+        messages.success(request, f"'{link.label}' is revoked: its link now answers 410 Gone.")
     return redirect("share_link_detail", pk=pk)
 
 
