@@ -443,6 +443,15 @@ def test_meetings_are_created_by_incident_managers_with_incidents_in_review(peop
     )
     assert list(meeting.agenda.all()) == [ready]
     second = in_review_incident(by=people.op)
+    third = in_review_incident(by=people.op)
+    ordered = actions.create_meeting(
+        by=people.im,
+        title="Order",
+        scheduled_at=when,
+        facilitator=people.im,
+        agenda=[third, ready],
+    )
+    assert [i.incident for i in ordered.items.all()] == [third, ready]  # the order given
     actions.add_agenda_item(meeting, by=people.im, incident=second)
     with pytest.raises(ReviewError, match="already on the agenda"):
         actions.add_agenda_item(meeting, by=people.im, incident=second)
@@ -479,3 +488,53 @@ def test_a_meeting_decision_needs_the_incident_on_its_agenda(people):
     )
     with pytest.raises(ReviewError, match="is not on the agenda"):
         decide(inc, people.risk, "keep_restricted", meeting=meeting)
+
+
+def test_a_reopening_never_lifts_another_open_incidents_containment(people):
+    first = in_review_incident(by=people.op)
+    # A second incident of the same agent now holds the agent suspended (as its containment
+    # would have, had the agent not been suspended already).
+    second = repaired_incident(by=people.op, version=first.pact_version)
+    Agent.objects.filter(pk=first.agent_id).update(scope_incident=second)
+    record = decide(first, people.risk, "reopen_full")
+    assert record.scope_after == "full"
+    assert record.agent_scope_after == "suspended" and record.agent_held_by == second
+    assert Agent.objects.get(pk=first.agent_id).scope == "suspended"
+    # Once the holding incident is itself decided, its reopening restores the scope.
+    second = ready_for_review(second, by=people.op)
+    actions.request_review(second, by=people.op, expected_version=second.version)
+    record = decide(second, people.risk, "reopen_partial")
+    assert record.agent_held_by is None and record.agent_scope_after == "restricted"
+    assert Agent.objects.get(pk=first.agent_id).scope == "restricted"
+
+
+def test_steps_can_be_backdated_but_not_into_the_future_or_before_the_log(people):
+    inc = repaired_incident(by=people.op)
+    last = Event.objects.filter(incident=inc).order_by("-seq").first().at
+    with pytest.raises(ReviewError, match="in the future"):
+        actions.add_operating_model_change(
+            inc,
+            by=people.op,
+            expected_version=inc.version,
+            kind="other",
+            summary="x",
+            at=timezone.now() + timedelta(hours=1),
+        )
+    with pytest.raises(ReviewError, match="before its latest event"):
+        actions.add_operating_model_change(
+            inc,
+            by=people.op,
+            expected_version=inc.version,
+            kind="other",
+            summary="x",
+            at=last - timedelta(minutes=1),
+        )
+    change = actions.add_operating_model_change(
+        inc,
+        by=people.op,
+        expected_version=inc.version,
+        kind="other",
+        summary="x",
+        at=last + timedelta(seconds=1),
+    )
+    assert change.at == last + timedelta(seconds=1) == change.event.at

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ from trustdesk.incidents.lifecycle import (
     schedule_metrics_refresh,
     set_agent_scope,
 )
-from trustdesk.incidents.models import CLOSED_STATES, EventType, Incident, State
+from trustdesk.incidents.models import CLOSED_STATES, Event, EventType, Incident, State
 from trustdesk.pacts.models import PactVersion, Scope
 from trustdesk.reviews import conditions
 from trustdesk.reviews.errors import ReviewError
@@ -60,6 +60,7 @@ RUNS_MEETINGS = (INCIDENT_MANAGER,)
 TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
 
 MAX_TEXT = 5000
+SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 SCOPE_FOR_DECISION = {
     Decision.REOPEN_FULL: Scope.FULL,
     Decision.REOPEN_PARTIAL: Scope.RESTRICTED,
@@ -88,6 +89,38 @@ def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str)
 
         names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
         raise ReviewError(f"Only a user with the {names} role may {doing}.")
+
+
+def _step_time(incident: Incident, at: datetime | None, problems: list[str]) -> datetime:
+    """When a step happened: now, or a given time that is neither in the future nor before the
+    incident's latest event (a log's times never go backwards). Demo data and replays backdate."""
+    now = timezone.now()
+    if at is None:
+        return now
+    if at > now + timedelta(seconds=5):
+        problems.append("A step cannot happen in the future.")
+        return at
+    last = (
+        Event.objects.filter(incident=incident)
+        .order_by("-seq")
+        .values_list("at", flat=True)
+        .first()
+    )
+    if last is not None and at < last:
+        problems.append(
+            f"A step of {incident.key} cannot be dated before its latest event "
+            f"({last:%Y-%m-%d %H:%M} UTC)."
+        )
+    return at
+
+
+def _held_by_other_incident(incident: Incident, agent) -> Incident | None:
+    """The other open incident whose containment set the agent's current scope, if any."""
+    if agent.scope_incident_id in (None, incident.pk):
+        return None
+    return (
+        Incident.objects.filter(pk=agent.scope_incident_id).exclude(state__in=CLOSED_STATES).first()
+    )
 
 
 def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
@@ -125,6 +158,7 @@ def add_operating_model_change(
     kind: str,
     summary: str,
     pact_version: PactVersion | None = None,
+    at: datetime | None = None,
 ) -> OperatingModelChange:
     """Record a change around the agent. `pact_amended` needs a newer version of the incident's
     pact; the other kinds take none."""
@@ -150,8 +184,8 @@ def add_operating_model_change(
                 )
         elif pact_version is not None:
             problems.append("Only a pact amendment links a pact version.")
+        now = _step_time(inc, at, problems)
         _refuse(problems)
-        now = timezone.now()
         data: dict[str, Any] = {"kind": kind, "summary": summary}
         if pact_version is not None:
             data["pact_version"] = pact_version.label
@@ -180,6 +214,7 @@ def set_reentry_condition(
     expected_version: int | None,
     kind: str,
     params: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> ReentryCondition:
     """Add a machine-checkable re-entry condition; its statement is written from its params."""
     _require_role(by, WORKS_REVIEWS, "set a re-entry condition")
@@ -191,12 +226,12 @@ def set_reentry_condition(
         except conditions.ConditionParamsError as exc:
             problems.extend(exc.problems)
             clean = {}
+        now = _step_time(inc, at, problems)
         _refuse(problems)
         duplicate = ReentryCondition.objects.filter(incident=inc, kind=kind, params=clean).first()
         if duplicate is not None:
             raise ReviewError(f"This condition is already set: “{duplicate.statement}”")
         statement = conditions.statement_for(kind, clean)
-        now = timezone.now()
         event = append_event(
             inc,
             type=EventType.REENTRY_CONDITION_SET,
@@ -225,6 +260,7 @@ def sign_off_incident(
     expected_version: int | None,
     role: str,
     comment: str = "",
+    at: datetime | None = None,
 ) -> SignOff:
     """Sign off the recovery plan in one of the roles one holds (counted by `signoffs`
     conditions). Recorded in the chain as a public note, since the exchange format has no
@@ -242,8 +278,8 @@ def sign_off_incident(
                 f"You already signed off {inc.key} as {earlier.role} on "
                 f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
             )
+        now = _step_time(inc, at, problems)
         _refuse(problems)
-        now = timezone.now()
         from trustdesk.core.roles import ROLE_LABELS
 
         text = f"Sign-off of the recovery plan by {by.get_username()} as {ROLE_LABELS[role]}."
@@ -263,7 +299,11 @@ def sign_off_incident(
 
 
 def request_review(
-    incident: Incident, *, by: AbstractBaseUser, expected_version: int | None
+    incident: Incident,
+    *,
+    by: AbstractBaseUser,
+    expected_version: int | None,
+    at: datetime | None = None,
 ) -> Incident:
     """repaired -> in_review, once there is an operating-model change and a re-entry condition."""
     _require_role(by, WORKS_REVIEWS, "request a review")
@@ -280,8 +320,8 @@ def request_review(
             )
         if not ReentryCondition.objects.filter(incident=inc).exists():
             problems.append("Set at least one re-entry condition the machine can check.")
+        now = _step_time(inc, at, problems)
         _refuse(problems)
-        now = timezone.now()
         append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
         inc.state = State.IN_REVIEW
         fields = ["state"]
@@ -339,6 +379,7 @@ def record_recovery_decision(
     justification: str = "",
     override_requested: bool = False,
     meeting: ReviewMeeting | None = None,
+    at: datetime | None = None,
 ) -> RecoveryDecision:
     """Decide on trust: reopen (fully or partially), keep restricted, or retire.
 
@@ -399,13 +440,20 @@ def record_recovery_decision(
             problems.append(
                 f"{inc.key} is {inc.get_state_display().lower()}; request a review before deciding."
             )
+        now = _step_time(inc, at, problems)
         _refuse(problems)
 
-        now = timezone.now()
         if decision == Decision.KEEP_RESTRICTED:
             scope_after = agent.scope if agent.scope != Scope.FULL else Scope.RESTRICTED
         else:
             scope_after = SCOPE_FOR_DECISION[decision]
+        held_by = _held_by_other_incident(inc, agent)
+        agent_scope = scope_after
+        if held_by is not None and SCOPE_RANK[agent.scope] > SCOPE_RANK[scope_after]:
+            # Another open incident holds the agent stricter: this decision does not lift it.
+            agent_scope = agent.scope
+        else:
+            held_by = None
         event = append_event(
             inc,
             type=EventType.DECISION_RECORDED,
@@ -433,6 +481,8 @@ def record_recovery_decision(
             gate_snapshot=gates,
             conditions_snapshot=snapshot,
             evidence_completeness=completeness,
+            agent_scope_after=agent_scope,
+            agent_held_by=held_by,
             meeting=meeting,
             event=event,
         )
@@ -449,10 +499,10 @@ def record_recovery_decision(
             inc.state = State.CLOSED_RESTRICTED
             inc.closed_at = inc.closed_at or now
             fields = ["state", "closed_at"]
-        if scope_after != agent.scope:
+        if agent_scope != agent.scope:
             set_agent_scope(
                 agent,
-                scope=scope_after,
+                scope=agent_scope,
                 reason=f"Recovery decision on {inc.key}: {label}"
                 + (" (override)." if is_override else "."),
                 incident=inc,
@@ -472,7 +522,12 @@ def record_recovery_decision(
 
 
 def attest(
-    decision: RecoveryDecision, *, by: AbstractBaseUser, can_explain: bool, comment: str
+    decision: RecoveryDecision,
+    *,
+    by: AbstractBaseUser,
+    can_explain: bool,
+    comment: str,
+    at: datetime | None = None,
 ) -> Attestation:
     """Someone other than the decider says whether the page alone explains the decision.
     One per person per decision; never changed."""
@@ -494,8 +549,8 @@ def attest(
                 f"You already attested this decision on {earlier.at:%Y-%m-%d %H:%M} UTC; "
                 "an attestation is given once and never changed."
             )
+        now = _step_time(inc, at, problems)
         _refuse(problems)
-        now = timezone.now()
         event = append_event(
             inc,
             type=EventType.ATTESTED,
@@ -553,8 +608,10 @@ def create_meeting(
     if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():
-        incidents = list(Incident.objects.select_for_update().filter(pk__in=[i.pk for i in agenda]))
-        chosen = _agenda_problems(incidents, problems)
+        wanted = [i.pk for i in agenda]
+        locked = {i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=wanted)}
+        # The agenda keeps the order it was given in.
+        chosen = _agenda_problems([locked[pk] for pk in wanted if pk in locked], problems)
         _refuse(problems)
         meeting = _create(
             ReviewMeeting,
@@ -588,8 +645,11 @@ def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: I
         )
 
 
-def add_meeting_note(meeting: ReviewMeeting, *, by: AbstractBaseUser, text: str) -> MeetingNote:
-    """Append an entry to an open meeting's notes; entries are never edited."""
+def add_meeting_note(
+    meeting: ReviewMeeting, *, by: AbstractBaseUser, text: str, at: datetime | None = None
+) -> MeetingNote:
+    """Append an entry to an open meeting's notes; entries are never edited. `at` (not in the
+    future) lets demo data date the notes of a past meeting."""
     _require_role(by, TAKES_NOTES, "add to a meeting's notes")
     problems: list[str] = []
     text = _text(text, "The note", problems)
@@ -597,8 +657,11 @@ def add_meeting_note(meeting: ReviewMeeting, *, by: AbstractBaseUser, text: str)
         meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
         if not meeting.is_open:
             problems.append(f"The meeting “{meeting.title}” is closed; its notes are final.")
+        now = timezone.now()
+        if at is not None and at > now + timedelta(seconds=5):
+            problems.append("A note cannot be dated in the future.")
         _refuse(problems)
-        return _create(MeetingNote, meeting=meeting, author=by, text=text)
+        return _create(MeetingNote, meeting=meeting, author=by, text=text, at=at or now)
 
 
 def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeeting:

@@ -289,6 +289,13 @@ class RecoveryDecision(WriteOnceModel):
     evidence_completeness = models.DecimalField(
         max_digits=5, decimal_places=4, null=True, blank=True
     )
+    # The agent's scope right after the decision. It differs from `scope_after` when another
+    # open incident of the agent holds it stricter (`agent_held_by`): a reopening never lifts
+    # another incident's containment.
+    agent_scope_after = models.CharField(max_length=20, choices=Scope.choices, blank=True)
+    agent_held_by = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     meeting = models.ForeignKey(
         ReviewMeeting, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
     )

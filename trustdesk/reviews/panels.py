@@ -97,7 +97,7 @@ def incident_panel_context(
     )
     decision = (
         RecoveryDecision.objects.filter(incident=incident)
-        .select_related("decided_by", "meeting", "event")
+        .select_related("decided_by", "meeting", "event", "agent_held_by")
         .first()
     )
     attestations = (

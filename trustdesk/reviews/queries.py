@@ -172,7 +172,7 @@ def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> 
     decisions = {
         d.incident_id: d
         for d in RecoveryDecision.objects.filter(incident_id__in=ids).select_related(
-            "decided_by", "meeting", "event"
+            "decided_by", "meeting", "event", "agent_held_by"
         )
     }
     attestations: dict[int, list] = {}
