@@ -170,6 +170,10 @@ def tamper_delete_event_and_renumber(manifest):
         event["seq"] = seq
 
 
+def tamper_cut_the_last_event(manifest):
+    manifest["incidents"][0]["events"].pop()
+
+
 def tamper_swap_events(manifest):
     events = manifest["incidents"][0]["events"]
     events[9], events[10] = events[10], events[9]
@@ -202,6 +206,7 @@ MANIFEST_TAMPERS = [
     (tamper_delete_event, "expected seq 5 here"),
     (tamper_delete_event_and_renumber, "event 5: prev_hash is not the hash of event 4"),
     (tamper_swap_events, "expected seq 10 here"),
+    (tamper_cut_the_last_event, "the log has 14 ending in"),
     (tamper_state, "state in the manifest is 'closed_restricted' but the events say 'recovered'"),
     (tamper_contained_at, "contained_at in the manifest is 2020-01-01T00:00:00Z"),
     (tamper_override_fact, "override in the manifest is True but the events say False"),
@@ -526,3 +531,35 @@ def test_an_override_made_through_the_reviews_app_is_in_the_facts_and_verifies(m
         out, tmp_path / "t.zip", lambda m: m["incidents"][0].update(override=False)
     )
     _assert_caught(tampered, "override in the manifest is False but the events say True")
+
+
+def test_an_internal_bundle_may_not_withhold_events(bundle, tmp_path):
+    def hide_note(manifest):
+        event = _event(manifest, 5)
+        for field in ("type", "at", "by", "data", "canonical"):
+            event.pop(field, None)
+        event["withheld"] = "internal note"
+
+    _assert_caught(
+        edit_manifest(bundle, tmp_path / "tampered.zip", hide_note),
+        "event 5: withheld, but only a buyer bundle may withhold events",
+    )
+
+
+def test_the_system_python3_verifies_a_bundle_too(bundle, tmp_path):
+    import shutil
+    import subprocess
+
+    python3 = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    if python3 is None:
+        pytest.skip("no python3 outside the project's virtualenv")
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    copy = folder / "bundle.zip"
+    copy.write_bytes(bundle.read_bytes())
+    (folder / "verify.py").write_bytes(read_zip(bundle)["verify.py"])
+    result = subprocess.run(
+        [python3, "-I", "verify.py", "bundle.zip"], cwd=folder, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK: every check holds." in result.stdout

@@ -119,7 +119,11 @@ def _withhold(event: dict, audience: str) -> dict:
 def _facts(row: dict, events: list[dict]) -> dict:
     """The incident facts verify.py cross-checks against the events: the denormalized columns as
     stored (so a drift between the columns and the log shows up), and the recorded decision."""
-    facts = {"state": row["state"]}
+    facts = {
+        "state": row["state"],
+        "event_count": row["event_count"],
+        "last_hash": row["last_hash"],
+    }
     for name in verify.MILESTONES:
         facts[name] = format_time(row[name]) if row[name] else None
     decision = None
@@ -142,7 +146,9 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
     exchange = export_document(incidents, with_hashes=True)
     rows = {
         row["key"]: row
-        for row in incidents.values("key", "state", "detected_at", *verify.MILESTONES)
+        for row in incidents.values(
+            "key", "state", "event_count", "last_hash", "detected_at", *verify.MILESTONES
+        )
     }
     for item in exchange["incidents"]:
         facts = _facts(rows[item["key"]], item["events"])

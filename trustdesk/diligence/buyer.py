@@ -202,7 +202,10 @@ def _cell(metric: dict | int | None, kind: str) -> str:
     if kind == "duration":
         if not metric.get("count"):
             return "—"
-        return f"p50 {_seconds(metric.get('p50'))} · p90 {_seconds(metric.get('p90'))}"
+        text = f"p50 {_seconds(metric.get('p50'))} · p90 {_seconds(metric.get('p90'))}"
+        if metric.get("uncontained"):
+            text += f" ({metric['uncontained']} not contained yet)"
+        return text
     value = _percent(metric.get("value"))
     if kind == "rate" and metric.get("denominator"):
         return f"{value} ({metric.get('numerator')} of {metric.get('denominator')})"

@@ -169,7 +169,7 @@ def check_pacts(manifest: dict) -> set[str]:
     return seen
 
 
-def check_events(incident: dict) -> tuple[list[dict], int]:
+def check_events(incident: dict, may_withhold: bool) -> tuple[list[dict], int]:
     """Check one incident's chain; return its readable events and the number withheld."""
     key = incident["key"]
     prev, readable, withheld = ZERO_HASH, [], 0
@@ -182,6 +182,8 @@ def check_events(incident: dict) -> tuple[list[dict], int]:
         if "canonical" not in event:
             # Withheld (an internal note in a buyer bundle): only its hash is shared, so the
             # chain is checked THROUGH it (the next event must point at this hash).
+            if not may_withhold:
+                raise Mismatch(f"{where}: withheld, but only a buyer bundle may withhold events")
             withheld += 1
             prev = event["hash"]
             continue
@@ -191,13 +193,11 @@ def check_events(incident: dict) -> tuple[list[dict], int]:
             hashed = json.loads(event["canonical"])
         except ValueError:
             raise Mismatch(f"{where}: the canonical bytes are not JSON") from None
-        if not isinstance(hashed, dict):
-            raise Mismatch(f"{where}: the canonical bytes are not a JSON object")
+        if not isinstance(hashed, dict) or set(hashed) != {"incident", "seq", *EVENT_FIELDS}:
+            raise Mismatch(f"{where}: the canonical bytes are not an event record")
         written = {"incident": key, "seq": position, **{f: event.get(f) for f in EVENT_FIELDS}}
         written["data"] = event.get("data") or {}
         for field in ("incident", "seq", *EVENT_FIELDS):
-            if field not in hashed:
-                raise Mismatch(f"{where}: the canonical bytes have no '{field}'")
             if canonical(written[field]) != canonical(hashed[field]):
                 raise Mismatch(
                     f"{where}: '{field}' in the manifest is {canonical(written[field])} but the "
@@ -227,7 +227,16 @@ def derived_facts(events: list[dict]) -> dict:
     return facts
 
 
-def check_facts(incident: dict, events: list[dict]) -> None:
+def check_facts(incident: dict, events: list[dict], chain: list[dict]) -> None:
+    """`events` are the readable events, `chain` every entry (withheld ones too)."""
+    key = incident["key"]
+    head = chain[-1]["hash"] if chain else ZERO_HASH
+    if incident["event_count"] != len(chain) or incident["last_hash"] != head:
+        raise Mismatch(
+            f"{key}: the manifest says {incident['event_count']} event(s) ending in "
+            f"{incident['last_hash'][:12]}…, but the log has {len(chain)} ending in {head[:12]}… "
+            "(events were cut off the end)"
+        )
     derived = derived_facts(events)
     for name in MILESTONES:
         if parse_time(incident.get(name)) != parse_time(derived[name]):
@@ -319,8 +328,8 @@ def _check_manifest(manifest, manifest_bytes, files, expect_key) -> str:
         pact = f"{incident.get('pact')}@{incident.get('pact_version')}"
         if incident.get("pact") is not None and pact not in pacts:
             raise Mismatch(f"{incident['key']}: its pact {pact} is not in the bundle")
-        readable, hidden = check_events(incident)
-        check_facts(incident, readable)
+        readable, hidden = check_events(incident, about["audience"] == "buyer")
+        check_facts(incident, readable, incident["events"])
         events, withheld = events + len(readable) + hidden, withheld + hidden
         anchored[incident["key"]] = {
             e["data"].get("sha256") for e in readable if e["type"] == "evidence_added"
