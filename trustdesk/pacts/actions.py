@@ -50,6 +50,7 @@ __all__ = [
     "DocumentError",
     "PactError",
     "activate_version",
+    "register_agent",
     "create_api_token",
     "create_draft",
     "import_pact_documents",
@@ -78,7 +79,30 @@ def _require_role(by: AbstractBaseUser | None, roles: Sequence[str], doing: str)
         raise PactError(f"Your role does not allow you to {doing}.")
 
 
-# ---------------------------------------------------------------- versions
+# ---------------------------------------------------------------- agents and versions
+
+
+def register_agent(
+    *, key: str, name: str, owner: str = "", description: str = "", by: AbstractBaseUser | None
+) -> Agent:
+    """Add an agent with its profile, or return the existing one unchanged (idempotent).
+
+    Importing a pact creates a missing agent with a name made from its key; this gives it a real
+    name and description first. Scope is never set here (the incident lifecycle owns it).
+    """
+    _require_role(by, (RISK,), "add agents")
+    problems = []
+    if not key or not set(key) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_") or len(key) > 80:
+        problems.append("key: lowercase letters, digits, '-' and '_' only, at most 80")
+    if not (name or "").strip():
+        problems.append("name: give the agent a name")
+    if problems:
+        raise PactError(problems)
+    agent, _created = Agent.objects.get_or_create(
+        key=key,
+        defaults={"name": name.strip(), "owner": owner.strip(), "description": description.strip()},
+    )
+    return agent
 
 
 def _agent_name(key: str) -> str:

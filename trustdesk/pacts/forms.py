@@ -153,7 +153,7 @@ class DocumentForm(forms.Form):
 class ReviewForm(forms.Form):
     on = forms.DateField(
         label="Reviewed on",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text="The day the pact was reviewed; not in the future.",
     )
 

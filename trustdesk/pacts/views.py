@@ -162,10 +162,15 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
         clause.window_rate = rates.get(clause.pk)
     history = list(pact.versions.order_by("-number").select_related("created_by", "activated_by"))
     numbers = [v.number for v in history]
-    compare = CompareForm(
-        initial={"a": numbers[1] if len(numbers) > 1 else numbers[0], "b": version.number},
-        numbers=numbers,
+    earlier = [n for n in numbers if n < version.number]
+    later = [n for n in numbers if n > version.number]
+    # Compare with the version before this one (or, for v1, the one after it).
+    pair = (
+        (earlier[0], version.number)
+        if earlier
+        else (version.number, later[-1] if later else version.number)
     )
+    compare = CompareForm(initial={"a": pair[0], "b": pair[1]}, numbers=numbers)
     is_risk = has_role(request.user, *AUTHORS)
     context = {
         "pact": pact,
