@@ -312,3 +312,10 @@ def test_the_incident_page_seam_offers_the_bundle_to_the_roles_that_may_take_it(
         assert ("Download evidence bundle" in html) is shown
         if shown:
             assert f'href="/incidents/{incident.key}/bundle.zip"' in html
+
+
+def test_the_incident_page_carries_the_bundle_link_for_the_right_roles(client_for, incident):
+    url = reverse("incident_detail", args=[incident.key])
+    link = f'href="/incidents/{incident.key}/bundle.zip"'
+    assert link in client_for("operator").get(url).content.decode()
+    assert link not in client_for("viewer").get(url).content.decode()
