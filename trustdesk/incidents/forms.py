@@ -374,7 +374,7 @@ class ClassifyForm(VersionedForm):
         choices=_blank("No harm to people or property", HARM_CHOICES),
     )
     secondary = forms.MultipleChoiceField(
-        label="Also involved (optional)",
+        label="Also involved",
         required=False,
         choices=ASSUMPTION_CHOICES,
         widget=forms.CheckboxSelectMultiple,

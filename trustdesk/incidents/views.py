@@ -60,14 +60,8 @@ PAGE_SIZE = 25
 # Who may open a classification dispute, and who resolves it (DESIGN.md section 10).
 DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
 DISPUTE_RESOLVERS = (RISK,)
-# Each step of the rail, with the form that carries it out on this page. The review steps are
-# carried out in the reviews panel.
-STEP_FORMS = {
-    "contain": ContainForm,
-    "preserve_evidence": PreserveForm,
-    "classify": ClassifyForm,
-    "repair": RepairForm,
-}
+# The steps whose form is on this page; the review steps are carried out in the reviews panel.
+STEP_FORMS = ("contain", "preserve_evidence", "classify", "repair")
 
 
 def _partial_requested(request: HttpRequest) -> bool:
@@ -146,6 +140,11 @@ def incident_new(request: HttpRequest) -> HttpResponse:
         if agent is not None:
             initial["agent"] = agent
         form = NewIncidentForm(initial=initial, agent=agent)
+        if agent is not None:
+            # An agent with a single active pact version: that is the one in force.
+            versions = list(form.fields["pact_version"].queryset[:2])
+            if len(versions) == 1:
+                form.initial["pact_version"] = versions[0].pk
         if _partial_requested(request):
             return render(request, "incidents/incident_new.html#pact_fields", {"form": form})
     return render(request, "incidents/incident_new.html", {"form": form})
@@ -177,7 +176,7 @@ def _open_and_contain(data: dict[str, Any], *, by) -> Incident:
                 by=by,
                 expected_version=incident.version,
                 action=data["contain_action"],
-                scope_after=data.get("contain_scope_after") or data["agent"].scope,
+                scope_after=data.get("contain_scope_after", ""),
                 reason=data.get("contain_reason", ""),
             )
     return incident
@@ -199,7 +198,6 @@ def _get_incident(key: str) -> Incident:
 
 
 def _page_forms(
-    request: HttpRequest,
     incident: Incident,
     *,
     evidence: list[Evidence],
@@ -210,7 +208,7 @@ def _page_forms(
     """Unbound forms for the page, with `bound` ones (a refused submission) in their place."""
 
     def make(name: str, factory: Callable[[], Any]) -> Any:
-        return bound.get(name) or factory()
+        return bound[name] if name in bound else factory()
 
     return {
         "contain": make("contain", lambda: ContainForm(incident=incident, prefix="contain")),
@@ -307,7 +305,6 @@ def incident_page_context(
     user = request.user
     works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
     forms = _page_forms(
-        request,
         incident,
         evidence=evidence,
         missing_kinds=missing_kinds,
@@ -369,13 +366,6 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
     if context["can_resolve"]:
         slots |= {f"resolve-{d.pk}" for d in context["open_disputes"]}
     return slots
-
-
-def _is_superseded(evidence: Evidence) -> bool:
-    try:
-        return evidence.superseded_by is not None
-    except Evidence.DoesNotExist:
-        return False
 
 
 @require_GET
@@ -456,10 +446,6 @@ def _rebind_at(form: Any, incident: Incident) -> Any:
     return rebound
 
 
-def _version(data: dict[str, Any]) -> int:
-    return data["version"]
-
-
 # ---------------------------------------------------------------- the steps
 
 
@@ -473,7 +459,7 @@ def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.contain_incident(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             action=data["action"],
             scope_after=data["scope_after"],
             reason=data.get("reason", ""),
@@ -496,7 +482,7 @@ def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.contain_incident(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             action=proposal["action"],
             scope_after=proposal["scope_after"],
             reason=proposal.get("reason", ""),
@@ -518,7 +504,7 @@ def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.add_evidence(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             kind=data["kind"],
             description=data["description"],
             upload=data.get("upload"),
@@ -542,7 +528,7 @@ def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.mark_evidence_preserved(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             acknowledged_gaps=data.get("acknowledged_gaps", []),
             reason=data.get("reason", ""),
         )
@@ -563,7 +549,7 @@ def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.classify_incident(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             assumption=data["assumption"],
             statement=data["statement"],
             clauses=data["clause_objects"],
@@ -585,7 +571,7 @@ def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
         lifecycle.record_repair(
             incident,
             by=request.user,
-            expected_version=_version(data),
+            expected_version=data["version"],
             summary=data["summary"],
             reference=data["reference"],
         )
