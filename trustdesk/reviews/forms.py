@@ -66,35 +66,32 @@ class ReentryConditionForm(VersionedForm):
     kind = forms.ChoiceField(
         label="Kind",
         choices=[(spec.kind, spec.label) for spec in KINDS.values()],
-        help_text=" ".join(f"{spec.label}: {spec.explanation}" for spec in KINDS.values()),
+        help_text="Fill in the parameters of the chosen kind below; the statement is written "
+        "from them.",
     )
-    clause = forms.ChoiceField(label="Clause (pass rate)", required=False, choices=[])
+    clause = forms.ChoiceField(label="Clause", required=False, choices=[])
     min_rate = forms.DecimalField(
-        label="Minimum pass rate, 0 to 1 (pass rate)",
+        label="Minimum pass rate, 0 to 1",
         required=False,
         min_value=0,
         max_value=1,
         max_digits=5,
         decimal_places=4,
     )
-    last_n = forms.IntegerField(
-        label="Over the last N evaluations (pass rate)", required=False, min_value=1
-    )
+    last_n = forms.IntegerField(label="Over the last N evaluations", required=False, min_value=1)
     assumption = forms.ChoiceField(
-        label="Assumption class (no incidents)",
+        label="Assumption class",
         required=False,
         choices=[("", "—"), *ASSUMPTION_CHOICES],
     )
-    days = forms.IntegerField(label="For N days (no incidents)", required=False, min_value=1)
+    days = forms.IntegerField(label="For N days", required=False, min_value=1)
     roles = forms.MultipleChoiceField(
-        label="Roles that must sign off (sign-offs)",
+        label="Roles that must sign off",
         required=False,
         choices=[(r, ROLE_LABELS[r]) for r in SIGNOFF_ROLES],
         widget=forms.CheckboxSelectMultiple,
     )
-    min_roles = forms.IntegerField(
-        label="How many distinct roles (sign-offs)", required=False, min_value=1
-    )
+    min_roles = forms.IntegerField(label="How many distinct roles", required=False, min_value=1)
 
     def __init__(self, *args: Any, clause_keys=(), **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -260,7 +257,11 @@ class ReviewFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=100)
     state = forms.ChoiceField(label="State", required=False, choices=REVIEW_STATES)
     agent = forms.ModelChoiceField(
-        label="Agent", required=False, queryset=Agent.objects.order_by("key"), to_field_name="key"
+        label="Agent",
+        required=False,
+        queryset=Agent.objects.order_by("key"),
+        to_field_name="key",
+        empty_label="All agents",
     )
     conditions = forms.ChoiceField(label="Conditions", required=False, choices=CONDITION_FILTERS)
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

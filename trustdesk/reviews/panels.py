@@ -16,7 +16,7 @@ from trustdesk.core.roles import has_role, user_roles
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Clause, PactVersion
 from trustdesk.reviews import actions
-from trustdesk.reviews.conditions import observed_summary
+from trustdesk.reviews.conditions import KINDS, observed_summary
 from trustdesk.reviews.forms import (
     AttestationForm,
     DecisionForm,
@@ -182,5 +182,6 @@ def incident_panel_context(
             "can": can,
             "forms": panel_forms,
             "conflict": conflict,
+            "condition_kinds": list(KINDS.values()),
         }
     }
