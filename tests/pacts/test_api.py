@@ -363,6 +363,28 @@ def test_only_post_is_allowed(client, pact, secret):
     assert response.status_code == 405
 
 
+def test_the_api_cannot_change_a_pact_version(client, pact, secret):
+    before = (pact.sha256, list(pact.clauses.values_list("key", "op", "target")))
+    auth = {"Authorization": f"Bearer {secret}"}
+    for method in ("put", "patch", "delete"):
+        assert getattr(client, method)(URL, headers=auth).status_code == 405
+    for path in ("/api/v1/pacts", "/api/v1/pacts/support-refunds", "/api/v1/clauses/op-0"):
+        assert client.post(path, data="{}", content_type="application/json").status_code == 404
+    extra = item(document={"spec": {}}, target=0)
+    response = post(client, extra, secret)
+    assert response.status_code == 400 and sorted(paths(response)) == ["document", "target"]
+    post(client, item("op-0", 99), secret)  # evaluating a clause leaves it as it was
+    pact.refresh_from_db()
+    assert (pact.sha256, list(pact.clauses.values_list("key", "op", "target"))) == before
+
+
+def test_times_with_z_are_accepted(client, pact, secret):
+    at = (timezone.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = post(client, item(measured_at=at), secret)
+    assert response.status_code == 201
+    assert response.json()["evaluations"][0]["measured_at"].startswith(at[:16])
+
+
 # ---------------------------------------------------------------- OpenAPI
 
 
