@@ -10,6 +10,12 @@ from tests.factories import AgentFactory, make_pact_version
 from trustdesk.incidents.lifecycle import append_event, locked_incident, open_incident
 from trustdesk.incidents.models import Event, Incident
 
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+MARCH = (_utc(2026, 3, 1), _utc(2026, 4, 1))  # the window of the `march` fixture
 ALL_FOUR = ["transcript", "tool_calls", "evaluation_result", "impact_assessment"]
 
 

@@ -544,6 +544,7 @@ def counts_for_missing(_scope: int | None) -> dict[str, int]:
 # What each tile counts, as a condition on the `facts` row, and the value shown per incident.
 DRILLDOWN: dict[str, dict[str, tuple[str, str, str | None]]] = {
     # metric: {part: (label, condition on facts f, value column or None)}
+    "incident_count": {"count": ("Incidents detected", "1 = 1", None)},
     "time_to_containment": {
         "count": ("Contained incidents", "f.contained_at IS NOT NULL", "f.ttc"),
         "uncontained": ("Incidents not contained", "f.contained_at IS NULL", None),

@@ -70,7 +70,8 @@ def _request_refresh(scope: str) -> str:
     return token
 
 
-def _enqueue(task, args: list, countdown: float, queue: str | None = None) -> None:
+def _enqueue(task, args: list, countdown: float, queue: str | None = None) -> bool:
+    """Send a task; False (logged) when the broker cannot take it. Never raises for that."""
     from trustdesk.celery import app
 
     options = {"queue": queue} if queue else {}
@@ -83,12 +84,25 @@ def _enqueue(task, args: list, countdown: float, queue: str | None = None) -> No
             tuple(args),
             exc,
         )
+        return False
     except Exception:
         if not app.conf.task_always_eager:
             raise
         # In-process (eager) mode the computation runs inside the web request that committed the
         # event: a failure there must not turn that request into an error page.
         logger.exception("metrics: in-process refresh of %s failed", tuple(args))
+        return False
+    return True
+
+
+def request_full_recompute() -> str:
+    """ "computed" (in-process), "queued" (a worker will), or "unreachable" (broker down)."""
+    from trustdesk.celery import app
+
+    eager = bool(app.conf.task_always_eager)
+    if not _enqueue(recompute_all_metrics, [], 0):
+        return "unreachable"
+    return "computed" if eager else "queued"
 
 
 def schedule_agent_refresh(agent_id: int) -> None:

@@ -1,0 +1,203 @@
+"""Server-side SVG charts: geometry computed here, drawn by templates/metrics/_chart.html.
+
+No JavaScript and no style attributes (the CSP forbids them): colours are SVG presentation
+attributes and classes from static/css/metrics.css; series differ by dash pattern and marker
+as well as colour, so a black-and-white print stays legible. Every point carries a <title>.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+WIDTH = 560
+HEIGHT = 210
+LEFT = 52
+RIGHT = 14
+TOP = 14
+BOTTOM = 34
+
+# (stroke colour, dash pattern, marker shape) per series, in order.
+SERIES_STYLES = (
+    ("#1f4e8c", "", "circle"),
+    ("#b3261e", "6 3", "square"),
+    ("#1e7a46", "2 3", "diamond"),
+    ("#8a5a00", "9 3 2 3", "triangle"),
+)
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    label: str
+    text: str
+    href: str | None = None
+    shape: str = "circle"
+    polygon: str = ""  # the marker's outline, for every shape but the circle
+
+
+def _marker(shape: str, x: float, y: float, r: float = 3.5) -> str:
+    if shape == "square":
+        corners = [(x - r, y - r), (x + r, y - r), (x + r, y + r), (x - r, y + r)]
+    elif shape == "diamond":
+        r += 0.8
+        corners = [(x, y - r), (x + r, y), (x, y + r), (x - r, y)]
+    elif shape == "triangle":
+        r += 0.8
+        corners = [(x, y - r), (x + r, y + r * 0.8), (x - r, y + r * 0.8)]
+    else:
+        return ""
+    return " ".join(f"{round(a, 1)},{round(b, 1)}" for a, b in corners)
+
+
+@dataclass
+class Series:
+    name: str
+    css: str
+    stroke: str
+    dash: str
+    marker: str
+    path: str = ""
+    points: list[Point] = field(default_factory=list)
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    text: str
+    href: str | None = None
+
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    description: str
+    width: int
+    height: int
+    series: list[Series]
+    bars: list[Bar]
+    y_ticks: list[tuple[float, str]]
+    x_labels: list[tuple[float, str]]
+    plot_left: int
+    plot_right: int
+    plot_top: int
+    plot_bottom: int
+    empty: bool
+
+    @property
+    def mid_x(self) -> float:
+        return (self.plot_left + self.plot_right) / 2
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def chart(
+    *,
+    ident: str,
+    title: str,
+    description: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]] = (),
+    bars: Sequence[float | None] | None = None,
+    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    y_max: float | None = None,
+    hrefs: Sequence[str | None] | None = None,
+    short_label: Callable[[str], str] = lambda s: s,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Chart:
+    """A line chart (one or more series) or a bar chart over the same x labels.
+
+    Missing values (None) leave a gap in the line; they are not drawn as zero.
+    """
+    n = len(labels)
+    values = [v for _, vs in series for v in vs if v is not None]
+    values += [v for v in (bars or []) if v is not None]
+    top = y_max if y_max is not None else _nice_max(max(values, default=0))
+    plot_w = width - LEFT - RIGHT
+    plot_h = height - TOP - BOTTOM
+    step = plot_w / max(n, 1)
+
+    def x_at(i: int) -> float:
+        return round(LEFT + step * (i + 0.5), 1)
+
+    def y_at(v: float) -> float:
+        return round(TOP + plot_h * (1 - min(v, top) / top), 1)
+
+    hrefs = list(hrefs) if hrefs is not None else [None] * n
+    out_series = []
+    for index, (name, vs) in enumerate(series):
+        stroke, dash, marker = SERIES_STYLES[index % len(SERIES_STYLES)]
+        s = Series(name, f"series-{index}", stroke, dash, marker)
+        segments: list[list[str]] = [[]]
+        for i, v in enumerate(vs):
+            if v is None:
+                segments.append([])
+                continue
+            x, y = x_at(i), y_at(v)
+            segments[-1].append(f"{x},{y}")
+            s.points.append(
+                Point(
+                    x,
+                    y,
+                    labels[i],
+                    f"{labels[i]}: {name} {fmt(v)}",
+                    hrefs[i],
+                    marker,
+                    _marker(marker, x, y),
+                )
+            )
+        s.path = " ".join(
+            "M" + " L".join(seg) for seg in segments if seg
+        )  # each run of values is its own sub-path
+        out_series.append(s)
+    out_bars = []
+    for i, v in enumerate(bars or []):
+        if v is None:
+            continue
+        y = y_at(v)
+        out_bars.append(
+            Bar(
+                round(LEFT + step * i + step * 0.15, 1),
+                y,
+                round(step * 0.7, 1),
+                round(TOP + plot_h - y, 1),
+                labels[i],
+                f"{labels[i]}: {fmt(v)}",
+                hrefs[i],
+            )
+        )
+    ticks = [(y_at(top * k / 4), fmt(top * k / 4)) for k in range(5)]
+    every = max(1, math.ceil(n / max(2, plot_w // 60)))
+    x_labels = [(x_at(i), short_label(label)) for i, label in enumerate(labels) if i % every == 0]
+    return Chart(
+        id=f"chart-{ident}",
+        title=title,
+        description=description,
+        width=width,
+        height=height,
+        series=out_series,
+        bars=out_bars,
+        y_ticks=ticks,
+        x_labels=x_labels,
+        plot_left=LEFT,
+        plot_right=width - RIGHT,
+        plot_top=TOP,
+        plot_bottom=height - BOTTOM,
+        empty=not values,
+    )
