@@ -195,3 +195,19 @@ def test_a_deleted_agent_id_is_a_no_op():
     assert tasks.refresh_agent_metrics(424242, "token") == "no such agent"
     assert not MetricSnapshot.objects.exists()
     assert Agent.objects.count() == 0
+
+
+def test_the_demo_seed_computes_everything_once(two_agents):
+    from io import StringIO
+
+    from trustdesk.metrics import demo
+
+    out = StringIO()
+    demo.seed(out)
+    assert "computed" in out.getvalue()
+    before = list(MetricSnapshot.objects.order_by("pk").values_list("pk", "computed_at"))
+    assert len(before) == 48 and TrustScore.objects.count() == 2
+    out = StringIO()
+    demo.seed(out)
+    assert "up to date" in out.getvalue()
+    assert list(MetricSnapshot.objects.order_by("pk").values_list("pk", "computed_at")) == before
