@@ -511,3 +511,37 @@ def test_a_pact_version_that_differs_from_the_stored_one_is_refused(pact):
         f"pacts[0]: support-refunds@{pact.number} already exists with different content"
     ]
     assert counts() == before
+
+
+def stated_chain_problems(doc) -> list[str]:
+    """Validation problems other than the keys already taken (the file was exported here)."""
+    from trustdesk.incidents.exchange import validate_document
+
+    problems, _ = validate_document(doc)
+    return [p for p in problems if "already exists" not in p]
+
+
+def test_a_file_with_hashes_replays_to_the_same_chain(pact):
+    import_document(valid_document(pact))
+    with_hashes = export_document(Incident.objects.all(), with_hashes=True)
+    assert stated_chain_problems(with_hashes) == []
+    # export(import(x)) == x holds for a file with hashes too
+    plain = copy.deepcopy(with_hashes)
+    for incident in plain["incidents"]:
+        for event in incident["events"]:
+            for key in ("seq", "hash", "prev_hash", "canonical"):
+                del event[key]
+    assert plain == export_document(Incident.objects.all())
+
+
+def test_an_edit_on_the_way_breaks_the_stated_hashes(pact):
+    import_document(valid_document(pact))
+    doc = export_document(Incident.objects.all(), with_hashes=True)
+    doc["incidents"][1]["events"][4]["data"]["text"] = "Waiting for nobody."
+    doc["incidents"][2]["events"][1]["seq"] = 7
+    problems = stated_chain_problems(doc)
+    assert problems[0] == "incidents[1].events[4].canonical: does not match the replayed event"
+    assert problems[1].startswith("incidents[1].events[4].hash: does not match the replayed")
+    # the next link states the original hash as its prev_hash, so it is named too
+    assert problems[2].startswith("incidents[1].events[5].prev_hash: does not match")
+    assert "incidents[2].events[1].seq: does not match the replayed event (expected 2)" in problems

@@ -27,7 +27,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from trustdesk.core.canonical import format_time, to_canonical_value
+from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
+from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.lifecycle import (
     ACTION_SCOPE,
     GateError,
@@ -476,7 +477,44 @@ def _validate_incident(c, inc, path, known_agents, refs, keys_in_file, keys_in_d
     if not events:
         c.add(f"{path}.events", "must hold at least the detected event")
         return
+    before = len(c.problems)
     _validate_events(c, events, f"{path}.events", ref, has_pact, now, plan)
+    if key is not None and len(c.problems) == before:
+        _check_stated_hashes(c, key, events, f"{path}.events")
+
+
+HASH_KEYS = ("seq", "hash", "prev_hash", "canonical")
+
+
+def _check_stated_hashes(c, key: str, events: list[dict], path: str) -> None:
+    """A file exported `with_hashes` states each event's chain link: replaying must reproduce it
+    exactly, or the history was altered on the way (checked before anything is stored)."""
+    prev = ZERO_HASH
+    for j, ev in enumerate(events):
+        where = f"{path}[{j}]"
+        canonical = canonical_event(
+            incident_key=key,
+            seq=j + 1,
+            type=ev["type"],
+            at=parse_time(ev["at"]),
+            by=ev.get("by") or None,
+            data=to_canonical_value(ev.get("data") or {}),
+        )
+        digest = event_hash(prev, canonical)
+        stated = {
+            "seq": j + 1,
+            "prev_hash": prev,
+            "canonical": canonical,
+            "hash": digest,
+        }
+        for name, expected in stated.items():
+            if name in ev and ev[name] != expected:
+                c.add(
+                    f"{where}.{name}",
+                    "does not match the replayed event"
+                    + (f" (expected {expected})" if name in ("seq", "hash", "prev_hash") else ""),
+                )
+        prev = digest
 
 
 def _clause_ref(c, clause, where, ref, has_pact) -> None:
@@ -498,7 +536,7 @@ def _validate_events(c, events, path, ref, has_pact, now, plan) -> None:
             c.add(where, f"must be an object, not {_json_kind(ev)}")
             continue
         for extra in ev:
-            if extra not in ("type", "at", "by", "data"):
+            if extra not in ("type", "at", "by", "data", *HASH_KEYS):
                 c.add(f"{where}.{extra}", "unknown key")
         etype = c.typed(ev, "type", where, str)
         if etype is not None and etype not in EventType.values:

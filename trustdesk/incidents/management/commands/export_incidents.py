@@ -16,6 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("out", metavar="OUT.json", help="the file to write, or - for stdout")
         parser.add_argument("--agent", metavar="KEY", action="append", help="only this agent")
         parser.add_argument("--incident", metavar="KEY", action="append", help="only this one")
+        parser.add_argument(
+            "--with-hashes",
+            action="store_true",
+            help="add each event's seq, hash, prev_hash and canonical text (not importable)",
+        )
 
     def handle(self, *args, **options) -> None:
         incidents = Incident.objects.all()
@@ -33,7 +38,7 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No incident {', '.join(sorted(missing))}.", returncode=2)
             incidents = incidents.filter(key__in=options["incident"])
-        document = export_document(incidents)
+        document = export_document(incidents, with_hashes=options["with_hashes"])
         text = dumps(document)
         if options["out"] == "-":
             self.stdout.write(text, ending="")
