@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.factories import make_pact_version
 from tests.incidents.ui_helpers import evidence_media
+from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Evidence, Incident
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -52,6 +53,16 @@ def test_operator_walks_an_incident_from_detection_to_repair(
     assert page.url.endswith(f"/incidents/{incident.key}/")
     screenshot(page, "detected")
 
+    region_fetches: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            region_fetches.append(r.url)
+            if r.method == "GET" and r.url.endswith(f"/incidents/{incident.key}/")
+            else None
+        ),
+    )
+
     # Contain (the form, not the one-click proposal, so each field is exercised).
     page.select_option("#id_contain-action", "suspend")
     page.select_option("#id_contain-scope_after", "suspended")
@@ -61,6 +72,8 @@ def test_operator_walks_an_incident_from_detection_to_repair(
     expect(page.locator("#agent-scope")).to_have_text("Suspended")
     expect(page.locator("#incident-main .messages")).to_contain_text("Containment recorded.")
     expect(page.get_by_text(f"{incident.key} opened.")).to_be_hidden()
+    # The step's own answer is the region: its incidentChanged event fetches nothing more.
+    assert region_fetches == []
     screenshot(page, "contained")
 
     # Upload every kind of evidence the pact requires.
@@ -96,6 +109,12 @@ def test_operator_walks_an_incident_from_detection_to_repair(
     expect(state).to_have_text("Repaired")
     expect(page.locator("#chain-status")).to_have_text("Chain verified · 9 events")
     screenshot(page, "repaired")
+
+    # Another part of the page (the reviews panel) changing the incident refreshes the region.
+    lifecycle.add_note(Incident.objects.get(), by=None, text="Changed elsewhere on the page")
+    page.evaluate("htmx.trigger(document.body, 'incidentChanged')")
+    expect(page.locator("#timeline")).to_contain_text("Changed elsewhere on the page")
+    assert len(region_fetches) == 1
 
     # The htmx swaps pushed nothing stale: a reload shows the same state.
     page.reload()
