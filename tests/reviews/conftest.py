@@ -4,6 +4,18 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _role_groups(db):
+    """The role groups come from a data migration; a transactional test's flush removes them,
+    so the tests that follow one would see users without roles."""
+    from django.contrib.auth.models import Group
+
+    from trustdesk.core.roles import ROLES
+
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)
+
+
+@pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
