@@ -390,3 +390,38 @@ def test_resolving_an_already_resolved_dispute_is_refused(operator, client_for, 
     response = risk.post(url, data)
     assert response.status_code == 200
     assert snapshot(incident) == before
+
+
+def test_too_large_empty_and_duplicate_uploads_are_refused_on_the_form(
+    operator, evidence_media, settings
+):
+    settings.EVIDENCE_MAX_BYTES = 64
+    incident = make_incident()
+    before = snapshot(incident)
+    too_big = {"kind": "transcript", "description": "Big", "upload": upload(b"x" * 65, "big.log")}
+    body = post_step(operator, incident, "evidence", too_big).content.decode()
+    assert "big.log is 65 bytes; evidence files may be at most 64 bytes." in body
+    empty = {"kind": "transcript", "description": "Empty", "upload": upload(b"", "empty.log")}
+    body = post_step(operator, incident, "evidence", empty).content.decode()
+    assert "The submitted file is empty." in body
+    assert snapshot(incident) == before
+    assert [p for p in evidence_media.rglob("*") if p.is_file()] == []  # nothing kept on disk
+    ok = {"kind": "transcript", "description": "Chat", "upload": upload(b"same bytes", "a.log")}
+    assert post_step(operator, incident, "evidence", ok).status_code == 302
+    again = {"kind": "alert", "description": "Again", "upload": upload(b"same bytes", "b.log")}
+    body = post_step(operator, incident, "evidence", again).content.decode()
+    assert "This content is already attached to" in body
+    assert Evidence.objects.filter(incident=incident).count() == 1
+
+
+def test_two_sources_of_content_are_refused(operator, evidence_media):
+    incident = make_incident()
+    data = {
+        "kind": "alert",
+        "description": "Both",
+        "text": "pasted",
+        "url": "https://alerts.example/1",
+    }
+    body = post_step(operator, incident, "evidence", data).content.decode()
+    assert "Give exactly one of a file, a text or a URL" in body
+    assert not Evidence.objects.exists()
