@@ -538,3 +538,18 @@ def test_steps_can_be_backdated_but_not_into_the_future_or_before_the_log(people
         at=last + timedelta(seconds=1),
     )
     assert change.at == last + timedelta(seconds=1) == change.event.at
+
+
+def test_an_agenda_holds_at_most_the_maximum(people, monkeypatch):
+    monkeypatch.setattr(actions, "MAX_AGENDA", 2)
+    incidents = [in_review_incident(by=people.op) for _ in range(3)]
+    when = timezone.now() + timedelta(days=1)
+    with pytest.raises(ReviewError, match="at most 2 incidents"):
+        actions.create_meeting(
+            by=people.im, title="Big", scheduled_at=when, facilitator=people.im, agenda=incidents
+        )
+    meeting = actions.create_meeting(
+        by=people.im, title="Big", scheduled_at=when, facilitator=people.im, agenda=incidents[:2]
+    )
+    with pytest.raises(ReviewError, match="The agenda is full"):
+        actions.add_agenda_item(meeting, by=people.im, incident=incidents[2])

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,7 +22,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from trustdesk.core.canonical import format_decimal, to_canonical_value
+from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
 from trustdesk.incidents.lifecycle import (
     append_event,
@@ -60,6 +59,8 @@ RUNS_MEETINGS = (INCIDENT_MANAGER,)
 TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
 
 MAX_TEXT = 5000
+# A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
+MAX_AGENDA = 20
 SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 SCOPE_FOR_DECISION = {
     Decision.REOPEN_FULL: Scope.FULL,
@@ -612,6 +613,8 @@ def create_meeting(
         locked = {i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=wanted)}
         # The agenda keeps the order it was given in.
         chosen = _agenda_problems([locked[pk] for pk in wanted if pk in locked], problems)
+        if len(chosen) > MAX_AGENDA:
+            problems.append(f"A meeting takes at most {MAX_AGENDA} incidents.")
         _refuse(problems)
         meeting = _create(
             ReviewMeeting,
@@ -638,6 +641,8 @@ def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: I
         if AgendaItem.objects.filter(meeting=meeting, incident=inc).exists():
             problems.append(f"{inc.key} is already on the agenda.")
         _agenda_problems([inc], problems)
+        if AgendaItem.objects.filter(meeting=meeting).count() >= MAX_AGENDA:
+            problems.append(f"The agenda is full: a meeting takes at most {MAX_AGENDA} incidents.")
         _refuse(problems)
         last = AgendaItem.objects.filter(meeting=meeting).aggregate(n=Max("position"))["n"]
         return _create(
@@ -679,5 +684,134 @@ def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeet
     return meeting
 
 
-def completeness_text(value: Decimal | None) -> str:
-    return "not assessed" if value is None else f"{format_decimal(value * 100)}%"
+# ---------------------------------------------------------------- imported history
+
+
+IMPORTED_TYPES = (
+    EventType.OPERATING_MODEL_CHANGED,
+    EventType.REENTRY_CONDITION_SET,
+    EventType.DECISION_RECORDED,
+    EventType.ATTESTED,
+)
+
+
+def _imported_version(incident: Incident, label: str | None) -> PactVersion | None:
+    key, _, number = (label or "").rpartition("@")
+    if not key or not number.isdigit():
+        return None
+    return PactVersion.objects.filter(pact__key=key, number=int(number)).first()
+
+
+def record_imported_history(incident: Incident) -> dict[str, int]:
+    """Write the reviews rows that an imported incident's events describe; for the importer,
+    inside its transaction, after the events are replayed.
+
+    The events are the record; the rows make them readable on the page. Idempotent: an event
+    that already has its row is left alone. An event whose row cannot be built faithfully (no
+    actor, an unknown pact version, a decision an attestation points at that is not there) is
+    counted under "skipped" and nothing is invented for it. Imported decisions carry no gate or
+    condition snapshot: the exchange format does not hold one.
+    """
+    counts = {"changes": 0, "conditions": 0, "decisions": 0, "attestations": 0, "skipped": 0}
+    events = list(
+        Event.objects.filter(incident=incident, type__in=IMPORTED_TYPES)
+        .select_related("actor")
+        .order_by("seq")
+    )
+    linked = set(
+        OperatingModelChange.objects.filter(incident=incident).values_list("event_id", flat=True)
+    )
+    linked |= set(
+        ReentryCondition.objects.filter(incident=incident).values_list("event_id", flat=True)
+    )
+    linked |= set(
+        Attestation.objects.filter(decision__incident=incident).values_list("event_id", flat=True)
+    )
+    decision = RecoveryDecision.objects.filter(incident=incident).select_related("event").first()
+    if decision is not None:
+        linked.add(decision.event_id)
+    for ev in events:
+        if ev.pk in linked:
+            continue
+        d = ev.data or {}
+        if ev.actor is None:
+            counts["skipped"] += 1
+            continue
+        if ev.type == EventType.OPERATING_MODEL_CHANGED:
+            version = _imported_version(incident, d.get("pact_version"))
+            kind = d.get("kind")
+            if kind not in OperatingModelChangeKind.values or (
+                (kind == OperatingModelChangeKind.PACT_AMENDED) != (version is not None)
+            ):
+                counts["skipped"] += 1
+                continue
+            OperatingModelChange.objects.create(
+                incident=incident,
+                kind=kind,
+                summary=d.get("summary", ""),
+                pact_version=version,
+                by=ev.actor,
+                at=ev.at,
+                event=ev,
+            )
+            counts["changes"] += 1
+        elif ev.type == EventType.REENTRY_CONDITION_SET:
+            if d.get("kind") not in conditions.KINDS:
+                counts["skipped"] += 1
+                continue
+            ReentryCondition.objects.create(
+                incident=incident,
+                kind=d["kind"],
+                params=d.get("params") or {},
+                statement=d.get("statement")
+                or conditions.statement_for(d["kind"], d.get("params") or {}),
+                set_by=ev.actor,
+                set_at=ev.at,
+                event=ev,
+            )
+            counts["conditions"] += 1
+        elif ev.type == EventType.DECISION_RECORDED:
+            override = bool(d.get("override"))
+            justification = (d.get("justification") or "").strip()
+            if (
+                decision is not None
+                or d.get("decision") not in Decision.values
+                or d.get("scope_after") not in Scope.values
+                or (override and not justification)
+            ):
+                counts["skipped"] += 1
+                continue
+            decision = RecoveryDecision.objects.create(
+                incident=incident,
+                decision=d["decision"],
+                scope_after=d["scope_after"],
+                rationale=d.get("rationale", ""),
+                decided_by=ev.actor,
+                decided_at=ev.at,
+                override=override,
+                justification=justification,
+                evidence_completeness=incident.evidence_completeness,
+                event=ev,
+            )
+            counts["decisions"] += 1
+        elif ev.type == EventType.ATTESTED:
+            if (
+                decision is None
+                or d.get("decision_seq") != decision.event.seq
+                or not isinstance(d.get("can_explain"), bool)
+                or Attestation.objects.filter(decision=decision, by=ev.actor).exists()
+            ):
+                counts["skipped"] += 1
+                continue
+            Attestation.objects.create(
+                decision=decision,
+                by=ev.actor,
+                can_explain=d["can_explain"],
+                comment=d.get("comment", ""),
+                at=ev.at,
+                event=ev,
+            )
+            counts["attestations"] += 1
+    if counts["conditions"] and incident.is_open:
+        schedule_condition_recheck(incident.pk)
+    return counts

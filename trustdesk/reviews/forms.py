@@ -15,13 +15,12 @@ from django.utils import timezone
 from trustdesk.core.roles import ROLE_LABELS, user_roles
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Agent, PactVersion
-from trustdesk.reviews.actions import WORKS_REVIEWS
+from trustdesk.reviews.actions import MAX_AGENDA, WORKS_REVIEWS
 from trustdesk.reviews.conditions import KINDS, SIGNOFF_ROLES
 from trustdesk.reviews.models import Decision, OperatingModelChangeKind
 from trustdesk.taxonomy import ASSUMPTION_CHOICES
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-MAX_AGENDA = 20
 
 
 class VersionedForm(forms.Form):

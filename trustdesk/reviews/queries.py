@@ -145,7 +145,7 @@ def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> 
     """Each agenda incident with what the meeting screen shows about it.
 
     Six queries plus one gate query per agenda incident (the lifecycle computes gates one incident
-    at a time); an agenda holds at most forms.MAX_AGENDA incidents, so the page stays bounded.
+    at a time); an agenda holds at most actions.MAX_AGENDA incidents, so the page stays bounded.
     `since_item` keeps only the agenda items added after that id.
     """
     from trustdesk.incidents.lifecycle import gate_status

@@ -35,6 +35,18 @@ def recheck_conditions_for_incident(incident_id: int) -> int:
     return count
 
 
+@shared_task(name="trustdesk.reviews.tasks.recheck_conditions_for_agent", ignore_result=True)
+def recheck_conditions_for_agent(agent_id: int) -> int:
+    """Re-evaluate the conditions of every open incident of one agent: for the other apps, after
+    something a condition reads changes (evaluations or disputes of the agent, a new incident of
+    the agent, evidence)."""
+    count = 0
+    for condition in _open_conditions().filter(incident__agent_id=agent_id):
+        evaluate_condition(condition)
+        count += 1
+    return count
+
+
 @shared_task(name="trustdesk.reviews.tasks.recheck_open_conditions", ignore_result=True)
 def recheck_open_conditions() -> int:
     """Beat: re-evaluate the conditions of every open incident (time passes: a `no_incidents`
