@@ -81,7 +81,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sql
 _db = parse_database_url(DATABASE_URL, base_dir=BASE_DIR)
 if _db["ENGINE"].endswith("sqlite3"):
     # A file (not memory) test database so that a real worker process can share it.
-    _db["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # Named after the main file, so runs against different SQLite files never share one.
+    _main = Path(_db["NAME"])
+    _db["TEST"] = {"NAME": str(_main.with_name(f".test-{_main.stem}.sqlite3"))}
     _db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 else:
     # A new connection per request costs about 8x on this machine: keep them.
