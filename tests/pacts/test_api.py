@@ -326,6 +326,24 @@ def test_unparsable_bodies_are_400(client, pact, secret, raw):
     assert paths(response) == ["(body)"]
 
 
+def test_a_clause_that_names_its_source_takes_only_that_source(client, secret, make_user):
+    clause = {
+        **_clause("audited", "<=", 0, "suspend"),
+        "evaluation": {"method": "automated", "source": "refund-audit"},
+    }
+    actions.import_pact_documents([valid_document(clauses=[clause])], by=make_user("risk"))
+    response = post(client, item("audited", 0), secret)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "path": "clause",
+            "message": "'audited' is evaluated by source 'refund-audit', not 'evals'",
+        }
+    ]
+    _t, audit = actions.create_api_token(source="refund-audit", by=make_user("risk"))
+    assert post(client, item("audited", 0), audit).status_code == 201
+
+
 def test_a_pact_without_an_active_version(client, secret, make_user):
     actions.create_draft(valid_document(), by=make_user("risk"))
     response = post(client, item("refund-limit"), secret)

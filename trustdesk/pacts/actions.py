@@ -548,7 +548,8 @@ def record_evaluations(
     """Record measured values for clauses of active pact versions, all or nothing.
 
     Each item: pact (key), clause (key), value (number), measured_at (aware time or ISO 8601),
-    external_id, optional source (must be the token's). Pass/fail comes from Clause.passes; a
+    external_id, optional source (must be the token's). A clause whose document names an
+    evaluation source accepts only that source's token. Pass/fail comes from Clause.passes; a
     failure of a restrict/suspend clause is a breach, handed to the incidents app on commit.
     Idempotent on (source, external_id): a repeat returns the stored evaluation (with
     `.duplicate = True`). Raises PactError naming every bad item by its path.
@@ -583,7 +584,15 @@ def record_evaluations(
                 f"{at}.clause: the active version of '{c['pact']}' has no clause '{c['clause']}'"
             )
         else:
-            c["clause_obj"] = clauses[(c["pact"], c["clause"])]
+            clause = clauses[(c["pact"], c["clause"])]
+            # A clause that names its evaluation source takes measurements from that source
+            # only: otherwise anyone with a token could grade it (the `measurement` assumption).
+            if clause.source and clause.source != token.source:
+                problems.append(
+                    f"{at}.clause: '{c['clause']}' is evaluated by source '{clause.source}', "
+                    f"not '{token.source}'"
+                )
+            c["clause_obj"] = clause
         earlier = first_by_id.get(c["external_id"])
         if earlier is None:
             first_by_id[c["external_id"]] = c

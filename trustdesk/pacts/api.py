@@ -206,7 +206,8 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
     },
     summary="Record evaluations (one, a list, or {evaluations: [...]}), all or nothing",
     description=(
-        "Each evaluation names a pact and a clause of its active version. Pass or fail follows "
+        "Each evaluation names a pact and a clause of its active version (a clause whose "
+        "document names an evaluation source takes only that source's token). Pass or fail follows "
         "the clause's objective; a failure of a restrict or suspend clause is a breach and "
         "opens (or joins) an incident. A repeat of (source, external_id) returns the stored "
         f"evaluation with duplicate=true. At most {MAX_EVALUATIONS_PER_BATCH} per request. "
