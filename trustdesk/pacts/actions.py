@@ -11,7 +11,6 @@ the database refuses anything else (migration 0003).
 from __future__ import annotations
 
 import functools
-import logging
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -62,7 +61,6 @@ __all__ = [
     "update_draft",
 ]
 
-logger = logging.getLogger(__name__)
 
 MAX_EVALUATIONS_PER_BATCH = 1000
 # Clocks of evaluation sources drift a little; a measurement further ahead is refused.
