@@ -59,6 +59,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _fast_hasher_and_eager_tasks(settings) -> Iterator[None]:
     """A fast password hasher; Celery tasks in-process unless a test starts a real worker."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Counters (rate limits, debouncing) must not leak between tests or runs through Redis.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     from trustdesk.celery import app
 
     previous = app.conf.task_always_eager

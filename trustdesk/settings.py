@@ -167,6 +167,20 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# The cache holds short-lived counters (buyer rate limits, metric refresh debouncing): shared
+# through Redis in the full stack so every web process sees the same counts.
+TRUSTDESK_INSTANCE_NAME = os.environ.get("TRUSTDESK_INSTANCE_NAME", "TrustDesk")
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "trustdesk",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Celery: Redis when REDIS_URL is set, otherwise tasks run in-process (eager).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
