@@ -22,8 +22,20 @@ KINDS = {
 }
 
 
+@pytest.fixture
+def role_groups(transactional_db):
+    """The role groups come from a data migration, which an earlier transactional test's flush
+    removes: make sure they exist before `login_page` gives the user a role."""
+    from django.contrib.auth.models import Group
+
+    from trustdesk.core.roles import ROLES
+
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
 def test_operator_walks_an_incident_from_detection_to_repair(
-    page, live_server, login_page, screenshot, evidence_media, tmp_path
+    role_groups, page, live_server, login_page, screenshot, evidence_media, tmp_path
 ):
     version = make_pact_version()
     agent = version.pact.agent
