@@ -132,6 +132,17 @@ def test_operator_walks_an_incident_from_detection_to_repair(
     page.reload()
     expect(page.locator("#incident-state")).to_have_text("Repaired")
     assert Incident.objects.get().state == "repaired"
+
+    # Back on the list, the filters swap the results in place and keep the URL shareable.
+    page.goto(f"{live_server.url}/incidents/")
+    page.select_option("#id_state", "detected")
+    expect(page.locator("#incident-results")).to_contain_text("No incident matches these filters")
+    assert "state=detected" in page.url
+    page.fill("#id_q", "450 EUR")
+    page.select_option("#id_state", "repaired")
+    expect(page.locator(".incident-table tbody tr")).to_have_count(1)
+    assert "state=repaired" in page.url and "q=450" in page.url
+    screenshot(page, "list-filtered")
     assert not [p for p in problems if _real_problem(p)], problems
 
 
