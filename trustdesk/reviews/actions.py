@@ -424,12 +424,14 @@ def record_recovery_decision(
             if not has_role(by, *OVERRIDES):
                 problems.append(
                     "Reopening now would be an override, which only an incident manager may "
-                    "make, because: " + "; ".join(reasons) + "."
+                    "make, because: " + "; ".join(r.rstrip(".") for r in reasons) + "."
                 )
             else:
                 if not override_requested:
                     problems.append(
-                        "Reopening now is an override because: " + "; ".join(reasons) + ". "
+                        "Reopening now is an override because: "
+                        + "; ".join(r.rstrip(".") for r in reasons)
+                        + ". "
                         "Tick “override” and write a justification to take it anyway."
                     )
                 if not justification:
