@@ -29,7 +29,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if extracted:
-            self.groups.add(*Group.objects.filter(name__in=extracted))
+            self.groups.add(*(Group.objects.get_or_create(name=role)[0] for role in extracted))
         self.save()
 
 

@@ -443,12 +443,8 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
 
 def _schedule_breach_incident(evaluation_id: int) -> None:
     """After commit, ask the incidents app to open (or attach to) the incident for a breach."""
-    try:
-        from trustdesk.incidents.tasks import open_incident_for_breach
-    except ImportError:
-        # The incidents helper writes this task in parallel; until it exists a breach is only
-        # marked (is_breach). INTEGRATION: the lead removes this guard once the task exists.
-        return
+    from trustdesk.incidents.tasks import open_incident_for_breach
+
     transaction.on_commit(
         functools.partial(open_incident_for_breach.delay, evaluation_id), robust=True
     )
@@ -663,10 +659,8 @@ def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]
 
 
 def _schedule_metrics_refresh(agent_id: int) -> None:
-    try:
-        from trustdesk.metrics.tasks import schedule_agent_refresh
-    except ImportError:  # pragma: no cover - metrics is part of the project
-        return
+    from trustdesk.metrics.tasks import schedule_agent_refresh
+
     transaction.on_commit(functools.partial(schedule_agent_refresh, agent_id), robust=True)
 
 
