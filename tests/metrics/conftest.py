@@ -33,8 +33,12 @@ def march():
     # February (outside March): authority, reopened on 21 Feb at 12:00.
     d6 = utc(2026, 2, 20, 9)
     i6 = new_incident(va, d6)
-    record(i6, contained(plus(d6, minutes=5)), classified("authority", plus(d6, hours=1)),
-           reopened(utc(2026, 2, 21, 12)))  # fmt: skip
+    record(
+        i6,
+        contained(plus(d6, minutes=5)),
+        classified("authority", plus(d6, hours=1)),
+        reopened(utc(2026, 2, 21, 12)),
+    )
 
     # I1: contained at +7 min (a second containment at +20 min must not count), classified at
     # +1 h, three of four kinds before the reopening at +2 h, the fourth after it.

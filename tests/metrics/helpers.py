@@ -23,8 +23,15 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def plus(when: datetime, *, days: float = 0, hours: float = 0, minutes: float = 0,
-         seconds: float = 0, microseconds: int = 0) -> datetime:  # fmt: skip
+def plus(
+    when: datetime,
+    *,
+    days: float = 0,
+    hours: float = 0,
+    minutes: float = 0,
+    seconds: float = 0,
+    microseconds: int = 0,
+) -> datetime:
     return when + timedelta(
         days=days, hours=hours, minutes=minutes, seconds=seconds, microseconds=microseconds
     )

@@ -37,8 +37,11 @@ def two_incidents():
     first = new_incident(v, utc(2026, 3, 1, 10))
     record(first, contained(plus(utc(2026, 3, 1, 10), minutes=7)))
     second = new_incident(v, utc(2026, 3, 2))
-    record(second, contained(plus(utc(2026, 3, 2), minutes=3)),
-           classified("drift", plus(utc(2026, 3, 2), minutes=30)))  # fmt: skip
+    record(
+        second,
+        contained(plus(utc(2026, 3, 2), minutes=3)),
+        classified("drift", plus(utc(2026, 3, 2), minutes=30)),
+    )
     return agent, v
 
 

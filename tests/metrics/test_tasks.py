@@ -87,8 +87,14 @@ def test_an_event_refreshes_its_agents_snapshot_in_process(
     refresh.recompute_all(now=NOW)
     incident = a.incidents.order_by("detected_at").last()
     with django_capture_on_commit_callbacks(execute=True), locked_incident(incident) as locked:
-        append_event(locked, type="classified", by=None, by_name="ana",
-                     data=classified("drift", NOW)[2], at=plus(NOW, minutes=-30))  # fmt: skip
+        append_event(
+            locked,
+            type="classified",
+            by=None,
+            by_name="ana",
+            data=classified("drift", NOW)[2],
+            at=plus(NOW, minutes=-30),
+        )
         schedule_metrics_refresh(locked)
     # computed now (26 Nov or later): the 90-day window holds both incidents
     snap = MetricSnapshot.objects.get(scope="snap-a", window="90d")

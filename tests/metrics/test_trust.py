@@ -114,11 +114,17 @@ def test_recovery_quality_and_stale_pacts_lower_the_score():
     )
     now = timezone.now()
     first = new_incident(v, now - timedelta(days=20), severity="sev4")
-    record(first, classified("drift", now - timedelta(days=20, hours=-1)),
-           reopened(now - timedelta(days=19)))  # fmt: skip
+    record(
+        first,
+        classified("drift", now - timedelta(days=20, hours=-1)),
+        reopened(now - timedelta(days=19)),
+    )
     second = new_incident(v, now - timedelta(days=10), severity="sev4")
-    record(second, classified("drift", now - timedelta(days=10, hours=-1)),
-           reopened(now - timedelta(days=9)))  # fmt: skip
+    record(
+        second,
+        classified("drift", now - timedelta(days=10, hours=-1)),
+        reopened(now - timedelta(days=9)),
+    )
     from trustdesk.incidents.models import Incident
 
     Incident.objects.filter(pk__in=[first.pk, second.pk]).update(state="recovered")

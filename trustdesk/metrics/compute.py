@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from trustdesk.incidents.models import Event, Incident
@@ -100,6 +101,19 @@ class _Dialect:
         if not self.pg and connection.vendor != "sqlite":
             raise NotImplementedError(f"metrics need PostgreSQL or SQLite, not {connection.vendor}")
 
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        """A cursor for the metrics queries. PostgreSQL's JIT compiles these wide aggregate
+        queries for longer (seconds on a busy 2-core machine) than they take to run, so it is
+        turned off for their transaction."""
+        if not self.pg:
+            with connection.cursor() as cursor:
+                yield cursor
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            yield cursor
+
     def param(self, value: datetime) -> Any:
         # SQLite stores naive UTC text; comparing against an aware value's text would be wrong.
         return connection.ops.adapt_datetimefield_value(value)
@@ -111,13 +125,6 @@ class _Dialect:
         if self.pg:
             return f"(({col} -> '{key}') = 'true'::jsonb)"
         return f"(json_type({col}, '$.{key}') = 'true')"
-
-    def int_equals(self, col: str, key: str, expr: str) -> str:
-        if self.pg:
-            return f"(({col} -> '{key}') = to_jsonb({expr}))"
-        return (
-            f"(json_type({col}, '$.{key}') = 'integer' AND json_extract({col}, '$.{key}') = {expr})"
-        )
 
     def array_has(self, col: str, literal: str) -> str:
         # `literal` is one of the fixed evidence kinds, never user input.
@@ -136,6 +143,24 @@ class _Dialect:
             f" - CAST(strftime('%%s', substr({earlier}, 1, 19)) AS INTEGER))"
             f" + (CAST('0' || substr({later}, 20) AS REAL)"
             f" - CAST('0' || substr({earlier}, 20) AS REAL)), 6)"
+        )
+
+    def seq_key(self, expr: str) -> str:
+        """A zero-padded text of a seq, so that MAX(key || value) picks the latest event's value."""
+        if self.pg:
+            return f"lpad(CAST({expr} AS text), 10, '0')"
+        return f"printf('%%010d', {expr})"
+
+    def int_or_null(self, col: str, key: str) -> str:
+        """A JSON integer as a number (comparable with a seq), anything else as NULL."""
+        if self.pg:
+            return (
+                f"CASE WHEN jsonb_typeof({col} -> '{key}') = 'number' "
+                f"THEN CAST({col} ->> '{key}' AS numeric) END"
+            )
+        return (
+            f"CASE WHEN json_type({col}, '$.{key}') = 'integer' "
+            f"THEN json_extract({col}, '$.{key}') END"
         )
 
     def as_float(self, expr: str) -> str:
@@ -181,7 +206,7 @@ def _facts_ctes(
     lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
 
     sql = f"""
-inc AS (
+inc AS MATERIALIZED (
   SELECT i.id, i.agent_id, i.detected_at, v.evidence_required AS req
   FROM {_T_INCIDENT} i LEFT JOIN {_T_VERSION} v ON v.id = i.pact_version_id
   WHERE i.detected_at >= %s AND i.detected_at < %s{agent_sql}
@@ -190,7 +215,8 @@ agg AS (
   SELECT e.incident_id,
     MIN(e.at) FILTER (WHERE e.type = 'contained') AS contained_at,
     MIN(e.at) FILTER (WHERE e.type = 'classified') AS classified_at,
-    MAX(e.seq) FILTER (WHERE e.type = 'classified') AS classified_seq,
+    MAX({d.seq_key("e.seq")} || COALESCE({d.text("e.data", "assumption")}, ''))
+      FILTER (WHERE e.type = 'classified') AS latest_class,
     MIN(e.at) FILTER (WHERE e.type = 'reopened') AS reopened_at,
     MIN(e.at) FILTER (WHERE e.type = 'operating_model_changed') AS changed_at,
     {kinds_first},
@@ -203,34 +229,51 @@ agg AS (
   FROM {_T_EVENT} e JOIN inc ON inc.id = e.incident_id
   GROUP BY e.incident_id
 ),
-expl AS (
-  SELECT dr.incident_id, COUNT(*) AS n
-  FROM {_T_EVENT} dr JOIN inc ON inc.id = dr.incident_id
-  WHERE dr.type = 'decision_recorded' AND EXISTS (
-    SELECT 1 FROM {_T_EVENT} att
-    WHERE att.incident_id = dr.incident_id AND att.type = 'attested'
-      AND {d.int_equals("att.data", "decision_seq", "dr.seq")}
-      AND {d.is_true("att.data", "can_explain")}
-      AND att.actor_name <> dr.actor_name)
-  GROUP BY dr.incident_id
+-- Decisions and their attestations grouped by (incident, decision seq): a decision is
+-- explainable when someone other than the decider attested they can explain it. Among the
+-- explaining attesters, the smallest or the largest name differs from the decider's exactly
+-- when one of them does.
+dec AS (
+  SELECT e.incident_id,
+    CASE WHEN e.type = 'decision_recorded' THEN e.seq
+         ELSE {d.int_or_null("e.data", "decision_seq")} END AS dseq,
+    MAX(CASE WHEN e.type = 'decision_recorded' THEN e.actor_name END) AS decider,
+    MIN(CASE WHEN e.type = 'attested' AND {d.is_true("e.data", "can_explain")}
+        THEN e.actor_name END) AS first_attester,
+    MAX(CASE WHEN e.type = 'attested' AND {d.is_true("e.data", "can_explain")}
+        THEN e.actor_name END) AS last_attester
+  FROM {_T_EVENT} e JOIN inc ON inc.id = e.incident_id
+  WHERE e.type IN ('decision_recorded', 'attested')
+  GROUP BY 1, 2
 ),
+expl AS (
+  SELECT incident_id, COUNT(*) AS n FROM dec
+  WHERE decider IS NOT NULL AND first_attester IS NOT NULL
+    AND (first_attester <> decider OR last_attester <> decider)
+  GROUP BY incident_id
+),
+-- Every first reopening that can matter for recurrence, with the reopened incident's class.
 reop AS (
-  SELECT r.incident_id, i.agent_id, i.detected_at, r.reopened_at,
-    (SELECT {d.text("c.data", "assumption")} FROM {_T_EVENT} c
-     WHERE c.incident_id = r.incident_id AND c.type = 'classified'
-     ORDER BY c.seq DESC LIMIT 1) AS assumption
-  FROM (SELECT incident_id, MIN(at) AS reopened_at FROM {_T_EVENT}
-        WHERE type = 'reopened' GROUP BY incident_id) r
+  SELECT r.incident_id, i.agent_id, r.reopened_at,
+    NULLIF(substr(r.latest_class, 11), '') AS assumption
+  FROM (
+    SELECT incident_id,
+      MIN(at) FILTER (WHERE type = 'reopened') AS reopened_at,
+      MAX({d.seq_key("seq")} || COALESCE({d.text("data", "assumption")}, ''))
+        FILTER (WHERE type = 'classified') AS latest_class
+    FROM {_T_EVENT} WHERE type IN ('reopened', 'classified')
+    GROUP BY incident_id
+  ) r
   JOIN {_T_INCIDENT} i ON i.id = r.incident_id
   WHERE r.reopened_at >= %s AND r.reopened_at < %s{agent_sql}
 ),
-facts AS (
+base AS MATERIALIZED (
   SELECT inc.id, inc.agent_id, inc.detected_at,
     agg.contained_at, agg.classified_at, agg.reopened_at,
     {d.seconds("agg.contained_at", "inc.detected_at")} AS ttc,
     {d.seconds("agg.classified_at", "inc.detected_at")} AS ttcl,
     {d.seconds("agg.reopened_at", "inc.detected_at")} AS ttr,
-    {d.text("cls.data", "assumption")} AS assumption,
+    NULLIF(substr(agg.latest_class, 11), '') AS assumption,
     CASE WHEN agg.reopened_at IS NULL THEN NULL
          WHEN ({required}) = 0 THEN 1.0
          ELSE {d.as_float(f"({evidenced})")} / ({required}) END AS completeness,
@@ -240,19 +283,34 @@ facts AS (
     COALESCE(agg.decisions, 0) AS decisions,
     COALESCE(agg.reopening_decisions, 0) AS reopening_decisions,
     COALESCE(agg.override_decisions, 0) AS override_decisions,
-    COALESCE(expl.n, 0) AS explainable_decisions,
-    CASE WHEN agg.classified_at IS NOT NULL AND EXISTS (
-      SELECT 1 FROM reop y
-      WHERE y.agent_id = inc.agent_id AND y.incident_id <> inc.id
-        AND y.assumption = {d.text("cls.data", "assumption")}
-        AND y.detected_at < inc.detected_at
-        AND y.reopened_at < inc.detected_at
-        AND {d.seconds("inc.detected_at", "y.reopened_at")} <= {lookback_seconds})
-     THEN 1 ELSE 0 END AS recurrent
+    COALESCE(expl.n, 0) AS explainable_decisions
   FROM inc
   LEFT JOIN agg ON agg.incident_id = inc.id
   LEFT JOIN expl ON expl.incident_id = inc.id
-  LEFT JOIN {_T_EVENT} cls ON cls.incident_id = inc.id AND cls.seq = agg.classified_seq
+),
+-- Recurrence in one sort instead of a pairwise search: per (agent, class), the detections of
+-- classified incidents and the first reopenings in time order (a detection before a reopening
+-- at the same instant); the latest reopening strictly before a detection decides, because an
+-- older one is further than 90 days whenever the latest is.
+stream AS (
+  SELECT agent_id, assumption, reopened_at AS t, 1 AS is_reopen, NULL AS id
+  FROM reop WHERE assumption IS NOT NULL
+  UNION ALL
+  SELECT agent_id, assumption, detected_at AS t, 0 AS is_reopen, id
+  FROM base WHERE classified_at IS NOT NULL AND assumption IS NOT NULL
+),
+rec AS (
+  SELECT id, t, MAX(CASE WHEN is_reopen = 1 THEN t END) OVER (
+      PARTITION BY agent_id, assumption ORDER BY t, is_reopen
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_reopen
+  FROM stream
+),
+facts AS (
+  SELECT base.*,
+    CASE WHEN rec.last_reopen IS NOT NULL
+          AND {d.seconds("base.detected_at", "rec.last_reopen")} <= {lookback_seconds}
+         THEN 1 ELSE 0 END AS recurrent
+  FROM base LEFT JOIN rec ON rec.id = base.id
 )"""
     params.extend([d.param(lo or _MIN_TIME), d.param(hi or _MAX_TIME)])
     if agent_id is not None:
@@ -280,8 +338,11 @@ _AGG_COLUMNS = (
     "explainable_decisions",
     "recurrent",
 )
-_DURATION_COLUMNS = (("time_to_containment", "ttc"), ("time_to_classification", "ttcl"),
-                     ("time_to_recovery", "ttr"))  # fmt: skip
+_DURATION_COLUMNS = (
+    ("time_to_containment", "ttc"),
+    ("time_to_classification", "ttcl"),
+    ("time_to_recovery", "ttr"),
+)
 
 
 def _aggregates(d: _Dialect) -> str:
@@ -396,8 +457,10 @@ def compute_windows(
     hi = None if any(w.end is None for w in windows) else max(w.end for w in windows)
     facts, params = _facts_ctes(d, lo=lo, hi=hi, agent_id=agent_id)
     win, win_params = _windows_cte(d, windows)
-    head = f"WITH {facts},\n{win},\nfw AS (SELECT w.wkey, f.* FROM facts f JOIN win w ON " \
-        "f.detected_at >= w.wstart AND f.detected_at < w.wend)"  # fmt: skip
+    head = (
+        f"WITH {facts},\n{win},\nfw AS (SELECT w.wkey, f.* FROM facts f JOIN win w ON "
+        "f.detected_at >= w.wstart AND f.detected_at < w.wend)"
+    )
     all_params = params + win_params
 
     groups: dict[tuple[int | None, str], _Group] = defaultdict(_Group)
@@ -406,7 +469,7 @@ def compute_windows(
     if per_agent:
         selects.append(f"SELECT wkey, agent_id, {aggregates} FROM fw GROUP BY wkey, agent_id")
     scope_id = agent_id
-    with connection.cursor() as cursor:
+    with d.cursor() as cursor:
         cursor.execute(f"{head}\n" + "\nUNION ALL\n".join(selects), all_params)
         for raw in cursor.fetchall():
             wkey, row_agent = raw[0], raw[1]
@@ -614,14 +677,14 @@ def drilldown_rows(
         f"WITH {facts}\nSELECT f.id, {value or 'NULL'}, COUNT(*) OVER () FROM facts f "
         f"WHERE {condition} ORDER BY f.detected_at DESC, f.id DESC LIMIT %s OFFSET %s"
     )
-    with connection.cursor() as cursor:
+    with d.cursor() as cursor:
         cursor.execute(sql, [*params, limit, offset])
         rows = cursor.fetchall()
     if not rows:
         # Past the last page the window count is absent; a second query tells the total.
         total = 0
         if offset:
-            with connection.cursor() as cursor:
+            with d.cursor() as cursor:
                 cursor.execute(
                     f"WITH {facts}\nSELECT COUNT(*) FROM facts f WHERE {condition}", params
                 )

@@ -117,9 +117,14 @@ def _clause_facts(agent_ids: list[int], now: datetime) -> dict[int, list[ClauseF
     rows = Clause.objects.filter(
         version__status=VersionStatus.ACTIVE, version__pact__agent_id__in=agent_ids
     ).values_list(
-        "pk", "key", "version__pact__key", "version__pact__agent_id", "window",
-        "window_seconds", "on_breach",
-    )  # fmt: skip
+        "pk",
+        "key",
+        "version__pact__key",
+        "version__pact__agent_id",
+        "window",
+        "window_seconds",
+        "on_breach",
+    )
     windows: set[int] = set()
     for pk, key, pact, agent_id, window, seconds, on_breach in rows:
         item = ClauseFacts(pk, key, pact, window, on_breach)
@@ -181,7 +186,7 @@ def _score(
                     "window": c.window,
                     "passed": c.passed,
                     "total": c.total,
-                }  # fmt: skip
+                }
                 for c in clauses
             ],
         }

@@ -106,8 +106,7 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     name = f"trustdesk-metrics-{context['agent_key'] or 'all'}-{context['window']}.csv"
     response = _csv_response(name)
     writer = csv.writer(response)
-    columns = ["metric", "value", "p50", "p90", "count", "uncontained", "numerator",
-               "denominator"]  # fmt: skip
+    columns = ["metric", "value", "p50", "p90", "count", "uncontained", "numerator", "denominator"]
     writer.writerow(
         [*columns, "scope", "window", "window_from", "window_to", "computed_at", "stale"]
     )
@@ -302,7 +301,7 @@ def _drilldown_csv(context: dict) -> HttpResponse:
                     version.number,
                     _cell(version.pact.agent.key),
                     version.review_due,
-                ]  # fmt: skip
+                ]
             )
     else:
         writer.writerow(["agent", "name", "scope", "scope_changed_at"])
