@@ -553,3 +553,21 @@ def test_an_agenda_holds_at_most_the_maximum(people, monkeypatch):
     )
     with pytest.raises(ReviewError, match="The agenda is full"):
         actions.add_agenda_item(meeting, by=people.im, incident=incidents[2])
+
+
+def test_the_agent_recheck_task_checks_every_open_incident_of_the_agent(make_user):
+    from trustdesk.reviews.models import ReentryCondition
+    from trustdesk.reviews.tasks import enqueue_agent_recheck
+
+    op = make_user("operator")
+    inc = repaired_incident(by=op)
+    other = repaired_incident(by=op)  # another agent: untouched
+    for i in (inc, other):
+        i = fresh(i)
+        actions.set_reentry_condition(
+            i, by=op, expected_version=i.version, kind="dispute_free", params={}
+        )
+    ReentryCondition.objects.update(checked_at=None, status="unknown")
+    enqueue_agent_recheck(inc.agent_id)  # eager here: runs in-process
+    assert ReentryCondition.objects.get(incident=inc).status == "met"
+    assert ReentryCondition.objects.get(incident=other).status == "unknown"

@@ -68,3 +68,12 @@ def enqueue_recheck(incident_id: int) -> None:
         recheck_conditions_for_incident.delay(incident_id)
     except (OperationalError, OSError):  # broker down: the request must not fail after commit
         log.warning("could not enqueue the condition recheck of incident %s", incident_id)
+
+
+def enqueue_agent_recheck(agent_id: int) -> None:
+    """For the other apps, called on commit: re-check the conditions of the agent's open
+    incidents on a worker (a broker outage is logged; the beat task catches up)."""
+    try:
+        recheck_conditions_for_agent.delay(agent_id)
+    except (OperationalError, OSError):
+        log.warning("could not enqueue the condition recheck of agent %s", agent_id)
