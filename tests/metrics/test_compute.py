@@ -11,8 +11,11 @@ import pytest
 from tests.metrics.helpers import (
     MARCH,
     agent_with_pact,
+    attested,
     classified,
     contained,
+    decision,
+    evidence,
     new_incident,
     plus,
     record,
@@ -210,3 +213,52 @@ def test_many_windows_and_every_agent_in_one_call_match_single_computations(marc
     assert results[(None, "all")]["incident_count"] == 6
     assert results[(march["a"].pk, "feb")]["incident_count"] == 1
     assert results[(march["b"].pk, "feb")]["incident_count"] == 0
+
+
+def test_only_the_first_reopening_counts_for_recovery_and_completeness():
+    _, v = agent_with_pact("twice", evidence_required=["transcript", "tool_calls"])
+    d = utc(2026, 10, 1)
+    incident = new_incident(v, d)
+    record(
+        incident,
+        evidence("transcript", plus(d, minutes=5)),
+        reopened(plus(d, hours=1)),
+        evidence("tool_calls", plus(d, hours=2)),  # before the second reopening only
+        reopened(plus(d, hours=3)),
+    )
+    data = compute_metrics(start=d, end=plus(d, days=1))
+    assert data["time_to_recovery"] == {"p50": 3600.0, "p90": 3600.0, "count": 1}
+    assert data["evidence_completeness_at_reopen"] == {"value": 0.5, "count": 1}
+
+
+def test_an_attestation_counts_only_for_the_decision_it_names():
+    _, v = agent_with_pact("two-decisions")
+    d = utc(2026, 10, 5)
+    incident = new_incident(v, d)
+    first, second = record(
+        incident,
+        decision(plus(d, hours=1), "keep_restricted", by="rita"),
+        decision(plus(d, hours=2), "reopen_full", by="rita"),
+    )
+    record(
+        incident,
+        attested(plus(d, hours=3), second.seq, can_explain=True, by="rosa"),
+        attested(plus(d, hours=3), 99, can_explain=True, by="rosa"),  # no such decision
+        attested(plus(d, hours=4), str(first.seq), can_explain=True, by="rosa"),  # not a number
+    )
+    m = compute_metrics(start=d, end=plus(d, days=1))["explainable_decision_rate"]
+    assert (m["numerator"], m["denominator"]) == (1, 2)
+
+
+def test_an_override_must_be_json_true_on_a_reopening_decision():
+    _, v = agent_with_pact("overrides")
+    d = utc(2026, 10, 8)
+    incident = new_incident(v, d)
+    record(
+        incident,
+        decision(plus(d, hours=1), "reopen_partial", override=True),
+        decision(plus(d, hours=2), "retire", override=True),  # not a reopening
+        decision(plus(d, hours=3), "reopen_full", override=False),
+    )
+    m = compute_metrics(start=d, end=plus(d, days=1))["override_rate"]
+    assert (m["numerator"], m["denominator"], m["value"]) == (1, 2, 0.5)
