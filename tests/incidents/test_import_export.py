@@ -545,3 +545,17 @@ def test_an_edit_on_the_way_breaks_the_stated_hashes(pact):
     # the next link states the original hash as its prev_hash, so it is named too
     assert problems[2].startswith("incidents[1].events[5].prev_hash: does not match")
     assert "incidents[2].events[1].seq: does not match the replayed event (expected 2)" in problems
+
+
+def test_imported_decisions_and_attestations_are_readable_as_review_rows(pact):
+    from trustdesk.reviews.models import Attestation, RecoveryDecision
+
+    import_document(copy.deepcopy(valid_document(pact)))
+    decision = RecoveryDecision.objects.get(incident__key="INC-101")
+    assert (decision.decision, decision.override, decision.decided_by.username) == (
+        "reopen_full",
+        False,
+        "rita",
+    )
+    attestation = Attestation.objects.get(decision=decision)
+    assert (attestation.by.username, attestation.can_explain) == ("omar", True)

@@ -820,6 +820,11 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
         for name, value in fields.items():
             setattr(inc, name, value)
         inc.save(update_fields=list(fields))
+    # The events are the record; the reviews rows (decisions, attestations, conditions) make the
+    # imported history readable on the incident page.
+    from trustdesk.reviews.actions import record_imported_history
+
+    record_imported_history(inc)
     return inc
 
 

@@ -178,9 +178,13 @@ def open_incident(
 def schedule_metrics_refresh(incident: Incident) -> None:
     """After commit, ask the workers to refresh the agent's metrics (debounced there)."""
     from trustdesk.metrics.tasks import schedule_agent_refresh
+    from trustdesk.reviews.tasks import enqueue_agent_recheck
 
     agent_id = incident.agent_id
     transaction.on_commit(lambda: schedule_agent_refresh(agent_id))
+    # Re-entry conditions read this agent's incidents, evidence and disputes: re-check them now
+    # rather than at the next beat.
+    transaction.on_commit(lambda: enqueue_agent_recheck(agent_id))
 
 
 def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None, at: datetime):

@@ -660,8 +660,11 @@ def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]
 
 def _schedule_metrics_refresh(agent_id: int) -> None:
     from trustdesk.metrics.tasks import schedule_agent_refresh
+    from trustdesk.reviews.tasks import enqueue_agent_recheck
 
     transaction.on_commit(functools.partial(schedule_agent_refresh, agent_id), robust=True)
+    # Evaluation pass rates feed re-entry conditions: re-check the agent's open ones.
+    transaction.on_commit(functools.partial(enqueue_agent_recheck, agent_id), robust=True)
 
 
 def open_dispute(evaluation: Evaluation, *, by: AbstractBaseUser, reason: str) -> Dispute:
