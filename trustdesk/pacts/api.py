@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import Field
@@ -133,7 +133,7 @@ def _problem(text: str) -> dict:
 def _bad_request(problems: list[str], *, status: int = 400):
     count = len(problems)
     detail = f"{count} problem{'s' if count != 1 else ''}; nothing was stored."
-    return status, {"detail": detail, "errors": [_problem(p) for p in problems]}
+    return Status(status, {"detail": detail, "errors": [_problem(p) for p in problems]})
 
 
 def _reject_duplicate_keys(pairs):
@@ -251,7 +251,7 @@ def post_evaluations(request: HttpRequest):
             problems = [p.removeprefix("[0].") for p in problems]
         return _bad_request(problems)
     status = 201 if any(not getattr(e, "duplicate", False) for e in evaluations) else 200
-    return status, {"evaluations": _out(evaluations)}
+    return Status(status, {"evaluations": _out(evaluations)})
 
 
 @api.exception_handler(ValidationError)
