@@ -899,22 +899,38 @@ _GATE_EVENT_TYPES = (
 )
 
 
-def gate_status(incident: Incident) -> list[Gate]:
+def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
+    """gate_status for several incidents in one event query (pages that list incidents with
+    their gates, e.g. a review meeting's agenda). Load `pact_version__pact` with them."""
+    rows_by_incident: dict[int, list[dict]] = {i.pk: [] for i in incidents}
+    if incidents:
+        for row in (
+            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=_GATE_EVENT_TYPES)
+            .order_by("incident_id", "seq")
+            .values("incident_id", "type", "data", "at")
+        ):
+            rows_by_incident[row["incident_id"]].append(row)
+    return {i.pk: gate_status(i, rows=rows_by_incident[i.pk]) for i in incidents}
+
+
+def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[Gate]:
     """The six gates of DESIGN section 4 (Lifecycle), in order, as they stand now.
 
     `met` means the gate's requirement holds on record: for contain, preserve_evidence, classify
     and repair that the step was taken (its inputs are the requirement); for request_review that
     an operating-model change and a re-entry condition exist; for decide that a decision was
-    recorded. Two queries whatever the history size (one when the pact version is loaded).
+    recorded. Two queries whatever the history size (one when the pact version is loaded, none
+    when `rows`, the incident's gate events in seq order, come from gate_status_many).
     """
     version = incident.pact_version  # one query unless select_related
     required = list(version.evidence_required) if version else []
     label = version.label if version else "the pact"
-    rows = list(
-        Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
-        .order_by("seq")
-        .values("type", "data", "at")
-    )
+    if rows is None:
+        rows = list(
+            Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
+            .order_by("seq")
+            .values("type", "data", "at")
+        )
     by_type: dict[str, list[dict]] = {}
     for row in rows:
         by_type.setdefault(row["type"], []).append(row)

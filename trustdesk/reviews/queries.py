@@ -144,11 +144,11 @@ def agenda_items_seen(token: str) -> int | None:
 def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> list[dict]:
     """Each agenda incident with what the meeting screen shows about it.
 
-    Six queries plus one gate query per agenda incident (the lifecycle computes gates one incident
-    at a time); an agenda holds at most actions.MAX_AGENDA incidents, so the page stays bounded.
+    Seven queries whatever the agenda's size (the gates of all agenda incidents come from one
+    event query).
     `since_item` keeps only the agenda items added after that id.
     """
-    from trustdesk.incidents.lifecycle import gate_status
+    from trustdesk.incidents.lifecycle import gate_status_many
     from trustdesk.reviews.actions import override_reasons
     from trustdesk.reviews.conditions import observed_summary
 
@@ -184,10 +184,11 @@ def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> 
         .order_by("at", "pk")
     ):
         attestations.setdefault(a.decision_id, []).append(a)
+    gates_by_incident = gate_status_many([item.incident for item in items])
     agenda = []
     for item in items:
         incident = item.incident
-        gates = [g for g in gate_status(incident) if g.step != "decide"]
+        gates = [g for g in gates_by_incident[incident.pk] if g.step != "decide"]
         conditions = by_incident[incident.pk]["conditions"]
         decision = decisions.get(incident.pk)
         agenda.append(
