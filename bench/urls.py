@@ -1,6 +1,7 @@
 """The app's URLs plus a bare view, the benchmark's baseline for page server time."""
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import path
 
 from trustdesk.core.decorators import role_required
@@ -14,4 +15,10 @@ def bare(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-urlpatterns = [path("bench/bare/", bare), *app_urlpatterns]
+@role_required(*INTERNAL)
+def shell(request: HttpRequest) -> HttpResponse:
+    """The page shell every page shares (base.html: navigation, stylesheets), with no content."""
+    return render(request, "base.html")
+
+
+urlpatterns = [path("bench/bare/", bare), path("bench/shell/", shell), *app_urlpatterns]

@@ -202,3 +202,15 @@ def test_the_panel_of_an_agent_never_scored_says_so():
     agent, _ = agent_with_pact("never", clauses=[clause("a")])
     html = render_to_string("metrics/_agent_trust.html", agent_trust_context(agent))
     assert "Not scored yet" in html
+
+
+def test_the_dashboard_lists_scores_with_their_recommendation(client_for):
+    agent, v = agent_with_pact("dash-breach", clauses=[clause("limit", on_breach="suspend")])
+    evaluate(v, "limit", False, timezone.now() - timedelta(hours=1))
+    quiet, _ = agent_with_pact("dash-quiet", clauses=[clause("a")])
+    refresh.recompute_all()
+    html = client_for("viewer").get("/").content.decode()
+    assert "recommend suspended" in html
+    assert "Clause dash-breach-pact#limit was breached" in html
+    rows = html[html.index('id="trust-title"') :]
+    assert rows.index("dash-breach") < rows.index("dash-quiet")  # lowest trust first

@@ -1,4 +1,5 @@
-"""Server-side SVG charts: geometry computed here, drawn by templates/metrics/_chart.html.
+"""Server-side SVG charts: geometry and markup computed here, placed by
+templates/metrics/_chart.html (which adds the caption and legend).
 
 No JavaScript and no style attributes (the CSP forbids them): colours are SVG presentation
 attributes and classes from static/css/metrics.css; series differ by dash pattern and marker
@@ -10,6 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 560
 HEIGHT = 210
@@ -94,6 +98,78 @@ class Chart:
     @property
     def mid_x(self) -> float:
         return (self.plot_left + self.plot_right) / 2
+
+    @property
+    def svg(self) -> SafeString:
+        """The <svg> element. Built as text because a chart has hundreds of elements, which the
+        template engine renders ten times slower; every text in it is escaped."""
+        return mark_safe(render_svg(self))
+
+
+def _link(href: str | None, inner: str) -> str:
+    return f'<a href="{escape(href)}">{inner}</a>' if href else inner
+
+
+def render_svg(c: Chart) -> str:
+    ink, grid = "#3d4756", "#d5dbe3"
+    out = [
+        f'<svg class="chart-svg" viewBox="0 0 {c.width} {c.height}" role="img" '
+        f'aria-labelledby="{c.id}-title {c.id}-desc" xmlns="http://www.w3.org/2000/svg" '
+        'font-family="sans-serif">',
+        f'<title id="{c.id}-title">{escape(c.title)}</title>',
+        f'<desc id="{c.id}-desc">{escape(c.description)}</desc>',
+    ]
+    for y, label in c.y_ticks:
+        out.append(
+            f'<line class="chart-grid" x1="{c.plot_left}" x2="{c.plot_right}" y1="{y}" '
+            f'y2="{y}" stroke="{grid}" stroke-width="1"/>'
+            f'<text class="chart-tick" x="{c.plot_left - 6}" y="{y}" text-anchor="end" '
+            f'dominant-baseline="middle" font-size="11" fill="{ink}">{escape(label)}</text>'
+        )
+    out.append(
+        f'<line class="chart-axis" x1="{c.plot_left}" x2="{c.plot_right}" y1="{c.plot_bottom}" '
+        f'y2="{c.plot_bottom}" stroke="{ink}" stroke-width="1"/>'
+    )
+    for x, label in c.x_labels:
+        out.append(
+            f'<text class="chart-tick" x="{x}" y="{c.plot_bottom + 16}" text-anchor="middle" '
+            f'font-size="11" fill="{ink}">{escape(label)}</text>'
+        )
+    for b in c.bars:
+        rect = (
+            f'<rect class="chart-bar" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}" '
+            f'fill="#a9c1e3" stroke="#1f4e8c" stroke-width="1"><title>{escape(b.text)}</title>'
+            "</rect>"
+        )
+        out.append(_link(b.href, rect))
+    for s in c.series:
+        if s.path:
+            dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+            out.append(
+                f'<path class="chart-line {s.css}" d="{s.path}" fill="none" stroke="{s.stroke}" '
+                f'stroke-width="2"{dash}/>'
+            )
+        for p in s.points:
+            title = f"<title>{escape(p.text)}</title>"
+            paint = f'fill="{s.stroke}" stroke="#fff" stroke-width="1"'
+            if p.shape == "circle":
+                mark = (
+                    f'<circle class="chart-point {s.css}" cx="{p.x}" cy="{p.y}" r="3.5" {paint}>'
+                    f"{title}</circle>"
+                )
+            else:
+                mark = (
+                    f'<polygon class="chart-point {s.css}" points="{p.polygon}" {paint}>'
+                    f"{title}</polygon>"
+                )
+            out.append(_link(p.href, mark))
+    if c.empty:
+        out.append(
+            f'<text class="chart-empty" x="{c.mid_x}" y="{c.plot_top + 70}" text-anchor="middle" '
+            'font-size="13" fill="#5b6675">No data in these weeks yet</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _nice_max(value: float) -> float:

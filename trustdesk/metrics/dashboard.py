@@ -3,8 +3,10 @@ down): tiles with their drill-down links, weekly trend charts, and how fresh eac
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,13 +37,18 @@ def url(name: str, *args: Any) -> str | None:
         return None
 
 
+@lru_cache(maxsize=64)
+def _drill_path(metric: str) -> str:
+    return reverse("metrics_drilldown", args=[metric])
+
+
 def drill_url(metric: str, *, window: str, agent: str, part: str | None = None) -> str:
     query = {"window": window}
     if agent:
         query["agent"] = agent
     if part:
         query["part"] = part
-    return f"{reverse('metrics_drilldown', args=[metric])}?{urlencode(query)}"
+    return f"{_drill_path(metric)}?{urlencode(query)}"
 
 
 @dataclass
@@ -326,8 +333,8 @@ def agent_rows() -> list[Agent]:
     latest = TrustScore.objects.filter(agent=OuterRef("pk")).order_by("-day")
     return list(
         Agent.objects.order_by("key").annotate(
-            latest_breakdown=Subquery(latest.values("breakdown")[:1]),
-            latest_score_at=Subquery(latest.values("computed_at")[:1]),
+            # Only the recommendation, not the whole breakdown: less JSON to read per page.
+            latest_recommendation=Subquery(latest.values("breakdown__recommendation")[:1]),
         )
     )
 
@@ -336,17 +343,15 @@ def trust_table(agents: list[Agent], limit: int | None = 15) -> list[dict[str, A
     """The agents with the lowest trust first (unscored last), with any scope recommendation."""
     rows = []
     for agent in agents:
-        breakdown = agent.latest_breakdown
-        if isinstance(breakdown, str):  # some backends hand a JSON subquery back as text
-            import json
-
-            breakdown = json.loads(breakdown)
+        rec = agent.latest_recommendation
+        if isinstance(rec, str):  # a JSON key read by a subquery may come back as text
+            rec = json.loads(rec)
         rows.append(
             {
                 "agent": agent,
                 "href": url("agent_detail", agent.key),
                 "score": agent.trust_score,
-                "recommendation": recommendation_for(agent, breakdown),
+                "recommendation": recommendation_for(agent, {"recommendation": rec}),
             }
         )
     rows.sort(key=lambda r: (r["score"] is None, r["score"] or 0, r["agent"].key))
