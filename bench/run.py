@@ -43,6 +43,9 @@ def _setup(database: str, *, redis: bool = False) -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # a reused database may predate a migration
 
 
 def _best(fn, repeat: int = 3) -> float:

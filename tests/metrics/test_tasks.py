@@ -217,3 +217,38 @@ def test_the_demo_seed_computes_everything_once(two_agents):
     demo.seed(out)
     assert "up to date" in out.getvalue()
     assert list(MetricSnapshot.objects.order_by("pk").values_list("pk", "computed_at")) == before
+
+
+def test_two_workers_never_compute_the_same_scope_at_once(two_agents, monkeypatch):
+    a, _ = two_agents
+    queue = FakeQueue(monkeypatch)
+    from trustdesk.celery import app
+
+    app.conf.task_always_eager = False  # the autouse fixture of tests/conftest.py restores it
+    tasks.schedule_agent_refresh(a.pk)
+    scope = f"agent:{a.pk}"
+    RefreshRequest.objects.filter(scope=scope).update(running_since=timezone.now())
+    ((task, args, _),) = queue.sent
+    queue.sent.clear()
+    assert task(*args) == "busy"
+    # it asked to be retried shortly, with the same token
+    assert [(t.name, a_, c) for t, a_, c in queue.sent] == [(task.name, args, tasks.BUSY_RETRY)]
+    assert not MetricSnapshot.objects.filter(scope="snap-a").exists()
+    # a claim older than the time limit is a dead worker's: taken over
+    RefreshRequest.objects.filter(scope=scope).update(
+        running_since=timezone.now() - tasks.RUNNING_TIMEOUT * 2
+    )
+    queue.sent.clear()
+    assert task(*args) == "computed"
+    row = RefreshRequest.objects.get(scope=scope)
+    assert row.running_since is None and row.pending_since is None
+
+
+def test_the_overall_refresh_after_an_event_leaves_all_time_to_beat(two_agents):
+    refresh.refresh_overall(now=NOW, recent_only=True)
+    windows = set(MetricSnapshot.objects.filter(scope=OVERALL).values_list("window", flat=True))
+    assert "all" not in windows and {"7d", "30d", "90d", "2026-W47"} <= windows
+    assert tasks.refresh_overall_metrics() == "computed"
+    assert not MetricSnapshot.objects.filter(scope=OVERALL, window="all").exists()
+    tasks.recompute_all_metrics()
+    assert MetricSnapshot.objects.filter(scope=OVERALL, window="all").exists()

@@ -45,6 +45,10 @@ class RefreshRequest(models.Model):
     token = models.CharField(max_length=32)
     requested_at = models.DateTimeField()
     pending_since = models.DateTimeField(null=True, blank=True)
+    # Set while a worker computes this scope (claimed by a conditional UPDATE), so that two
+    # workers never compute the same scope at once; the one computing follows up on requests
+    # that arrived meanwhile.
+    running_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"refresh {self.scope} @ {self.requested_at:%H:%M:%S.%f}"

@@ -148,10 +148,13 @@ def refresh_agent(agent_id: int, *, now: datetime | None = None) -> bool:
     return True
 
 
-def refresh_overall(*, now: datetime | None = None) -> None:
-    """Recompute the overall ("*") snapshots of every window."""
+def refresh_overall(*, now: datetime | None = None, recent_only: bool = False) -> None:
+    """Recompute the overall ("*") snapshots of every window, or of every window but "all"
+    (`recent_only`: about the last 90 days, a fraction of the history to read)."""
     now = now or timezone.now()
     windows = snapshot_windows(now)
+    if recent_only:
+        windows = [w for w in windows if w.key != ALL_TIME]
     results = compute_windows(windows, today=now.astimezone(UTC).date())
     _upsert_snapshots(_snapshots(results, windows, {}, now))
 

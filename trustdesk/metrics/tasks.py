@@ -4,8 +4,10 @@ Debounce: every incident event calls `schedule_agent_refresh` on commit. It writ
 in the scope's RefreshRequest row and enqueues `refresh_agent_metrics(agent_id, token)` with a
 short countdown. When the task runs, a newer token means a newer task is on its way, so this one
 skips: a burst of events becomes one recompute. Under a burst longer than MAX_WAIT the task
-computes anyway, so figures never lag by more than about MAX_WAIT. An agent refresh then asks
-for a refresh of the overall scope in the same way (with a longer countdown).
+computes anyway, so figures never lag by more than about MAX_WAIT. Two workers never compute
+the same scope at once (a conditional UPDATE claims it); a task that finds its scope busy tries
+again shortly. An agent refresh then asks for a refresh of the overall
+scope in the same way (with a longer countdown).
 
 Without Redis (eager mode) the task simply runs in-process when the transaction commits. When
 the broker is down, enqueueing logs and returns: the web request is not broken, the request row
@@ -20,7 +22,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import KombuError
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 AGENT_COUNTDOWN = 0.3  # seconds: long enough to gather a burst, short enough to feel live
 OVERALL_COUNTDOWN = 2.0
 MAX_WAIT = timedelta(seconds=2)
+RUNNING_TIMEOUT = timedelta(seconds=200)  # longer than the task time limit (180 s)
+BUSY_RETRY = 0.2
 try:  # redis-py is there whenever the broker is Redis
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover
@@ -136,12 +140,45 @@ def _superseded(scope: str, token: str | None) -> bool:
     return not (row.pending_since and timezone.now() - row.pending_since > MAX_WAIT)
 
 
-def _served(scope: str, started) -> None:
-    """Mark the requests made before `started` as served; newer ones keep waiting from now."""
-    RefreshRequest.objects.filter(scope=scope, requested_at__lte=started).update(pending_since=None)
-    RefreshRequest.objects.filter(scope=scope, requested_at__gt=started).update(
-        pending_since=started
+def _claim(scope: str, now) -> bool:
+    """Take the scope for this worker, unless another one is computing it (conditional UPDATE).
+
+    A claim older than RUNNING_TIMEOUT is a worker that died mid-task: it is taken over.
+    """
+    free = Q(running_since__isnull=True) | Q(running_since__lt=now - RUNNING_TIMEOUT)
+    if RefreshRequest.objects.filter(free, scope=scope).update(running_since=now):
+        return True
+    # No row yet (a task sent without a request, e.g. by hand): create it claimed.
+    if not RefreshRequest.objects.filter(scope=scope).exists():
+        try:
+            with transaction.atomic():
+                RefreshRequest.objects.create(
+                    scope=scope, token="", requested_at=now, running_since=now
+                )
+            return True
+        except IntegrityError:
+            return False
+    return False
+
+
+def _release(scope: str, started) -> None:
+    """Free the scope and mark what was requested before `started` as served; requests that
+    came in meanwhile keep waiting (their tasks are queued or retrying)."""
+    RefreshRequest.objects.filter(scope=scope, requested_at__lte=started).update(
+        pending_since=None, running_since=None
     )
+    RefreshRequest.objects.filter(scope=scope, requested_at__gt=started).update(
+        pending_since=started, running_since=None
+    )
+
+
+def _retry_when_free(task, args: list) -> None:
+    """Another worker computes this scope: try again shortly (it may have started before the
+    event this task is about). In-process (eager) there is no other worker to wait for."""
+    from trustdesk.celery import app
+
+    if not app.conf.task_always_eager:
+        _enqueue(task, args, BUSY_RETRY)
 
 
 @shared_task(name="trustdesk.metrics.tasks.refresh_agent_metrics", bind=True, **TASK_OPTIONS)
@@ -150,21 +187,38 @@ def refresh_agent_metrics(self, agent_id: int, token: str | None = None) -> str:
     if _superseded(scope, token):
         return "superseded"
     started = timezone.now()
-    if not refresh.refresh_agent(agent_id, now=started):
-        RefreshRequest.objects.filter(scope=scope).update(pending_since=None)
+    if not _claim(scope, started):
+        _retry_when_free(refresh_agent_metrics, [agent_id, token])
+        return "busy"
+    try:
+        found = refresh.refresh_agent(agent_id, now=started)
+    except BaseException:
+        RefreshRequest.objects.filter(scope=scope).update(running_since=None)
+        raise
+    if not found:
+        RefreshRequest.objects.filter(scope=scope).update(pending_since=None, running_since=None)
         return "no such agent"
-    _served(scope, started)
+    _release(scope, started)
     schedule_overall_refresh(_queue_of(self.request))
     return "computed"
 
 
 @shared_task(name="trustdesk.metrics.tasks.refresh_overall_metrics", **TASK_OPTIONS)
 def refresh_overall_metrics(token: str | None = None) -> str:
+    """The overall scope's recent windows (7d to 90d and the weekly trend): what an event can
+    change within seconds. The all-time figure follows with beat's full recompute."""
     if _superseded(OVERALL, token):
         return "superseded"
     started = timezone.now()
-    refresh.refresh_overall(now=started)
-    _served(OVERALL, started)
+    if not _claim(OVERALL, started):
+        _retry_when_free(refresh_overall_metrics, [token])
+        return "busy"
+    try:
+        refresh.refresh_overall(now=started, recent_only=True)
+    except BaseException:
+        RefreshRequest.objects.filter(scope=OVERALL).update(running_since=None)
+        raise
+    _release(OVERALL, started)
     return "computed"
 
 
@@ -173,5 +227,7 @@ def recompute_all_metrics() -> int:
     """Beat, every 10 minutes: every snapshot and trust score, catching up on anything missed."""
     started = timezone.now()
     written = refresh.recompute_all(now=started)
-    RefreshRequest.objects.filter(requested_at__lte=started).update(pending_since=None)
+    RefreshRequest.objects.filter(requested_at__lte=started, running_since__isnull=True).update(
+        pending_since=None
+    )
     return written
