@@ -18,9 +18,10 @@ Definitions, pinned where the design leaves a choice:
   (`lo + (hi - lo) * fraction`, in IEEE doubles like PostgreSQL's float8).
 - "At or before" is `<=` on the event times: evidence added, or an operating-model change made,
   at the very instant of the reopening counts; one microsecond later does not.
-- Evidence completeness counts the required kinds (`pact_version.evidence_required`; no pact
-  version or an empty list means none required, which counts 1) that have an `evidence_added`
-  event with that `data.kind` at or before the first `reopened`.
+- Evidence completeness counts the required kinds (`pact_version.evidence_required`, each
+  counted once; no pact version or an empty list means none required, which counts 1) that
+  have an `evidence_added` event with that `data.kind` at or before the first `reopened`.
+  Kinds are the evidence kinds of DESIGN.md section 4, the only ones a pact may require.
 - `override_rate`: `decision_recorded` events whose `data.decision` is `reopen_full` or
   `reopen_partial` and whose `data.override` is JSON `true`, over those reopening decisions.
 - `explainable_decision_rate`: `decision_recorded` events with at least one `attested` event of
