@@ -325,3 +325,21 @@ def test_a_week_from_the_trend_chart_drills_into_that_week(viewer):
     response = viewer.get(drill("incident_count", window=week))
     assert response.status_code == 200
     assert response.context["total"] == 2
+
+
+def test_chart_axes_have_round_ticks_and_gaps_for_missing_weeks():
+    from trustdesk.metrics.charts import chart
+
+    c = chart(
+        ident="t",
+        title="Counts <b>",
+        description="d",
+        labels=["2026-W01", "2026-W02", "2026-W03"],
+        series=[("count", [3, None, 9])],
+        fmt=lambda v: f"{v:.0f}",
+    )
+    assert [label for _, label in c.y_ticks] == ["0", "3", "6", "9", "12"]
+    assert c.series[0].path.count("M") == 2  # the missing week breaks the line
+    svg = str(c.svg)
+    assert "Counts &lt;b&gt;" in svg and "<b>" not in svg
+    assert 'style="' not in svg

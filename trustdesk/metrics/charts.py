@@ -173,13 +173,18 @@ def render_svg(c: Chart) -> str:
 
 
 def _nice_max(value: float) -> float:
+    """The top of the axis: four ticks of a round step (1, 2, 2.5, 3 or 5 times a power of ten),
+    so that the tick labels are exact (counts get whole numbers)."""
     if value <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
+        return 4.0
+    least = value / 4
+    magnitude = 10 ** math.floor(math.log10(least))
+    # 2.5 only from 25 up, where its ticks stay whole numbers
+    steps = (1, 2, 2.5, 3, 5, 10) if magnitude >= 10 else (1, 2, 3, 5, 10)
+    for step in steps:
+        if least <= step * magnitude:
+            return 4 * step * magnitude
+    return 40 * magnitude
 
 
 def chart(
