@@ -27,7 +27,7 @@ def demo_pacts():
 def test_the_seed_builds_every_state_with_evidence_and_is_idempotent(demo_pacts, settings):
     out = io.StringIO()
     demo.seed(out)
-    assert "seeded 12 demo incidents" in out.getvalue()
+    assert "seeded 13 demo incidents" in out.getvalue()
     states = Counter(Incident.objects.values_list("state", flat=True))
     assert set(states) == set(demo.ORDER)
     assert states["repaired"] >= 4

@@ -206,6 +206,20 @@ INCIDENTS: tuple[DemoIncident, ...] = (
         "",
         ("", "", ""),
     ),
+    # The newest repaired incident: the reviews seed takes each agent's oldest repaired one
+    # further, so this one keeps the `repaired` state in the full demo (DESIGN 7: every state).
+    DemoIncident(
+        "data-analyst",
+        0.9,
+        "sev3",
+        "Nightly report ran for six hours",
+        "A report query looped over every partition and held the warehouse until morning.",
+        "repaired",
+        "reliability",
+        "The agent retried a failing query without a bound, so one report used the night's budget.",
+        ("restrict", "restricted", "Scheduled reports need an operator's start."),
+        ("Queries now carry a 15-minute timeout and at most two retries.", "DATA-902"),
+    ),
 )
 
 
