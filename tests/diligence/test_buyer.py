@@ -364,7 +364,8 @@ def test_the_buyer_page_runs_a_fixed_number_of_queries(
         recovered_incident(version=version)
     _, token = create_share_link(by=manager, label="x", agents=[agent])
     url = reverse("buyer_view", args=[token])
-    with django_assert_max_num_queries(16) as few:
+    # The metrics section runs its own fixed SQL (PostgreSQL adds per-transaction settings).
+    with django_assert_max_num_queries(22) as few:
         client.get(url)
     for _ in range(5):
         recovered_incident(version=version)
