@@ -3,7 +3,9 @@ management commands of section 7."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -36,3 +38,223 @@ def test_seed_demo_leaves_an_incident_in_every_state(media):
     states = set(Incident.objects.values_list("state", flat=True))
     assert states == EVERY_STATE
     assert Incident.objects.filter(recurrence_of__isnull=False).exists()
+
+
+# ---------------------------------------------------------------- section 6 through section 7
+
+
+def _pact(key: str, agent: str, required: list[str]) -> dict:
+    return {
+        "apiVersion": "trustdesk/v1",
+        "kind": "Pact",
+        "metadata": {"key": key, "agent": agent, "title": key, "owner": "risk", "version": 1},
+        "spec": {
+            "risk_tier": "high",
+            "review": {"cadence_days": 30, "last_reviewed": "2026-11-01"},
+            "evidence_required": required,
+            "clauses": [
+                {
+                    "key": "c1",
+                    "statement": "Stays within its authority.",
+                    "assumption": "authority",
+                    "metric": "violations",
+                    "objective": {"op": "<=", "target": "0"},
+                    "window": "7d",
+                    "evaluation": {"method": "automated", "source": "audit"},
+                    "on_breach": "suspend",
+                }
+            ],
+        },
+    }
+
+
+def _t(day: int, seconds: int = 0) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"2026-10-{day:02d}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
+
+
+def _ev(event_type: str, at: str, by: str = "ana", **data) -> dict:
+    out = {"type": event_type, "at": at, "by": by}
+    if data:
+        out["data"] = data
+    return out
+
+
+def _evidence(kind: str, at: str) -> dict:
+    sha = hashlib.sha256(f"{kind} {at}".encode()).hexdigest()
+    return _ev("evidence_added", at, kind=kind, sha256=sha, description=kind)
+
+
+def _decision(at: str, decision: str, override: bool, scope: str = "full") -> dict:
+    return _ev(
+        "decision_recorded",
+        at,
+        by="dana",
+        decision=decision,
+        scope_after=scope,
+        rationale="because",
+        override=override,
+        justification="urgent" if override else "",
+    )
+
+
+def _attest(at: str, by: str, seq: int, can_explain: bool) -> dict:
+    return _ev("attested", at, by=by, decision_seq=seq, can_explain=can_explain, comment="")
+
+
+def _classified(at: str, assumption: str) -> dict:
+    return _ev("classified", at, assumption=assumption, statement="it broke", clauses=["c1"])
+
+
+def _contained(at: str) -> dict:
+    return _ev("contained", at, action="suspend", scope_after="suspended")
+
+
+def _incident(key: str, agent: str, pact: str, events: list[dict]) -> dict:
+    return {
+        "key": key,
+        "agent": agent,
+        "pact": pact,
+        "pact_version": 1,
+        "severity": "sev2",
+        "title": key,
+        "events": events,
+    }
+
+
+def _exchange() -> dict:
+    """Five incidents whose metrics are worked out by hand in the tests below.
+
+    INC-1 (alpha, day 1): contained +600, classified(authority) +1000, transcript before the
+      reopening, tool_calls after it (completeness 1/2), a change before it, reopened +3600;
+      decision by dana, explained by erin.
+    INC-2 (alpha, day 2): contained +1200, classified(authority) +2000, both kinds before the
+      reopening (1), change only after it; override reopening; dana explains her own decision
+      (does not count), erin cannot explain; reopened +7200. Recurs after INC-1 (reopened day 1).
+    INC-3 (alpha, day 3): detected only.
+    INC-4 (alpha, day 4): contained +300, classified(capability) +400, keep_restricted, closed.
+    INC-5 (beta, day 5, pact requires nothing): contained +900, classified(authority) +1000,
+      reopened +5000 without a change; explained by erin.
+    """
+    events1 = [
+        _ev("detected", _t(1)),
+        _contained(_t(1, 600)),
+        _evidence("transcript", _t(1, 700)),
+        _classified(_t(1, 1000), "authority"),
+        _ev("operating_model_changed", _t(1, 1500), kind="control_added", summary="a control"),
+        _decision(_t(1, 3000), "reopen_full", False),  # seq 6
+        _attest(_t(1, 3100), "erin", 6, True),
+        _ev("reopened", _t(1, 3600), scope_after="full"),
+        _evidence("tool_calls", _t(1, 4000)),
+    ]
+    events2 = [
+        _ev("detected", _t(2)),
+        _contained(_t(2, 1200)),
+        _evidence("transcript", _t(2, 1300)),
+        _evidence("tool_calls", _t(2, 1400)),
+        _classified(_t(2, 2000), "authority"),
+        _decision(_t(2, 7000), "reopen_partial", True, "restricted"),  # seq 6
+        _attest(_t(2, 7100), "dana", 6, True),
+        _attest(_t(2, 7150), "erin", 6, False),
+        _ev("reopened", _t(2, 7200), scope_after="restricted"),
+        _ev("operating_model_changed", _t(2, 8000), kind="other", summary="late"),
+    ]
+    events3 = [_ev("detected", _t(3))]
+    events4 = [
+        _ev("detected", _t(4)),
+        _contained(_t(4, 300)),
+        _classified(_t(4, 400), "capability"),
+        _decision(_t(4, 500), "keep_restricted", False, "suspended"),
+        _ev("closed", _t(4, 600), outcome="kept suspended"),
+    ]
+    events5 = [
+        _ev("detected", _t(5)),
+        _contained(_t(5, 900)),
+        _classified(_t(5, 1000), "authority"),
+        _decision(_t(5, 4000), "reopen_full", False),  # seq 4
+        _attest(_t(5, 4100), "erin", 4, True),
+        _ev("reopened", _t(5, 5000), scope_after="full"),
+    ]
+    return {
+        "format": "trustdesk.incidents/v1",
+        "agents": [
+            {"key": "alpha", "name": "Alpha", "owner": "risk"},
+            {"key": "beta", "name": "Beta", "owner": "risk"},
+        ],
+        "pacts": [
+            _pact("alpha-pact", "alpha", ["transcript", "tool_calls"]),
+            _pact("beta-pact", "beta", []),
+        ],
+        "incidents": [
+            _incident("INC-1", "alpha", "alpha-pact", events1),
+            _incident("INC-2", "alpha", "alpha-pact", events2),
+            _incident("INC-3", "alpha", "alpha-pact", events3),
+            _incident("INC-4", "alpha", "alpha-pact", events4),
+            _incident("INC-5", "beta", "beta-pact", events5),
+        ],
+    }
+
+
+@pytest.fixture
+def imported(tmp_path, media):
+    path = tmp_path / "exchange.json"
+    path.write_text(json.dumps(_exchange()))
+    call_command("import_incidents", str(path), stdout=io.StringIO())
+    return path
+
+
+def metrics(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("metrics", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_metrics_command_on_imported_history_matches_hand_computed_values(imported):
+    m = metrics()
+    assert m["time_to_containment"] == {"p50": 750, "p90": 1110, "count": 4, "uncontained": 1}
+    assert m["time_to_classification"] == {"p50": 1000, "p90": 1700, "count": 4}
+    assert m["time_to_recovery"] == {"p50": 5000, "p90": 6760, "count": 3}
+    assert m["evidence_completeness_at_reopen"]["count"] == 3
+    assert m["evidence_completeness_at_reopen"]["value"] == pytest.approx(2.5 / 3)
+    assert m["reopen_without_change_rate"] == {
+        "value": pytest.approx(2 / 3),
+        "numerator": 2,
+        "denominator": 3,
+    }
+    assert m["override_rate"] == {"value": pytest.approx(1 / 3), "numerator": 1, "denominator": 3}
+    assert m["explainable_decision_rate"] == {"value": 0.5, "numerator": 2, "denominator": 4}
+    assert m["recurrence_rate"] == {"value": 0.25, "numerator": 1, "denominator": 4}
+    assert m["unclassified_count"] == 1
+
+
+def test_metrics_window_from_inclusive_to_exclusive_and_agent(imported):
+    m = metrics("--from", "2026-10-02", "--to", "2026-10-04")  # INC-2 and INC-3
+    assert m["time_to_containment"] == {"p50": 1200, "p90": 1200, "count": 1, "uncontained": 1}
+    assert m["recurrence_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert m["override_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert m["explainable_decision_rate"] == {"value": 0.0, "numerator": 0, "denominator": 1}
+    assert m["evidence_completeness_at_reopen"] == {"value": 1.0, "count": 1}
+    # An ISO time with an offset: 02:00+02:00 is midnight UTC, the instant INC-2 was detected.
+    m = metrics("--from", "2026-10-01T00:00:00Z", "--to", "2026-10-02T02:00:00+02:00")
+    assert m["time_to_containment"]["count"] == 1  # INC-1 only: --to is exclusive
+    m = metrics("--from", "2026-10-02T02:00:00+02:00", "--to", "2026-10-03")
+    assert m["time_to_containment"]["count"] == 1  # INC-2 only: --from is inclusive
+    m = metrics("--agent", "beta")
+    assert m["evidence_completeness_at_reopen"] == {"value": 1.0, "count": 1}
+    assert m["recurrence_rate"] == {"value": 0.0, "numerator": 0, "denominator": 1}
+    assert m["reopen_without_change_rate"]["numerator"] == 1
+
+
+def test_metrics_with_empty_denominators_are_null(imported):
+    m = metrics("--from", "2026-10-20")
+    assert m["time_to_containment"] == {"p50": None, "p90": None, "count": 0, "uncontained": 0}
+    assert m["time_to_recovery"] == {"p50": None, "p90": None, "count": 0}
+    assert m["evidence_completeness_at_reopen"] == {"value": None, "count": 0}
+    for name in (
+        "reopen_without_change_rate",
+        "override_rate",
+        "explainable_decision_rate",
+        "recurrence_rate",
+    ):
+        assert m[name] == {"value": None, "numerator": 0, "denominator": 0}
