@@ -126,25 +126,36 @@ def _incident(key: str, agent: str, pact: str, events: list[dict]) -> dict:
 def _exchange() -> dict:
     """Five incidents whose metrics are worked out by hand in the tests below.
 
-    INC-1 (alpha, day 1): contained +600, classified(authority) +1000, transcript before the
-      reopening, tool_calls after it (completeness 1/2), a change before it, reopened +3600;
-      decision by dana, explained by erin.
+    INC-1 (alpha, day 1): every gate met; contained +600, classified(authority) +1000,
+      transcript before the reopening, tool_calls after it (completeness 1/2), a change before
+      it, reopened +3600; decision by dana (no override), explained by erin.
     INC-2 (alpha, day 2): contained +1200, classified(authority) +2000, both kinds before the
       reopening (1), change only after it; override reopening; dana explains her own decision
       (does not count), erin cannot explain; reopened +7200. Recurs after INC-1 (reopened day 1).
     INC-3 (alpha, day 3): detected only.
     INC-4 (alpha, day 4): contained +300, classified(capability) +400, keep_restricted, closed.
     INC-5 (beta, day 5, pact requires nothing): contained +900, classified(authority) +1000,
-      reopened +5000 without a change; explained by erin.
+      reopened +5000 without a change (an override: it skipped the gates, and the importer takes
+      that history as it happened); explained by erin.
     """
     events1 = [
         _ev("detected", _t(1)),
         _contained(_t(1, 600)),
         _evidence("transcript", _t(1, 700)),
+        _ev("evidence_preserved", _t(1, 800), acknowledged_gaps=["tool_calls"], reason="later"),
         _classified(_t(1, 1000), "authority"),
+        _ev("repaired", _t(1, 1200), summary="fixed", reference="T-1"),
         _ev("operating_model_changed", _t(1, 1500), kind="control_added", summary="a control"),
-        _decision(_t(1, 3000), "reopen_full", False),  # seq 6
-        _attest(_t(1, 3100), "erin", 6, True),
+        _ev(
+            "reentry_condition_set",
+            _t(1, 1600),
+            kind="operating_model_changed",
+            params={},
+            statement="a change is made",
+        ),
+        _ev("review_requested", _t(1, 1700)),
+        _decision(_t(1, 3000), "reopen_full", False),  # seq 10
+        _attest(_t(1, 3100), "erin", 10, True),
         _ev("reopened", _t(1, 3600), scope_after="full"),
         _evidence("tool_calls", _t(1, 4000)),
     ]
@@ -172,7 +183,7 @@ def _exchange() -> dict:
         _ev("detected", _t(5)),
         _contained(_t(5, 900)),
         _classified(_t(5, 1000), "authority"),
-        _decision(_t(5, 4000), "reopen_full", False),  # seq 4
+        _decision(_t(5, 4000), "reopen_full", True),  # seq 4: skipped the gates
         _attest(_t(5, 4100), "erin", 4, True),
         _ev("reopened", _t(5, 5000), scope_after="full"),
     ]
@@ -222,7 +233,7 @@ def test_metrics_command_on_imported_history_matches_hand_computed_values(import
         "numerator": 2,
         "denominator": 3,
     }
-    assert m["override_rate"] == {"value": pytest.approx(1 / 3), "numerator": 1, "denominator": 3}
+    assert m["override_rate"] == {"value": pytest.approx(2 / 3), "numerator": 2, "denominator": 3}
     assert m["explainable_decision_rate"] == {"value": 0.5, "numerator": 2, "denominator": 4}
     assert m["recurrence_rate"] == {"value": 0.25, "numerator": 1, "denominator": 4}
     assert m["unclassified_count"] == 1
