@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from unittest import mock
 
 import pytest
-from django.core.management import call_command
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from trustdesk.incidents.models import Incident
+from trustdesk.pacts.models import Agent, PactVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +274,135 @@ def test_metrics_with_empty_denominators_are_null(imported):
         "recurrence_rate",
     ):
         assert m[name] == {"value": None, "numerator": 0, "denominator": 0}
+
+
+# ---------------------------------------------------------------- section 7 commands and examples
+
+SECTION_4_PACT = """\
+apiVersion: trustdesk/v1
+kind: Pact
+metadata:
+  key: support-refunds
+  agent: support-bot
+  title: Refunds within policy
+  owner: payments-risk
+spec:
+  risk_tier: high
+  review: {cadence_days: 30, last_reviewed: 2026-11-01}
+  evidence_required: [transcript, tool_calls, evaluation_result, impact_assessment]
+  clauses:
+    - key: refund-limit
+      statement: Never issues a refund above 200 EUR without human approval.
+      assumption: authority
+      metric: refunds_over_limit_without_approval
+      objective: {op: "<=", target: 0}
+      window: 7d
+      evaluation: {method: automated, source: refund-audit}
+      on_breach: suspend
+"""
+
+SECTION_7_EXAMPLE = """\
+{"format": "trustdesk.incidents/v1",
+ "agents": [{"key": "support-bot", "name": "Support bot", "owner": "payments-risk"}],
+ "pacts": [ %s ],
+ "incidents": [{"key": "INC-1", "agent": "support-bot", "pact": "support-refunds", "pact_version": 2,
+   "severity": "sev2", "title": "Refund over limit",
+   "events": [{"type": "detected", "at": "2026-11-02T10:00:00Z", "by": "ana"},
+              {"type": "contained", "at": "2026-11-02T10:07:00Z", "by": "ana",
+               "data": {"action": "suspend", "scope_after": "suspended"}}]}]}
+"""  # noqa: E501 (copied verbatim from DESIGN.md section 7)
+
+
+def _run(name: str, *args: str) -> str:
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_design_examples_import_and_round_trip(tmp_path, media):
+    pact_file = tmp_path / "pact.yaml"
+    pact_file.write_text(SECTION_4_PACT)
+    _run("import_pacts", str(pact_file))
+    doc = json.loads(_run("export_pact", "support-refunds", "--format", "json"))
+    assert doc["metadata"]["version"] == 1
+    assert doc["spec"]["clauses"][0]["objective"]["target"] == "0"  # decimals as strings
+    # The section 7 example names version 2 of the pact: ship it inside the file.
+    doc["metadata"]["version"] = 2
+    example = tmp_path / "example.json"
+    example.write_text(SECTION_7_EXAMPLE % json.dumps(doc))
+    _run("import_incidents", str(example))
+    first = tmp_path / "first.json"
+    _run("export_incidents", str(first))
+    exported = json.loads(first.read_text())
+    assert exported["format"] == "trustdesk.incidents/v1"
+    assert [e["type"] for e in exported["incidents"][0]["events"]] == ["detected", "contained"]
+    assert exported["incidents"][0]["pact_version"] == 2
+    assert get_user_model().objects.filter(username="ana").exists()
+    assert _run("verify_chain").startswith("All 1 incident chain(s) hold")
+
+
+def test_export_import_into_an_empty_database_export_gives_the_identical_file(tmp_path, media):
+    source = tmp_path / "source.json"
+    source.write_text(json.dumps(_exchange()))
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    empty = transaction.savepoint_create()
+    _run("import_incidents", str(source))
+    _run("export_incidents", str(first))
+    transaction.savepoint_rollback(empty)  # back to an empty database (nothing hard-deleted)
+    assert not Incident.objects.exists()
+    sys_stdin = io.StringIO(first.read_text())
+    with mock.patch("sys.stdin", sys_stdin):
+        _run("import_incidents", "-")
+    _run("export_incidents", str(second))
+    assert second.read_bytes() == first.read_bytes()
+    # `seq` is implicit: the 1-based position in the list.
+    events = json.loads(first.read_text())["incidents"][0]["events"]
+    assert all("seq" not in e for e in events)
+
+
+def test_a_bad_exchange_file_lists_every_problem_and_stores_nothing(tmp_path, media):
+    doc = _exchange()
+    doc["agents"].append({"key": "gamma", "name": "Gamma", "owner": "risk"})
+    doc["incidents"][3]["events"][1]["type"] = "x"
+    doc["incidents"][0]["events"].append(
+        _ev("note", "2099-01-01T00:00:00Z", text="t", internal=True)
+    )
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    err = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("import_incidents", str(path), stdout=io.StringIO(), stderr=err)
+    assert caught.value.returncode != 0
+    lines = err.getvalue().splitlines()
+    assert "incidents[3].events[1].type: unknown event type 'x'" in lines
+    assert any(line.startswith("incidents[0].events[13].at: ") for line in lines)
+    assert not Agent.objects.exists() and not PactVersion.objects.exists()
+    assert not Incident.objects.exists() and not get_user_model().objects.exists()
+
+
+def test_bad_pact_documents_name_every_path_and_store_nothing(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(SECTION_4_PACT)
+    doc = yaml.safe_load(SECTION_4_PACT.replace("support-refunds", "other-pact"))
+    doc["metadata"]["agent"] = "new-agent"
+    clause = dict(doc["spec"]["clauses"][0])
+    clause.update(objective={"op": "=<", "target": 0}, window="7w", on_breach="warn")
+    doc["spec"]["clauses"].append(clause)  # also a duplicate key
+    doc["spec"]["risk_tier"] = "huge"
+    doc["spec"]["evidence_required"].append("selfie")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc, default=str))
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_pacts", str(good), str(bad), stdout=io.StringIO(), stderr=err)
+    text = err.getvalue()
+    for path in (
+        "spec.clauses[1].objective.op: must be one of",
+        "spec.clauses[1].window:",
+        "spec.clauses[1].on_breach:",
+        "spec.clauses[1].key:",
+        "spec.risk_tier:",
+        "spec.evidence_required[4]:",
+    ):
+        assert path in text, path
+    assert not Agent.objects.exists() and not PactVersion.objects.exists()
