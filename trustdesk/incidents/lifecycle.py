@@ -251,9 +251,10 @@ def _wrong_state(incident: Incident, verb: str, required: Iterable[str]) -> str 
     return f"{incident.key} is {_state_label(incident.state)}; {verb} needs it to be {needed}.{nxt}"
 
 
-def _step_time(incident: Incident, at: datetime | None, problems: list[str]) -> datetime:
+def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> datetime:
     """The time of a step: now, or a given time that is neither in the future nor before the
-    incident's latest event (a log's times never go backwards)."""
+    incident's latest event (a log's times never go backwards). Every step of every app uses it;
+    a refusal is appended to `problems`."""
     now = timezone.now()
     if at is None:
         return now
@@ -268,8 +269,8 @@ def _step_time(incident: Incident, at: datetime | None, problems: list[str]) -> 
     )
     if last is not None and at < last:
         problems.append(
-            f"The time of a step cannot be before {incident.key}'s latest event "
-            f"({last.isoformat()})."
+            f"A step of {incident.key} cannot be dated before its latest event "
+            f"({last:%Y-%m-%d %H:%M} UTC)."
         )
     return at
 
@@ -342,7 +343,7 @@ def contain_incident(
                     f"{agent.key} is already {agent.scope}; containment cannot widen its scope to "
                     f"{scope_after} (record 'no scope change' with a reason instead)."
                 )
-        at = _step_time(inc, at, problems)
+        at = step_time(inc, at, problems)
         _refuse(problems)
         data: dict[str, Any] = {"action": action, "scope_after": scope_after}
         if reason:
@@ -455,7 +456,7 @@ def add_evidence(
                         f"{logged.data.get('kind')} evidence '{logged.data.get('description')}' "
                         f"(event {logged.seq}, SHA-256 {blob.sha256[:12]}…)."
                     )
-            at = _step_time(inc, at, problems)
+            at = step_time(inc, at, problems)
             _refuse(problems)
             data: dict[str, Any] = {
                 "kind": kind,
@@ -564,7 +565,7 @@ def mark_evidence_preserved(
                 problems.append(f"Evidence of kind '{kind}' is required by {label} and missing.")
         if gaps and not reason:
             problems.append("Acknowledged gaps need a reason saying why the evidence is missing.")
-        at = _step_time(inc, at, problems)
+        at = step_time(inc, at, problems)
         _refuse(problems)
         event = append_event(
             inc,
@@ -660,7 +661,7 @@ def classify_incident(
                 problems.append(f"'{extra}' is not an assumption class.")
             elif extra == assumption:
                 problems.append(f"'{extra}' is the primary class; secondary classes are others.")
-        at = _step_time(inc, at, problems)
+        at = step_time(inc, at, problems)
         _refuse(problems)
         data: dict[str, Any] = {
             "assumption": assumption,
@@ -720,7 +721,7 @@ def record_repair(
             problems.append("Summarize the fix: what was changed so that this cannot happen again.")
         if not reference:
             problems.append("Give a reference for the fix (a ticket, commit or change request).")
-        at = _step_time(inc, at, problems)
+        at = step_time(inc, at, problems)
         _refuse(problems)
         event = append_event(
             inc,
@@ -750,7 +751,7 @@ def add_note(
         problems: list[str] = []
         if not text:
             problems.append("A note needs some text.")
-        at = _step_time(inc, at, problems)
+        at = step_time(inc, at, problems)
         _refuse(problems)
         event = append_event(
             inc, type=EventType.NOTE, by=by, data={"text": text, "internal": bool(internal)}, at=at

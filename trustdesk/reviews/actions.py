@@ -29,6 +29,7 @@ from trustdesk.incidents.lifecycle import (
     locked_incident,
     schedule_metrics_refresh,
     set_agent_scope,
+    step_time,
 )
 from trustdesk.incidents.models import CLOSED_STATES, Event, EventType, Incident, State
 from trustdesk.pacts.models import PactVersion, Scope
@@ -90,29 +91,6 @@ def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str)
 
         names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
         raise ReviewError(f"Only a user with the {names} role may {doing}.")
-
-
-def _step_time(incident: Incident, at: datetime | None, problems: list[str]) -> datetime:
-    """When a step happened: now, or a given time that is neither in the future nor before the
-    incident's latest event (a log's times never go backwards). Demo data and replays backdate."""
-    now = timezone.now()
-    if at is None:
-        return now
-    if at > now + timedelta(seconds=5):
-        problems.append("A step cannot happen in the future.")
-        return at
-    last = (
-        Event.objects.filter(incident=incident)
-        .order_by("-seq")
-        .values_list("at", flat=True)
-        .first()
-    )
-    if last is not None and at < last:
-        problems.append(
-            f"A step of {incident.key} cannot be dated before its latest event "
-            f"({last:%Y-%m-%d %H:%M} UTC)."
-        )
-    return at
 
 
 def _held_by_other_incident(incident: Incident, agent) -> Incident | None:
@@ -185,7 +163,7 @@ def add_operating_model_change(
                 )
         elif pact_version is not None:
             problems.append("Only a pact amendment links a pact version.")
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
         data: dict[str, Any] = {"kind": kind, "summary": summary}
         if pact_version is not None:
@@ -227,7 +205,7 @@ def set_reentry_condition(
         except conditions.ConditionParamsError as exc:
             problems.extend(exc.problems)
             clean = {}
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
         duplicate = ReentryCondition.objects.filter(incident=inc, kind=kind, params=clean).first()
         if duplicate is not None:
@@ -279,7 +257,7 @@ def sign_off_incident(
                 f"You already signed off {inc.key} as {earlier.role} on "
                 f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
             )
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
         from trustdesk.core.roles import ROLE_LABELS
 
@@ -321,7 +299,7 @@ def request_review(
             )
         if not ReentryCondition.objects.filter(incident=inc).exists():
             problems.append("Set at least one re-entry condition the machine can check.")
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
         append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
         inc.state = State.IN_REVIEW
@@ -443,7 +421,7 @@ def record_recovery_decision(
             problems.append(
                 f"{inc.key} is {inc.get_state_display().lower()}; request a review before deciding."
             )
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
 
         if decision == Decision.KEEP_RESTRICTED:
@@ -552,7 +530,7 @@ def attest(
                 f"You already attested this decision on {earlier.at:%Y-%m-%d %H:%M} UTC; "
                 "an attestation is given once and never changed."
             )
-        now = _step_time(inc, at, problems)
+        now = step_time(inc, at, problems)
         _refuse(problems)
         event = append_event(
             inc,
