@@ -16,6 +16,7 @@ from django.db import transaction
 
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent, PactVersion
+from trustdesk.reviews.models import RecoveryDecision, ReviewMeeting
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,9 @@ def test_seed_demo_leaves_an_incident_in_every_state(media):
     states = set(Incident.objects.values_list("state", flat=True))
     assert states == EVERY_STATE
     assert Incident.objects.filter(recurrence_of__isnull=False).exists()
+    assert Agent.objects.count() >= 2 and PactVersion.objects.count() >= 2
+    assert RecoveryDecision.objects.filter(override=True).exists()
+    assert ReviewMeeting.objects.exists()
 
 
 # ---------------------------------------------------------------- section 6 through section 7
