@@ -260,6 +260,9 @@ def test_metrics_window_from_inclusive_to_exclusive_and_agent(imported):
     assert m["time_to_containment"]["count"] == 1  # INC-1 only: --to is exclusive
     m = metrics("--from", "2026-10-02T02:00:00+02:00", "--to", "2026-10-03")
     assert m["time_to_containment"]["count"] == 1  # INC-2 only: --from is inclusive
+    m = metrics("--agent", "alpha", "--from", "2026-10-02")  # INC-2, INC-3, INC-4
+    assert m["recurrence_rate"] == {"value": 0.5, "numerator": 1, "denominator": 2}
+    assert m["explainable_decision_rate"] == {"value": 0.0, "numerator": 0, "denominator": 2}
     m = metrics("--agent", "beta")
     assert m["evidence_completeness_at_reopen"] == {"value": 1.0, "count": 1}
     assert m["recurrence_rate"] == {"value": 0.0, "numerator": 0, "denominator": 1}
