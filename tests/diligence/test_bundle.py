@@ -563,3 +563,20 @@ def test_the_system_python3_verifies_a_bundle_too(bundle, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "OK: every check holds." in result.stdout
+
+
+def test_export_bundle_shareable_withholds_internal_notes_and_still_verifies(make_user, tmp_path):
+    from trustdesk.incidents.lifecycle import add_note
+
+    opened = make_incident(version=make_pact_version(agent=AgentFactory(key="note-bot")))
+    add_note(opened, by=make_user("operator"), text="Internal: vendor blamed", internal=True)
+    add_note(opened, by=make_user("operator"), text="Shared: fix deployed", internal=False)
+    internal, shareable = tmp_path / "internal.zip", tmp_path / "shareable.zip"
+    call_command("export_bundle", "--incident", opened.key, str(internal))
+    call_command("export_bundle", "--incident", opened.key, "--shareable", str(shareable))
+    assert "Internal: vendor blamed" in read_zip(internal)["manifest.json"].decode()
+    manifest = read_zip(shareable)["manifest.json"].decode()
+    assert "Internal: vendor blamed" not in manifest and "Shared: fix deployed" in manifest
+    for path in (internal, shareable):
+        assert verify_with_command(path).startswith("OK")
+        assert run_standalone(path).returncode == 0

@@ -1,4 +1,8 @@
-"""`manage.py export_bundle [--agent KEY] [--incident KEY] OUT.zip`: an internal evidence bundle."""
+"""`manage.py export_bundle [--agent KEY] [--incident KEY] [--shareable] OUT.zip`.
+
+By default the internal bundle (every event). `--shareable` makes the bundle a buyer downloads from
+a diligence link: internal notes are withheld (their hashes stay, so the chain still verifies).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trustdesk.diligence.bundle import INTERNAL_AUDIENCE, BundleError, BundleScope, export_to_path
+from trustdesk.diligence.bundle import (
+    BUYER_AUDIENCE,
+    INTERNAL_AUDIENCE,
+    BundleError,
+    BundleScope,
+    export_to_path,
+)
 from trustdesk.diligence.signing import SigningKeyError
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent
@@ -26,8 +36,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--incident", action="append", default=[], metavar="KEY", help="repeatable"
         )
+        parser.add_argument(
+            "--shareable",
+            action="store_true",
+            help="withhold internal notes, as in a buyer's download from a diligence link",
+        )
 
-    def handle(self, *args, out: str, agent: list[str], incident: list[str], **options) -> None:
+    def handle(
+        self,
+        *args,
+        out: str,
+        agent: list[str],
+        incident: list[str],
+        shareable: bool = False,
+        **options,
+    ) -> None:
         path = Path(out)
         if path.suffix.lower() != ".zip":
             raise CommandError(f"{out}: the bundle is a zip; name it something.zip")
@@ -57,7 +80,7 @@ class Command(BaseCommand):
             agents = list(Agent.objects.all())
         scope = BundleScope(
             agents=agents,
-            audience=INTERNAL_AUDIENCE,
+            audience=BUYER_AUDIENCE if shareable else INTERNAL_AUDIENCE,
             include_evidence=True,
             incident_keys=incident_keys,
         )
