@@ -5,6 +5,13 @@ its drill-down pages all call it. Everything comes from `incidents_event` (type,
 actor_name) plus the incident's agent, detection time and pact version, so imported history
 counts exactly like history recorded in the app.
 
+What each incident contributes is kept in one narrow row of `metrics_incidentfacts`
+(IncidentFacts), written back by the same statements, so that a recompute aggregates about one
+row per incident instead of grouping every event. A row is used only while its `event_count`
+equals the incident's (events are append-only and each bumps it); the rows that are missing or
+behind are recomputed from the events inside the same statement, so no figure is ever computed
+from a stale row, whoever calls (a worker, `manage.py metrics`, a page).
+
 Definitions, pinned where the design leaves a choice:
 
 - An incident belongs to a window [start, end) by `Incident.detected_at` (the `detected`
@@ -53,6 +60,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from trustdesk.incidents.models import Event, Incident
+from trustdesk.metrics.models import IncidentFacts
 from trustdesk.pacts.models import Agent, EvidenceKind, PactVersion
 
 EVIDENCE_KINDS: tuple[str, ...] = tuple(kind.value for kind in EvidenceKind)
@@ -178,6 +186,12 @@ class _Dialect:
             f"THEN json_extract({col}, '$.{key}') END"
         )
 
+    def within(self, later: str, earlier: str, seconds: int) -> str:
+        """later - earlier <= seconds, exactly (both are stored to the microsecond)."""
+        if self.pg:
+            return f"({earlier} >= {later} - interval '{seconds} seconds')"
+        return f"({self.seconds(later, earlier)} <= {seconds})"
+
     @property
     def fence(self) -> str:
         """Keeps PostgreSQL from inlining a subquery (and re-evaluating its expressions)."""
@@ -195,77 +209,48 @@ _T_EVENT = Event._meta.db_table
 _T_VERSION = PactVersion._meta.db_table
 
 
-def _facts_ctes(
-    d: _Dialect, *, lo: datetime | None, hi: datetime | None, agent_id: int | None
-) -> tuple[str, list[Any]]:
-    """CTEs ending in `facts`: one row per incident detected in [lo, hi) (of one agent if given).
+_T_FACTS = IncidentFacts._meta.db_table
+# The columns of a facts row after its key, in table order (see IncidentFacts).
+_FACT_COLUMNS: tuple[str, ...] = (
+    "event_count",
+    "agent_id",
+    "detected_at",
+    "pact_version_id",
+    "contained_at",
+    "classified_at",
+    "reopened_at",
+    "ttc",
+    "ttcl",
+    "ttr",
+    "assumption",
+    "reopened_without_change",
+    *(f"ev_{kind}" for kind in EVIDENCE_KINDS),
+    "decisions",
+    "reopening_decisions",
+    "override_decisions",
+    "explainable_decisions",
+)
+_missing = set(_FACT_COLUMNS) - {f.column for f in IncidentFacts._meta.concrete_fields}
+assert not _missing, f"IncidentFacts lacks the columns {_missing} (a new evidence kind?)"
 
-    Everything comes from ONE pass over the events, grouped twice: first by (incident, decision
-    seq) so that a decision meets its attestations, then by incident.
-    """
-    agent_sql = " AND i.agent_id = %s" if agent_id is not None else ""
-    # With a start, only the window's incidents are read event by event, and the reopenings
-    # that recurrence looks back to come from the (indexed) `reopened` events. Without one the
-    # single pass covers all history, reopenings included. Events of incidents detected after
-    # `hi` are few and dropped when joined to `inc`, so `hi` alone does not narrow the pass.
-    narrowed = agent_id is not None or lo is not None
-    events_filter = " AND e.incident_id IN (SELECT id FROM inc)" if narrowed else ""
+
+def _computed_facts_cte(d: _Dialect) -> str:
+    """CTEs ending in `computed`: the facts row of every incident in `stale` (id, event_count),
+    from ONE pass over their events, grouped twice: first by (incident, decision seq) so that a
+    decision meets its attestations, then by incident."""
     used_types = ", ".join(f"'{t}'" for t in USED_EVENT_TYPES)
     reopening = ", ".join(f"'{v}'" for v in REOPENING_DECISIONS)
-    lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
     explains = d.is_true("e.data", "can_explain")
-
     kinds_first = ",\n    ".join(
         f"MIN(at) FILTER (WHERE kind = '{kind}') AS ev_{kind}" for kind in EVIDENCE_KINDS
     )
     fence_note = "OFFSET 0 keeps PostgreSQL from inlining them" if d.pg else "no fence needed"
     kinds_min = ", ".join(f"MIN(ev_{kind}) AS ev_{kind}" for kind in EVIDENCE_KINDS)
-    # Which kinds each pact version requires, worked out once per version (there are few).
-    version_flags = ",\n    ".join(
-        f"CASE WHEN {d.array_has('v.evidence_required', kind)} THEN 1 ELSE 0 END AS req_{kind}"
+    kinds_flags = ",\n    ".join(
+        f"CASE WHEN agg.ev_{kind} <= agg.reopened_at THEN 1 ELSE 0 END AS ev_{kind}"
         for kind in EVIDENCE_KINDS
     )
-    inc_flags = ", ".join(f"COALESCE(ver.req_{kind}, 0) AS req_{kind}" for kind in EVIDENCE_KINDS)
-    required = " + ".join(f"inc.req_{kind}" for kind in EVIDENCE_KINDS)
-    evidenced = " + ".join(
-        f"(CASE WHEN agg.ev_{kind} <= agg.reopened_at THEN inc.req_{kind} ELSE 0 END)"
-        for kind in EVIDENCE_KINDS
-    )
-
-    if lo is None:
-        reop_sql = (
-            "reop AS (SELECT agent_id, reopened_at, assumption FROM base "
-            "WHERE reopened_at IS NOT NULL)"
-        )
-        reop_params: list[Any] = []
-    else:
-        reop_sql = f"""reop AS (
-  SELECT i.agent_id, r.reopened_at,
-    NULLIF(substr((
-      SELECT MAX({d.seq_key("c.seq")} || COALESCE({d.text("c.data", "assumption")}, ''))
-      FROM {_T_EVENT} c WHERE c.incident_id = r.incident_id AND c.type = 'classified'
-    ), 11), '') AS assumption
-  FROM (SELECT incident_id, MIN(at) AS reopened_at FROM {_T_EVENT}
-        WHERE type = 'reopened' GROUP BY incident_id) r
-  JOIN {_T_INCIDENT} i ON i.id = r.incident_id
-  WHERE r.reopened_at >= %s AND r.reopened_at < %s{agent_sql}
-)"""
-        # The look-back reaches 90 days before the earliest detection of the range.
-        reop_params = [d.param(lo - RECURRENCE_LOOKBACK), d.param(hi or _MAX_TIME)]
-        if agent_id is not None:
-            reop_params.append(agent_id)
-
-    sql = f"""
-ver AS MATERIALIZED (
-  SELECT v.id,
-    {version_flags}
-  FROM {_T_VERSION} v
-),
-inc AS MATERIALIZED (
-  SELECT i.id, i.agent_id, i.detected_at, {inc_flags}
-  FROM {_T_INCIDENT} i LEFT JOIN ver ON ver.id = i.pact_version_id
-  WHERE i.detected_at >= %s AND i.detected_at < %s{agent_sql}
-),
+    return f"""
 -- Pass 1: the events by (incident, k), where k is a decision's seq for the decision and the
 -- attestations of it, and 0 for every other event.
 pass1 AS (
@@ -300,7 +285,7 @@ pass1 AS (
             AND {d.is_true("e.data", "override")} THEN 1 ELSE 0 END AS overriding,
       CASE WHEN e.type = 'attested' AND {explains} THEN e.actor_name END AS attester
     FROM {_T_EVENT} e
-    WHERE e.type IN ({used_types}){events_filter}
+    WHERE e.type IN ({used_types}) AND e.incident_id IN (SELECT id FROM stale)
     {d.fence}
   ) ev
   GROUP BY incident_id, k
@@ -319,54 +304,190 @@ agg AS (
              THEN 1 ELSE 0 END) AS explainable_decisions
   FROM pass1 GROUP BY incident_id
 ),
-base AS MATERIALIZED (
-  SELECT inc.id, inc.agent_id, inc.detected_at,
+computed AS MATERIALIZED (
+  SELECT s.id AS incident_id, s.event_count, s.agent_id, s.detected_at, s.pact_version_id,
     agg.contained_at, agg.classified_at, agg.reopened_at,
-    {d.seconds("agg.contained_at", "inc.detected_at")} AS ttc,
-    {d.seconds("agg.classified_at", "inc.detected_at")} AS ttcl,
-    {d.seconds("agg.reopened_at", "inc.detected_at")} AS ttr,
+    {d.seconds("agg.contained_at", "s.detected_at")} AS ttc,
+    {d.seconds("agg.classified_at", "s.detected_at")} AS ttcl,
+    {d.seconds("agg.reopened_at", "s.detected_at")} AS ttr,
     NULLIF(substr(agg.latest_class, 11), '') AS assumption,
-    CASE WHEN agg.reopened_at IS NULL THEN NULL
-         WHEN ({required}) = 0 THEN 1.0
-         ELSE {d.as_float(f"({evidenced})")} / ({required}) END AS completeness,
     CASE WHEN agg.reopened_at IS NOT NULL
           AND (agg.changed_at IS NULL OR agg.changed_at > agg.reopened_at)
          THEN 1 ELSE 0 END AS reopened_without_change,
+    {kinds_flags},
     COALESCE(agg.decisions, 0) AS decisions,
     COALESCE(agg.reopening_decisions, 0) AS reopening_decisions,
     COALESCE(agg.override_decisions, 0) AS override_decisions,
     COALESCE(agg.explainable_decisions, 0) AS explainable_decisions
-  FROM inc LEFT JOIN agg ON agg.incident_id = inc.id
+  FROM stale s LEFT JOIN agg ON agg.incident_id = s.id
+)"""
+
+
+def _stale_cte(d: _Dialect, agent_id: int | None) -> tuple[str, list[Any]]:
+    """`stale`: the incidents of the scope (all, or one agent's) whose facts row is missing or
+    has fewer events than the incident has now.
+
+    A row is only ever written from one consistent view of its incident, and only moves forward,
+    so its `event_count` is never more than the incident's: when the scope's incidents and rows
+    are as many and their event counts add up to the same total, every row is up to date, and
+    the row-by-row comparison is skipped (two scans instead of a join: the usual case).
+    The agent, detection time and pact version copied into a row are set when the incident is
+    opened (or imported) and never change.
+    """
+    agent_i = " AND i.agent_id = %s" if agent_id is not None else ""
+    agent_f = " WHERE f.agent_id = %s" if agent_id is not None else ""
+    params = [agent_id] * 3 if agent_id is not None else []
+    sql = f"""stale AS MATERIALIZED (
+  SELECT i.id, i.event_count, i.agent_id, i.detected_at, i.pact_version_id
+  FROM {_T_INCIDENT} i LEFT JOIN {_T_FACTS} f ON f.incident_id = i.id
+  WHERE (f.incident_id IS NULL OR f.event_count <> i.event_count){agent_i}
+    AND NOT EXISTS (
+      SELECT 1 FROM
+        (SELECT COUNT(*) AS n, COALESCE(SUM(i.event_count), 0) AS total
+         FROM {_T_INCIDENT} i WHERE true{agent_i}) a,
+        (SELECT COUNT(*) AS n, COALESCE(SUM(f.event_count), 0) AS total
+         FROM {_T_FACTS} f{agent_f}) b
+      WHERE a.n = b.n AND a.total = b.total)
+)"""
+    return sql, params
+
+
+def _upsert_sql(source: str) -> str:
+    """Write the rows of `source` into the facts table. A row only ever moves forward (a
+    slower concurrent writer with an older view of the events cannot undo a newer one), and
+    rows are written in key order so that concurrent writers lock them in the same order."""
+    cols = ", ".join(_FACT_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _FACT_COLUMNS)
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON.
+    return (
+        f"INSERT INTO {_T_FACTS} (incident_id, {cols}) "
+        f"SELECT incident_id, {cols} FROM {source} WHERE true ORDER BY incident_id "
+        f"ON CONFLICT (incident_id) DO UPDATE SET {updates} "
+        f"WHERE {_T_FACTS}.event_count <= EXCLUDED.event_count"
+    )
+
+
+def refresh_facts(*, agent_id: int | None = None) -> int:
+    """Bring the stored facts of one agent's incidents (or all) up to date; returns the number
+    of rows written. Cheap when nothing changed (one anti-join of the incidents and the facts).
+
+    The metric queries never depend on this having run (they recompute stale rows themselves,
+    and on PostgreSQL write them back in the same statement); the workers call it so that the
+    next computation finds the rows fresh.
+    """
+    d = _Dialect()
+    stale, params = _stale_cte(d, agent_id)
+    sql = f"WITH {stale},{_computed_facts_cte(d)}\n{_upsert_sql('computed')}"
+    with d.cursor() as cursor:
+        cursor.execute(sql, params)
+        if d.pg:
+            return max(cursor.rowcount, 0)
+        # Python's sqlite3 does not count the rows of a statement that starts with WITH.
+        cursor.execute("SELECT changes()")
+        return cursor.fetchone()[0]
+
+
+def store_facts(*, agent_id: int | None = None) -> None:
+    """Called by the workers before they compute: write the stale facts rows of the scope.
+    On PostgreSQL the metric statement itself writes them back, so there is nothing to do."""
+    if connection.vendor != "postgresql":
+        refresh_facts(agent_id=agent_id)
+
+
+def _facts_ctes(
+    d: _Dialect, *, lo: datetime | None, hi: datetime | None, agent_id: int | None
+) -> tuple[str, list[Any]]:
+    """CTEs ending in `facts`: one row per incident detected in [lo, hi) (of one agent if given).
+
+    The per-incident facts come from the facts table (IncidentFacts) where its row is up to
+    date, and are computed from the events (`computed`) for the others (`stale`), in the same
+    statement: the figures never read a stale row. On PostgreSQL the statement also writes the
+    recomputed rows back. Then the evidence the pact version requires and recurrence (which
+    needs the other incidents of the agent) are worked out per incident.
+    """
+    stale, stale_params = _stale_cte(d, agent_id)
+    agent_sql = " AND x.agent_id = %s" if agent_id is not None else ""
+    agent_params: list[Any] = [agent_id] if agent_id is not None else []
+    lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
+    fact_cols = ", ".join(f"x.{c}" for c in _FACT_COLUMNS[1:])
+
+    # Which kinds each pact version requires, worked out once per version (there are few).
+    version_flags = ",\n    ".join(
+        f"CASE WHEN {d.array_has('v.evidence_required', kind)} THEN 1 ELSE 0 END AS req_{kind}"
+        for kind in EVIDENCE_KINDS
+    )
+    required = " + ".join(f"COALESCE(ver.req_{kind}, 0)" for kind in EVIDENCE_KINDS)
+    evidenced = " + ".join(
+        f"(COALESCE(ver.req_{kind}, 0) * r.ev_{kind})" for kind in EVIDENCE_KINDS
+    )
+    write_back = f"written AS ({_upsert_sql('computed')}),\n" if d.pg else ""
+    if lo is None:
+        window_and, window_where, window_params = "", "", []
+    else:
+        window_and = " AND detected_at >= %s AND detected_at < %s"
+        window_where = " WHERE r.detected_at >= %s AND r.detected_at < %s"
+        window_params = [d.param(lo), d.param(hi or _MAX_TIME)]
+    # The reopenings that recurrence looks back to start 90 days before the range.
+    reop_lo = _MIN_TIME if lo is None else lo - RECURRENCE_LOOKBACK
+    pg_c = ' COLLATE "C"' if d.pg else ""
+
+    sql = f"""
+ver AS MATERIALIZED (
+  SELECT v.id,
+    {version_flags}
+  FROM {_T_VERSION} v
+),
+{stale},
+{_computed_facts_cte(d)},
+{write_back}allf AS NOT MATERIALIZED (
+  SELECT x.incident_id AS id, {fact_cols} FROM {_T_FACTS} x
+  WHERE x.incident_id NOT IN (SELECT id FROM stale){agent_sql}
+  UNION ALL
+  SELECT x.incident_id AS id, {fact_cols} FROM computed x WHERE true{agent_sql}
 ),
 -- Recurrence in one sort instead of a pairwise search: per (agent, class), the detections of
--- classified incidents and the first reopenings, in time order (a detection before a reopening
--- at the same instant). The latest reopening strictly before a detection decides: an older one
--- is further than 90 days away whenever the latest is.
-{reop_sql},
+-- the classified incidents and the first reopenings (of any incident of the scope, whenever
+-- detected), in time order (a detection before a reopening at the same instant). The latest
+-- reopening strictly before a detection decides: an older one is further than 90 days away
+-- whenever the latest is. Only the narrow keys are sorted; `rec` is the recurrent incidents.
 stream AS (
-  SELECT agent_id, assumption, reopened_at AS t, 1 AS is_reopen, NULL AS id
-  FROM reop WHERE assumption IS NOT NULL
-  UNION ALL
   SELECT agent_id, assumption, detected_at AS t, 0 AS is_reopen, id
-  FROM base WHERE classified_at IS NOT NULL AND assumption IS NOT NULL
+  FROM allf WHERE assumption IS NOT NULL{window_and}
+  UNION ALL
+  SELECT agent_id, assumption, reopened_at AS t, 1 AS is_reopen, NULL AS id
+  FROM allf WHERE assumption IS NOT NULL AND reopened_at >= %s AND reopened_at < %s
 ),
 rec AS (
-  SELECT id, MAX(CASE WHEN is_reopen = 1 THEN t END) OVER (
-      PARTITION BY agent_id, assumption ORDER BY t, is_reopen
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_reopen
-  FROM stream
+  SELECT id FROM (
+    SELECT id, t, is_reopen, MAX(CASE WHEN is_reopen = 1 THEN t END) OVER (
+        PARTITION BY agent_id, assumption{pg_c} ORDER BY t, is_reopen
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_reopen
+    FROM stream
+  ) ranked
+  WHERE is_reopen = 0 AND last_reopen IS NOT NULL
+    AND {d.within("t", "last_reopen", lookback_seconds)}
 ),
 facts AS (
-  SELECT base.*,
-    CASE WHEN rec.last_reopen IS NOT NULL
-          AND {d.seconds("base.detected_at", "rec.last_reopen")} <= {lookback_seconds}
-         THEN 1 ELSE 0 END AS recurrent
-  FROM base LEFT JOIN rec ON rec.id = base.id
+  SELECT r.id, r.agent_id, r.detected_at, r.contained_at, r.classified_at, r.reopened_at,
+    r.ttc, r.ttcl, r.ttr, r.assumption,
+    CASE WHEN r.reopened_at IS NULL THEN NULL
+         WHEN ({required}) = 0 THEN 1.0
+         ELSE {d.as_float(f"({evidenced})")} / ({required}) END AS completeness,
+    r.reopened_without_change,
+    r.decisions, r.reopening_decisions, r.override_decisions, r.explainable_decisions,
+    CASE WHEN rec.id IS NULL THEN 0 ELSE 1 END AS recurrent
+  FROM allf r LEFT JOIN ver ON ver.id = r.pact_version_id
+  LEFT JOIN rec ON rec.id = r.id{window_where}
 )"""
-    params: list[Any] = [d.param(lo or _MIN_TIME), d.param(hi or _MAX_TIME)]
-    if agent_id is not None:
-        params.append(agent_id)
-    params.extend(reop_params)
+    params: list[Any] = [
+        *stale_params,
+        *agent_params,  # allf, from the table
+        *agent_params,  # allf, computed
+        *window_params,  # stream, detections
+        d.param(reop_lo),
+        d.param(hi or _MAX_TIME),  # stream, reopenings
+        *window_params,  # facts
+    ]
     return sql, params
 
 

@@ -72,3 +72,59 @@ class TrustScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.day}: {self.score}"
+
+
+class IncidentFacts(models.Model):
+    """What the metrics need from one incident, in one narrow row (a cache of a function of the
+    incident's agent, detection time, pact version and events).
+
+    Written only by `compute` (set-based SQL), never by hand. `event_count` is the incident's
+    event count when the row was computed. Events are append-only and every append bumps
+    `Incident.event_count`, so a row whose `event_count` differs from its incident's is stale:
+    every metric query recomputes the stale rows from the events in the same statement and
+    never reads them as they are. The agent, detection time and pact version are copied from
+    the incident, which sets them when it is opened (or imported) and never changes them.
+    """
+
+    incident = models.OneToOneField(
+        "incidents.Incident", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    event_count = models.PositiveIntegerField()
+    # Copied from the incident (compared with it to find stale rows).
+    agent = models.ForeignKey(
+        "pacts.Agent", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    detected_at = models.DateTimeField()
+    pact_version = models.ForeignKey(
+        "pacts.PactVersion",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    contained_at = models.DateTimeField(null=True)  # first `contained`
+    classified_at = models.DateTimeField(null=True)  # first `classified`
+    reopened_at = models.DateTimeField(null=True)  # first `reopened`
+    # Seconds from detection to each of the three (float, rounded to the microsecond).
+    ttc = models.FloatField(null=True)
+    ttcl = models.FloatField(null=True)
+    ttr = models.FloatField(null=True)
+    assumption = models.CharField(max_length=200, null=True)  # of the latest `classified`
+    # 1 when reopened with no `operating_model_changed` at or before the first reopening.
+    reopened_without_change = models.SmallIntegerField()
+    # 1 when an `evidence_added` of that kind came at or before the first reopening.
+    ev_transcript = models.SmallIntegerField()
+    ev_tool_calls = models.SmallIntegerField()
+    ev_evaluation_result = models.SmallIntegerField()
+    ev_alert = models.SmallIntegerField()
+    ev_impact_assessment = models.SmallIntegerField()
+    ev_config_snapshot = models.SmallIntegerField()
+    ev_other = models.SmallIntegerField()
+    decisions = models.IntegerField()
+    reopening_decisions = models.IntegerField()
+    override_decisions = models.IntegerField()
+    explainable_decisions = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"facts of incident {self.incident_id} at {self.event_count} events"

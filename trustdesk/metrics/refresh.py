@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from trustdesk.metrics.compute import Window, compute_windows, with_context
+from trustdesk.metrics.compute import Window, compute_windows, store_facts, with_context
 from trustdesk.metrics.models import OVERALL, MetricSnapshot, TrustScore
 from trustdesk.metrics.trust import compute_trust
 from trustdesk.pacts.models import Agent
@@ -141,6 +141,7 @@ def refresh_agent(agent_id: int, *, now: datetime | None = None) -> bool:
     if key is None:
         return False
     windows = snapshot_windows(now)
+    store_facts(agent_id=agent_id)
     results = compute_windows(windows, agent_id=agent_id, today=now.astimezone(UTC).date())
     with transaction.atomic():
         _upsert_snapshots(_snapshots(results, windows, {agent_id: key}, now))
@@ -155,6 +156,7 @@ def refresh_overall(*, now: datetime | None = None, recent_only: bool = False) -
     windows = snapshot_windows(now)
     if recent_only:
         windows = [w for w in windows if w.key != ALL_TIME]
+    store_facts()
     results = compute_windows(windows, today=now.astimezone(UTC).date())
     _upsert_snapshots(_snapshots(results, windows, {}, now))
 
@@ -168,6 +170,7 @@ def recompute_all(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     agents = dict(Agent.objects.values_list("pk", "key"))
     windows = snapshot_windows(now)
+    store_facts()
     results = compute_windows(windows, per_agent=list(agents), today=now.astimezone(UTC).date())
     rows = _snapshots(results, windows, agents, now)
     with transaction.atomic():
