@@ -635,7 +635,13 @@ def compute_windows(
     groups: dict[tuple[int | None, str], _Group] = defaultdict(_Group)
     aggregates = _aggregates(d)
     selects = [f"SELECT wkey, NULL AS agent_id, {aggregates} FROM fw GROUP BY wkey"]
-    if per_agent:
+    if per_agent and d.pg:
+        # Both groupings from one read of the rows (the overall rows have a NULL agent_id).
+        selects = [
+            f"SELECT wkey, agent_id, {aggregates} FROM fw "
+            "GROUP BY GROUPING SETS ((wkey), (wkey, agent_id))"
+        ]
+    elif per_agent:
         selects.append(f"SELECT wkey, agent_id, {aggregates} FROM fw GROUP BY wkey, agent_id")
     scope_id = agent_id
     with d.cursor() as cursor:
