@@ -6,11 +6,13 @@ actor_name) plus the incident's agent, detection time and pact version, so impor
 counts exactly like history recorded in the app.
 
 What each incident contributes is kept in one narrow row of `metrics_incidentfacts`
-(IncidentFacts), written back by the same statements, so that a recompute aggregates about one
-row per incident instead of grouping every event. A row is used only while its `event_count`
-equals the incident's (events are append-only and each bumps it); the rows that are missing or
-behind are recomputed from the events inside the same statement, so no figure is ever computed
-from a stale row, whoever calls (a worker, `manage.py metrics`, a page).
+(IncidentFacts), so that a recompute aggregates about one row per incident instead of grouping
+every event. The workers and `manage.py metrics` bring the rows up to date (`store_facts`: one
+set-based statement, in a short transaction of its own so that concurrent workers never wait
+on each other's long computations) before they compute. A row is used only while its
+`event_count` equals the incident's (events are append-only and each bumps it): the metric
+statement itself recomputes from the events, in place, every row that is missing or behind,
+so no figure is ever computed from a stale row, whoever calls (a worker, the command, a page).
 
 Definitions, pinned where the design leaves a choice:
 
@@ -371,9 +373,8 @@ def refresh_facts(*, agent_id: int | None = None) -> int:
     """Bring the stored facts of one agent's incidents (or all) up to date; returns the number
     of rows written. Cheap when nothing changed (one anti-join of the incidents and the facts).
 
-    The metric queries never depend on this having run (they recompute stale rows themselves,
-    and on PostgreSQL write them back in the same statement); the workers call it so that the
-    next computation finds the rows fresh.
+    The metric queries never depend on this having run (they recompute stale rows themselves);
+    the workers call it so that their computation finds the rows fresh.
     """
     d = _Dialect()
     stale, params = _stale_cte(d, agent_id)
@@ -388,10 +389,10 @@ def refresh_facts(*, agent_id: int | None = None) -> int:
 
 
 def store_facts(*, agent_id: int | None = None) -> None:
-    """Called by the workers before they compute: write the stale facts rows of the scope.
-    On PostgreSQL the metric statement itself writes them back, so there is nothing to do."""
-    if connection.vendor != "postgresql":
-        refresh_facts(agent_id=agent_id)
+    """Called by the workers (and the command) before they compute: write the stale facts rows
+    of the scope. Outside a transaction this commits at once, so the row locks it takes are
+    held for milliseconds, not for the length of the computation that follows."""
+    refresh_facts(agent_id=agent_id)
 
 
 def _facts_ctes(
@@ -401,9 +402,9 @@ def _facts_ctes(
 
     The per-incident facts come from the facts table (IncidentFacts) where its row is up to
     date, and are computed from the events (`computed`) for the others (`stale`), in the same
-    statement: the figures never read a stale row. On PostgreSQL the statement also writes the
-    recomputed rows back. Then the evidence the pact version requires and recurrence (which
-    needs the other incidents of the agent) are worked out per incident.
+    statement: the figures never read a stale row (this statement writes nothing: see
+    `store_facts`). Then the evidence the pact version requires and recurrence (which needs
+    the other incidents of the agent) are worked out per incident.
     """
     stale, stale_params = _stale_cte(d, agent_id)
     agent_sql = " AND x.agent_id = %s" if agent_id is not None else ""
@@ -420,7 +421,6 @@ def _facts_ctes(
     evidenced = " + ".join(
         f"(COALESCE(ver.req_{kind}, 0) * r.ev_{kind})" for kind in EVIDENCE_KINDS
     )
-    write_back = f"written AS ({_upsert_sql('computed')}),\n" if d.pg else ""
     if lo is None:
         window_and, window_where, window_params = "", "", []
     else:
@@ -439,7 +439,7 @@ ver AS MATERIALIZED (
 ),
 {stale},
 {_computed_facts_cte(d)},
-{write_back}allf AS NOT MATERIALIZED (
+allf AS NOT MATERIALIZED (
   SELECT x.incident_id AS id, {fact_cols} FROM {_T_FACTS} x
   WHERE x.incident_id NOT IN (SELECT id FROM stale){agent_sql}
   UNION ALL
@@ -700,6 +700,7 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """The metrics of one scope (an agent, or all) over detections in [start, end)."""
     window = Window("custom", start, end)
+    store_facts(agent_id=agent.pk if agent else None)
     data = compute_windows([window], agent_id=agent.pk if agent else None, today=today)[
         (agent.pk if agent else None, "custom")
     ]
