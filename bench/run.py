@@ -69,7 +69,8 @@ def phase_compute(database: str, sample: int) -> dict:
     from bench.naive import naive_metrics
     from trustdesk.incidents.models import Event, Incident
     from trustdesk.metrics import refresh
-    from trustdesk.metrics.compute import compute_metrics, compute_windows
+    from trustdesk.metrics.compute import compute_metrics, compute_windows, refresh_facts
+    from trustdesk.metrics.models import IncidentFacts
     from trustdesk.pacts.models import Agent
 
     out: dict = {"incidents": Incident.objects.count(), "events": Event.objects.count()}
@@ -86,6 +87,17 @@ def phase_compute(database: str, sample: int) -> dict:
 
     out["floor_s"] = _best(floor)
     out["floor_grouped_s"] = _best(floor_grouped)
+    # The per-incident facts table (IncidentFacts): the cost of computing every row from the
+    # events (a cold start, e.g. right after the migration), then of finding nothing stale.
+    IncidentFacts.objects.all().delete()
+    t = time.perf_counter()
+    compute_metrics()  # computes every row from the events and writes them back
+    out["all_time_cold_s"] = time.perf_counter() - t
+    IncidentFacts.objects.all().delete()
+    t = time.perf_counter()
+    out["facts_rows"] = refresh_facts()
+    out["facts_build_s"] = time.perf_counter() - t
+    out["facts_check_s"] = _best(refresh_facts)
     out["all_time_compute_s"] = _best(lambda: compute_metrics())
     agents = list(Agent.objects.values_list("pk", flat=True))
     windows = refresh.snapshot_windows(timezone.now())
@@ -335,6 +347,14 @@ def report(gen: dict | None, c: dict, w: dict, k: dict) -> str:
         f"  floor, grouped by incident:                           {c['floor_grouped_s']:.3f} s",
         f"  ratio all-time metrics / floor:  {ratio:.2f}x  (target <= 3x)",
         f"  ratio full recompute / floor:    {c['full_recompute_s'] / c['floor_s']:.2f}x",
+        "  (the figures above read the per-incident facts table, which the workers and the",
+        "  command bring up to date first; a row behind its incident's events is recomputed",
+        "  from them inside the metric query. The floor is unchanged: one scan of the events)",
+        f"  facts table built from the events ({c['facts_rows']:,} rows):    "
+        f"{c['facts_build_s']:.3f} s",
+        f"  facts table check when nothing changed:             {c['facts_check_s']:.3f} s",
+        f"  all-time metrics with the facts table empty:         {c['all_time_cold_s']:.3f} s"
+        f"  ({c['all_time_cold_s'] / c['floor_s']:.1f}x the floor; computes and stores every row)",
         "",
         f"Naive per-object Python, {c['naive_sample_incidents']:,}-incident sample: "
         f"{c['naive_sample_s']:.2f} s (SQL on the same sample {c['sql_sample_s']:.3f} s); "
