@@ -4,12 +4,10 @@
 # each candidate is actually run, and pyenv's own version folders are tried as well.
 set -u
 candidates=(python3.13 python3.12 python3)
-if command -v pyenv >/dev/null 2>&1; then
-  root=$(pyenv root)
-  for v in "$root"/versions/3.13* "$root"/versions/3.12*; do
-    [ -x "$v/bin/python3" ] && candidates+=("$v/bin/python3")
-  done
-fi
+root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+for v in "$root"/versions/3.13* "$root"/versions/3.12* /usr/local/bin/python3.1[23] /usr/bin/python3.1[23]; do
+  if [ -x "$v/bin/python3" ]; then candidates+=("$v/bin/python3"); elif [ -x "$v" ]; then candidates+=("$v"); fi
+done
 for c in "${candidates[@]}"; do
   if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then
     "$c" -c 'import sys; print(sys.executable)'
