@@ -129,11 +129,15 @@ def test_the_manifest_is_the_exchange_format_with_hashes_and_facts(bundle, incid
 
 
 def test_the_signature_covers_the_exact_manifest_bytes(bundle):
+    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     files = read_zip(bundle)
     key = Ed25519PublicKey.from_public_bytes(signing.public_key().raw)
-    key.verify(bytes.fromhex(files["manifest.sig"].decode().strip()), files["manifest.json"])
+    signature = bytes.fromhex(files["manifest.sig"].decode().strip())
+    key.verify(signature, files["manifest.json"])  # raises InvalidSignature on a mismatch
+    with pytest.raises(InvalidSignature):
+        key.verify(signature, files["manifest.json"] + b" ")
 
 
 # ------------------------------------------------------------------ tampers
