@@ -68,10 +68,67 @@ def _fresh(incident: Incident) -> Incident:
     return Incident.objects.select_related("agent", "pact_version__pact").get(pk=incident.pk)
 
 
+def _contain_preserve_classify(
+    inc: Incident,
+    *,
+    version: PactVersion,
+    users: dict,
+    action: str,
+    scope_after: str,
+    contained_at: datetime,
+    evidence_at: datetime,
+    preserved_at: datetime,
+    classified_at: datetime,
+    evidence_text,
+    assumption: str,
+    statement: str,
+    clauses: list,
+    reason: str = "",
+) -> Incident:
+    """Walk an open incident through contain, every required evidence kind, preserve and
+    classify, as olivia (operator) and ivan (incident manager) would."""
+    olivia, ivan = users["olivia"], users["ivan"]
+    lifecycle.contain_incident(
+        inc,
+        by=olivia,
+        expected_version=inc.version,
+        action=action,
+        scope_after=scope_after,
+        reason=reason,
+        at=contained_at,
+    )
+    for n, kind in enumerate(version.evidence_required):
+        inc = _fresh(inc)
+        description, text = evidence_text(kind, inc)
+        lifecycle.add_evidence(
+            inc,
+            by=olivia,
+            expected_version=inc.version,
+            kind=kind,
+            description=description,
+            text=text,
+            at=evidence_at + timedelta(minutes=n),
+        )
+    inc = _fresh(inc)
+    lifecycle.mark_evidence_preserved(inc, by=ivan, expected_version=inc.version, at=preserved_at)
+    inc = _fresh(inc)
+    lifecycle.classify_incident(
+        inc,
+        by=ivan,
+        expected_version=inc.version,
+        assumption=assumption,
+        statement=statement,
+        clauses=clauses,
+        confidence="known",
+        at=classified_at,
+    )
+    return _fresh(inc)
+
+
 def _walk_to_repaired(agent: Agent, version: PactVersion, users: dict, now: datetime) -> Incident:
     """The fallback: one incident walked through the lifecycle, evidence as text."""
     title, assumption, statement, repair, days = FALLBACK[agent.key]
-    olivia, ivan = users["olivia"], users["ivan"]
+    olivia = users["olivia"]
     start = now - timedelta(days=days)
     clauses = list(version.clauses.all())
     clause = next((c for c in clauses if c.assumption == assumption), clauses[0])
@@ -85,41 +142,24 @@ def _walk_to_repaired(agent: Agent, version: PactVersion, users: dict, now: date
         clauses=[clause],
     )
     scope = "suspended" if agent.scope == "suspended" else "restricted"
-    lifecycle.contain_incident(
+    inc = _contain_preserve_classify(
         inc,
-        by=olivia,
-        expected_version=inc.version,
+        version=version,
+        users=users,
         action="restrict" if scope == "restricted" else "suspend",
         scope_after=scope,
-        at=start + timedelta(minutes=10),
-    )
-    for n, kind in enumerate(version.evidence_required):
-        inc = _fresh(inc)
-        lifecycle.add_evidence(
-            inc,
-            by=olivia,
-            expected_version=inc.version,
-            kind=kind,
-            description=f"{kind.replace('_', ' ').capitalize()} captured for {inc.key}",
-            text=f"{kind} of {inc.key}: {title}",
-            at=start + timedelta(hours=1, minutes=n),
-        )
-    inc = _fresh(inc)
-    lifecycle.mark_evidence_preserved(
-        inc, by=ivan, expected_version=inc.version, at=start + timedelta(hours=3)
-    )
-    inc = _fresh(inc)
-    lifecycle.classify_incident(
-        inc,
-        by=ivan,
-        expected_version=inc.version,
+        contained_at=start + timedelta(minutes=10),
+        evidence_at=start + timedelta(hours=1),
+        preserved_at=start + timedelta(hours=3),
+        classified_at=start + timedelta(hours=4),
+        evidence_text=lambda kind, inc: (
+            f"{kind.replace('_', ' ').capitalize()} captured for {inc.key}",
+            f"{kind} of {inc.key}: {title}",
+        ),
         assumption=assumption,
         statement=statement,
         clauses=[clause],
-        confidence="known",
-        at=start + timedelta(hours=4),
     )
-    inc = _fresh(inc)
     lifecycle.record_repair(
         inc,
         by=olivia,
@@ -228,7 +268,7 @@ def _recurrence(origin: Incident, users: dict, at: datetime) -> Incident | None:
     clauses = list(version.clauses.filter(assumption=origin.assumption)) or list(
         version.clauses.all()[:1]
     )
-    olivia, ivan = users["olivia"], users["ivan"]
+    olivia = users["olivia"]
     inc = lifecycle.open_incident(
         agent=origin.agent,
         by=olivia,
@@ -239,43 +279,26 @@ def _recurrence(origin: Incident, users: dict, at: datetime) -> Incident | None:
         clauses=clauses,
         summary="The bot attached an approval token from an earlier refund to a new one.",
     )
-    lifecycle.contain_incident(
+    return _contain_preserve_classify(
         inc,
-        by=olivia,
-        expected_version=inc.version,
+        version=version,
+        users=users,
         action="suspend",
         scope_after="suspended",
         reason="The approval check was bypassed a third way; refunds suspended.",
-        at=at + timedelta(minutes=12),
-    )
-    for n, kind in enumerate(version.evidence_required):
-        inc = _fresh(inc)
-        lifecycle.add_evidence(
-            inc,
-            by=olivia,
-            expected_version=inc.version,
-            kind=kind,
-            description=f"{kind.replace('_', ' ').capitalize()} of the reused-token refund",
-            text=f"{kind} for {inc.key}: token PAY-APPROVAL-7781 used on two refunds.",
-            at=at + timedelta(hours=1, minutes=n),
-        )
-    inc = _fresh(inc)
-    lifecycle.mark_evidence_preserved(
-        inc, by=ivan, expected_version=inc.version, at=at + timedelta(hours=2)
-    )
-    inc = _fresh(inc)
-    lifecycle.classify_incident(
-        inc,
-        by=ivan,
-        expected_version=inc.version,
+        contained_at=at + timedelta(minutes=12),
+        evidence_at=at + timedelta(hours=1),
+        preserved_at=at + timedelta(hours=2),
+        classified_at=at + timedelta(hours=3),
+        evidence_text=lambda kind, inc: (
+            f"{kind.replace('_', ' ').capitalize()} of the reused-token refund",
+            f"{kind} for {inc.key}: token PAY-APPROVAL-7781 used on two refunds.",
+        ),
         assumption=origin.assumption,
         statement="The bot reused an approval token, so a refund above the limit went out "
         "without a fresh human approval.",
         clauses=clauses,
-        confidence="known",
-        at=at + timedelta(hours=3),
     )
-    return _fresh(inc)
 
 
 def seed(stdout) -> None:
