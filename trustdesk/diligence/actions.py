@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from trustdesk.core.errors import Refused
 from trustdesk.core.roles import INCIDENT_MANAGER, has_role
 from trustdesk.diligence.models import (
     DEFAULT_LIFETIME,
@@ -27,12 +28,8 @@ from trustdesk.diligence.models import (
 INTERNAL_BUNDLE_ROLES = ("incident_manager", "risk", "operator")
 
 
-class DiligenceError(Exception):
+class DiligenceError(Refused):
     """A refused diligence step; `problems` lists every reason in plain words."""
-
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 def new_token() -> str:

@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from trustdesk.core.canonical import to_canonical_value
+from trustdesk.core.errors import Refused
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import (
     BreachLink,
@@ -35,16 +36,14 @@ from trustdesk.pacts.models import Consequence, EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 
-class GateError(Exception):
+class GateError(Refused):
     """A refused step. `problems` lists every unmet gate or bad input, in plain words."""
-
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 class ConflictError(GateError):
     """Someone else changed the incident since the form was shown (optimistic lock)."""
+
+    status_code = 409
 
     def __init__(self, incident: Incident, seen_version: int, changes: list[str]):
         self.incident = incident

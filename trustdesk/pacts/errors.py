@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from trustdesk.core.errors import Refused
 
-class PactError(Exception):
+
+class PactError(Refused):
     """A refused pact operation. `problems` lists every reason, in plain words.
 
     Problems about a document name the path of the offending value first
     (`spec.clauses[1].objective.op: must be one of <, <=, ==, >=, >`).
     """
-
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 class DocumentError(PactError):
