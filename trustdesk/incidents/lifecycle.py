@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.errors import Refused
+from trustdesk.incidents import announce
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import (
     BreachLink,
@@ -77,6 +78,7 @@ def locked_incident(
                 .values_list("type", flat=True)
             )
             raise ConflictError(current, expected_version, changes)
+        announce.remember_state(current)
         yield current
 
 
@@ -171,6 +173,7 @@ def open_incident(
             incident.clauses.set(clauses)
         append_event(incident, type="detected", by=by, at=detected_at)
         schedule_metrics_refresh(incident)
+        announce.announce_opened(incident)
     return incident
 
 
@@ -291,6 +294,9 @@ def _save(incident: Incident, fields: list[str]) -> None:
     # append_event already wrote the chain head and version with an UPDATE; write only ours.
     if fields:
         incident.save(update_fields=sorted(set(fields)))
+    if "state" in fields:
+        # Every state transition of the lifecycle is saved here: the one place that announces it.
+        announce.announce_state_change(incident)
 
 
 # ---------------------------------------------------------------- the steps

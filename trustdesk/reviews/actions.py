@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     append_event,
     locked_incident,
@@ -308,6 +309,8 @@ def request_review(
             inc.review_requested_at = now
             fields.append("review_requested_at")
         inc.save(update_fields=fields)
+        announce.announce_state_change(inc)
+        announce.announce("review.requested", inc)
         _after_step(inc)
     return inc
 
@@ -495,6 +498,11 @@ def record_recovery_decision(
         inc.decided_at = inc.decided_at or now
         inc.scope_after = scope_after
         inc.save(update_fields=[*fields, "decided_at", "scope_after"])
+        announce.announce_state_change(inc)
+        facts = {"decision": decision, "scope_after": scope_after, "override": is_override}
+        announce.announce("decision.recorded", inc, **facts)
+        # Every decision asks other stakeholders to attest that the page alone explains it.
+        announce.announce("attestation.needed", inc, decision=decision)
         schedule_metrics_refresh(inc)
     return record
 
