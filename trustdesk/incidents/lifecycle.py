@@ -1061,6 +1061,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
     from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
@@ -1109,6 +1110,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1129,6 +1131,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 
