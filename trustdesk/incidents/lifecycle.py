@@ -386,6 +386,7 @@ def add_evidence(
     so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
+    from trustdesk.incidents import traces
 
     description = (description or "").strip()
     text = text or ""
@@ -416,6 +417,11 @@ def add_evidence(
                 blob = store.digest_url(url)
         except GateError as exc:
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
             if not inc.is_open:
@@ -492,6 +498,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:

@@ -1,6 +1,8 @@
 from django.urls import path
 
-# api_eval_logs registers POST /eval-logs on `api` when imported: it must come before api.urls.
+# These modules register their endpoints on `api` when imported, so before api.urls is read:
+# POST /eval-logs and POST /incidents/{key}/traces.
+from trustdesk.incidents import api_traces  # noqa: F401
 from trustdesk.pacts import api_eval_logs, views  # noqa: F401
 from trustdesk.pacts.api import api
 
