@@ -23,7 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from trustdesk.core.canonical import sha256_hex
+from trustdesk.core.bounds import past_time_problem
+from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
 from trustdesk.core.effects import publish
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
@@ -531,6 +532,8 @@ def _clean_items(items: Sequence[Any], source_name: str, prefix: str) -> tuple[l
             )
         elif measured_at > now + FUTURE_TOLERANCE:
             item_problems.append(f"{at}.measured_at: cannot be in the future")
+        elif problem := past_time_problem(measured_at, now=now):
+            item_problems.append(f"{at}.measured_at: {problem}")
         source = item.get("source")
         if source is not None and source != source_name:
             item_problems.append(
@@ -645,13 +648,29 @@ def record_evaluations(
     raise AssertionError("unreachable")
 
 
+def _replay_differences(stored: Evaluation, sent: dict) -> dict[str, dict[str, str]]:
+    """What a repeat of (source, external_id) says differently from the stored evaluation, as
+    {field: {"stored": ..., "sent": ...}}. The stored one stands (idempotency), but a client
+    replaying with another value must be told rather than believe it was recorded."""
+    pairs = {
+        "pact": (stored.clause.version.pact.key, sent["pact"]),
+        "clause": (stored.clause.key, sent["clause"]),
+        "value": (format_decimal(stored.value), format_decimal(sent["value"])),
+        "measured_at": (format_time(stored.measured_at), format_time(sent["measured_at"])),
+    }
+    return {name: {"stored": old, "sent": new} for name, (old, new) in pairs.items() if old != new}
+
+
 def _store_evaluations(
     cleaned: list[dict], token: ApiToken | None, source: str, log: EvaluationLog | None
 ) -> list[Evaluation]:
     now = timezone.now()
     ids = [c["external_id"] for c in cleaned]
     stored = {
-        e.external_id: e for e in Evaluation.objects.filter(source=source, external_id__in=ids)
+        e.external_id: e
+        for e in Evaluation.objects.filter(source=source, external_id__in=ids).select_related(
+            "clause__version__pact"
+        )
     }
     new: dict[str, Evaluation] = {}
     for c in cleaned:
@@ -681,6 +700,10 @@ def _store_evaluations(
             _schedule_breach_incident(e.pk)
     for e in stored.values():
         e.duplicate = True
+        e.differs = {}
+    for c in cleaned:
+        if (e := stored.get(c["external_id"])) is not None:
+            e.differs.update(_replay_differences(e, c))
     if token is not None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
 from trustdesk.incidents import announce
@@ -585,6 +586,8 @@ def create_meeting(
         problems.append("The title is too long (at most 200 characters).")
     if scheduled_at is None:
         problems.append("A meeting needs a time.")
+    elif problem := planned_time_problem(scheduled_at):
+        problems.append(f"The meeting time {problem}.")
     if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():
