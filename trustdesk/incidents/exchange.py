@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from trustdesk.core.bounds import text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.lifecycle import (
@@ -264,6 +265,9 @@ def validate_document(doc: Any, *, now: datetime | None = None) -> tuple[list[st
     c = _Checker()
     if not isinstance(doc, dict):
         return [f"(document): must be an object, not {_json_kind(doc)}"], None
+    # Text no database can store (NUL, lone surrogates) is refused before any lookup uses it.
+    if unstorable := text_problems(doc):
+        return unstorable, None
     fmt = doc.get("format")
     if fmt != FORMAT:
         c.add("format", f"must be '{FORMAT}'" + ("" if fmt is None else f", not {fmt!r}"))
