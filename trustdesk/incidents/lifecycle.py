@@ -32,7 +32,8 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.pacts.models import Consequence, EvidenceKind, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 
@@ -236,22 +237,17 @@ def set_agent_scope(
 
 def _record_held_reopenings(agent, *, scope: str, at: datetime, exclude: Incident | None) -> None:
     """The agent's scope widened: every reopening that was waiting on it happened now."""
-    held = Incident.objects.filter(agent=agent, state=State.RECOVERED, reopened_at__isnull=True)
+    held = Incident.objects.reopening_held().filter(agent=agent)
     if exclude is not None:
         held = held.exclude(pk=exclude.pk)
     for pk in held.values_list("pk", flat=True):
         with locked_incident(pk) as inc:
             last = inc.events.order_by("-seq").values_list("at", flat=True).first()
             when = max(at, last) if last else at
-            append_event(
-                inc,
-                type=EventType.REOPENED,
-                by=None,
-                data={"scope_after": scope},
-                at=when,
+            event = append_event(
+                inc, type=EventType.REOPENED, by=None, data={"scope_after": scope}, at=when
             )
-            inc.reopened_at = when
-            _save(inc, ["reopened_at"])
+            _save(inc, advance(inc, event))
             schedule_metrics_refresh(inc)
 
 
@@ -274,8 +270,6 @@ STEP_FOR_STATE = {
     State.REPAIRED: "request_review",
     State.IN_REVIEW: "decide",
 }
-# How restrictive a scope is; containment never widens an agent's scope.
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 # Actions whose scope is implied by their name.
 ACTION_SCOPE = {
     ContainmentAction.RESTRICT: Scope.RESTRICTED,
@@ -286,7 +280,10 @@ DISPUTE_RESOLUTIONS = ("upheld", "rejected")
 
 
 def current_step(incident: Incident) -> str:
-    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided and closed."""
+    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided (a held
+    reopening waits in review with its decision taken: nothing is left to do on it)."""
+    if incident.decided_at is not None:
+        return "done"
     return STEP_FOR_STATE.get(incident.state, "done")
 
 
@@ -332,14 +329,6 @@ def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> d
 def _refuse(problems: list[str]) -> None:
     if problems:
         raise GateError(problems)
-
-
-def _set_first(incident: Incident, field: str, at: datetime) -> list[str]:
-    """Set a milestone only the first time it happens; returns the fields to save."""
-    if getattr(incident, field) is None:
-        setattr(incident, field, at)
-        return [field]
-    return []
 
 
 def _save(incident: Incident, fields: list[str]) -> None:
@@ -413,9 +402,7 @@ def contain_incident(
                 incident=inc,
                 at=at,
             )
-        inc.state = State.CONTAINED
-        inc.scope_after = scope_after
-        _save(inc, ["state", "scope_after", *_set_first(inc, "contained_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -576,7 +563,9 @@ def _evidence_events(incident: Incident) -> list[dict]:
     )
 
 
-def _completeness(required: list[str], present: set[str]) -> Decimal:
+def evidence_completeness(required: list[str], present: set[str]) -> Decimal:
+    """The share of the required evidence kinds that are present (1 when none is required),
+    to four places: what an incident keeps once its evidence is preserved."""
     if not required:
         return Decimal(1)
     have = sum(1 for kind in required if kind in present)
@@ -628,12 +617,8 @@ def mark_evidence_preserved(
             data={"acknowledged_gaps": gaps, "reason": reason},
             at=at,
         )
-        inc.state = State.EVIDENCE_PRESERVED
-        inc.evidence_completeness = _completeness(required, present)
-        _save(
-            inc,
-            ["state", "evidence_completeness", *_set_first(inc, "evidence_preserved_at", at)],
-        )
+        inc.evidence_completeness = evidence_completeness(required, present)
+        _save(inc, ["evidence_completeness", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -730,26 +715,8 @@ def classify_incident(
         event = append_event(inc, type=EventType.CLASSIFIED, by=by, data=data, at=at)
         if clauses:
             inc.clauses.add(*clauses)
-        inc.state = State.CLASSIFIED
-        inc.assumption = assumption
-        inc.assumption_statement = statement
-        inc.confidence = confidence
-        inc.harm_category = harm_category
-        inc.secondary_assumptions = secondary
         inc.recurrence_of = find_recurrence_of(inc, assumption)
-        _save(
-            inc,
-            [
-                "state",
-                "assumption",
-                "assumption_statement",
-                "confidence",
-                "harm_category",
-                "secondary_assumptions",
-                "recurrence_of",
-                *_set_first(inc, "classified_at", at),
-            ],
-        )
+        _save(inc, ["recurrence_of", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -784,8 +751,7 @@ def record_repair(
             data={"summary": summary, "reference": reference},
             at=at,
         )
-        inc.state = State.REPAIRED
-        _save(inc, ["state", *_set_first(inc, "repaired_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -942,7 +908,7 @@ GATE_NEEDS = {
         "rationale; reopening with any gate unmet is an override."
     ),
 }
-_GATE_EVENT_TYPES = (
+GATE_EVENT_TYPES = (
     EventType.CONTAINED,
     EventType.EVIDENCE_ADDED,
     EventType.EVIDENCE_PRESERVED,
@@ -954,13 +920,20 @@ _GATE_EVENT_TYPES = (
 )
 
 
+def gate_rows(events: Iterable[Event]) -> list[dict]:
+    """The `rows` gate_status reads, from events a page already loaded (in seq order)."""
+    return [
+        {"type": e.type, "data": e.data, "at": e.at} for e in events if e.type in GATE_EVENT_TYPES
+    ]
+
+
 def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
     """gate_status for several incidents in one event query (pages that list incidents with
     their gates, e.g. a review meeting's agenda). Load `pact_version__pact` with them."""
     rows_by_incident: dict[int, list[dict]] = {i.pk: [] for i in incidents}
     if incidents:
         for row in (
-            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=GATE_EVENT_TYPES)
             .order_by("incident_id", "seq")
             .values("incident_id", "type", "data", "at")
         ):
@@ -982,7 +955,7 @@ def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[G
     label = version.label if version else "the pact"
     if rows is None:
         rows = list(
-            Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id=incident.pk, type__in=GATE_EVENT_TYPES)
             .order_by("seq")
             .values("type", "data", "at")
         )

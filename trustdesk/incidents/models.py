@@ -75,11 +75,16 @@ class IncidentQuerySet(models.QuerySet):
     def unclassified(self) -> IncidentQuerySet:
         return self.filter(classified_at__isnull=True)
 
+    def reopening_held(self) -> IncidentQuerySet:
+        """Decided to reopen while another incident held the agent (see Incident.reopening_held)."""
+        return self.filter(state=State.IN_REVIEW, decided_at__isnull=False)
+
     def holding(self, agent) -> IncidentQuerySet:
         """The open incidents that hold `agent` below full scope: contained with a restricted or
         suspended scope, by an action other than "no scope change" (which lets the agent keep
-        whatever scope it has). One query; the scope statement and the decision pages use it, and
-        a recovery decision never lifts the agent past what these still hold."""
+        whatever scope it has), and the reopenings decided but held (at their decided scope, which
+        they wait to reach). One query; the scope statement and the decision pages use it, and a
+        recovery decision never lifts the agent past what these still hold."""
         no_change = Event.objects.filter(
             incident=models.OuterRef("pk"),
             type=EventType.CONTAINED,
@@ -161,9 +166,9 @@ class Incident(models.Model):
     @property
     def reopening_held(self) -> bool:
         """Decided to reopen, but the agent's scope has not been restored yet: other open
-        incidents hold it (DESIGN 6: reopened means the scope restored). A `reopened` event
-        follows when the agent's scope widens."""
-        return self.state == State.RECOVERED and self.reopened_at is None
+        incidents hold it (DESIGN 6: reopened means the scope restored). It stays in review,
+        decided, until the agent's scope widens; then its `reopened` event follows."""
+        return self.state == State.IN_REVIEW and self.decided_at is not None
 
     @property
     def state_words(self) -> str:

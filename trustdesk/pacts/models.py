@@ -20,6 +20,11 @@ class Scope(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+# How restrictive a scope is: a containment never widens it, and a decision does not lift a
+# stricter scope another open incident holds.
+SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
+
+
 class RiskTier(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"

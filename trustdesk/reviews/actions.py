@@ -39,7 +39,8 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.pacts.models import PactVersion, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, PactVersion, Scope
 from trustdesk.reviews import conditions
 from trustdesk.reviews.errors import ReviewError
 from trustdesk.reviews.models import (
@@ -69,7 +70,6 @@ TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
 MAX_TEXT = 5000
 # A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
 MAX_AGENDA = 20
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 SCOPE_FOR_DECISION = {
     Decision.REOPEN_FULL: Scope.FULL,
     Decision.REOPEN_PARTIAL: Scope.RESTRICTED,
@@ -309,13 +309,8 @@ def request_review(
             problems.append("Set at least one re-entry condition the machine can check.")
         now = step_time(inc, at, problems)
         _refuse(problems)
-        append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
-        inc.state = State.IN_REVIEW
-        fields = ["state"]
-        if inc.review_requested_at is None:
-            inc.review_requested_at = now
-            fields.append("review_requested_at")
-        inc.save(update_fields=fields)
+        event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
+        inc.save(update_fields=advance(inc, event))
         _after_step(inc)
     return inc
 
@@ -478,22 +473,21 @@ def record_recovery_decision(
             event=event,
         )
         label = Decision(decision).label.lower()
-        # Reopened means the agent's scope restored (DESIGN 6): not while another incident
-        # holds it where it is; set_agent_scope records it when that hold is lifted.
+        fields = advance(inc, event)
+        # Reopened means the agent's scope restored (DESIGN 6): not while another incident holds
+        # it where it is. Such a held reopening leaves the incident decided but in review; the
+        # `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
         restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
-        if reopening:
-            if restored:
-                append_event(
-                    inc, type=EventType.REOPENED, by=by, data={"scope_after": agent_scope}, at=now
-                )
-                inc.reopened_at = inc.reopened_at or now
-            inc.state = State.RECOVERED
-            fields = ["state", "reopened_at"]
-        else:
-            append_event(inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now)
-            inc.state = State.CLOSED_RESTRICTED
-            inc.closed_at = inc.closed_at or now
-            fields = ["state", "closed_at"]
+        if reopening and restored:
+            outcome = append_event(
+                inc, type=EventType.REOPENED, by=by, data={"scope_after": agent_scope}, at=now
+            )
+            fields += advance(inc, outcome)
+        elif not reopening:
+            outcome = append_event(
+                inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now
+            )
+            fields += advance(inc, outcome)
         set_agent_scope(
             agent,
             scope=agent_scope,
@@ -505,9 +499,7 @@ def record_recovery_decision(
         if decision == Decision.RETIRE:
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
-        inc.decided_at = inc.decided_at or now
-        inc.scope_after = scope_after
-        inc.save(update_fields=[*fields, "decided_at", "scope_after"])
+        inc.save(update_fields=sorted(set(fields)))
         schedule_metrics_refresh(inc)
     return record
 
