@@ -110,23 +110,34 @@ def test_a_reopening_changes_the_statement_and_a_held_one_does_not(token_for, pe
     secret = token_for("read")
     held = in_review_incident(by=people.im)  # contained: suspended
     agent = held.agent
-    holder = make_incident(version=held.pact_version)
-    contain(holder, "suspended")
+    holder = in_review_incident(by=people.im, version=held.pact_version)  # suspended too
     assert Agent.objects.get(pk=agent.pk).revision == 2
-    reviews.record_recovery_decision(
-        fresh(held),
-        by=people.risk,
-        expected_version=fresh(held).version,
-        decision="reopen_partial",
-        rationale="Second approver in place.",
-    )
+
+    def decide(incident, decision):
+        inc = fresh(incident)
+        reviews.record_recovery_decision(
+            inc,
+            by=people.risk,
+            expected_version=inc.version,
+            decision=decision,
+            rationale="Second approver in place.",
+        )
+        return fresh(incident)
+
+    held = decide(held, "reopen_partial")
     body = json.loads(get(secret, agent.key).content)
-    assert (body["scope"], body["revision"], body["holding_incidents"]) == (
-        "suspended",
-        2,
-        [holder.key],
-    )
-    assert fresh(held).reopening_held
+    assert (body["scope"], body["revision"]) == ("suspended", 2)
+    # The held reopening waits at its decided scope; the holder still holds.
+    assert body["holding_incidents"] == [held.key, holder.key]
+    assert held.reopening_held and held.reopened_at is None and held.state_words == "Reopening held"
+    holder = decide(holder, "reopen_full")
+    body = json.loads(get(secret, agent.key).content)
+    # Restricted, not full: the partial reopening of the first incident is what holds now.
+    assert (body["scope"], body["revision"], body["holding_incidents"]) == ("restricted", 3, [])
+    held = fresh(held)
+    assert held.state == "recovered" and held.reopened_at is not None
+    assert held.events.order_by("-seq").first().data == {"scope_after": "restricted"}
+    assert holder.state == "recovered"
 
 
 def test_if_none_match_gets_304_with_no_body_in_one_query(token_for, django_assert_num_queries):
