@@ -35,6 +35,8 @@ PUBLIC = {
     "get_incident": "bearer-token read API, checked by the API itself",
     "get_metrics": "bearer-token read API, checked by the API itself",
     "trustdesk_keys": "the instance's public keys, for anyone checking a signature",
+    "post_eval_log": "bearer-token API, checked by the API itself",
+    "post_trace": "bearer-token API, checked by the API itself",
     "buyer_view": "buyer diligence link, authorized by its token",
     "buyer_bundle": "buyer diligence link, authorized by its token",
     "buyer_pact_json": "buyer diligence link, authorized by its token",

@@ -428,6 +428,7 @@ def add_evidence(
     so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
+    from trustdesk.incidents import traces
 
     description = (description or "").strip()
     text = text or ""
@@ -458,6 +459,11 @@ def add_evidence(
                 blob = store.digest_url(url)
         except GateError as exc:
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
             if not inc.is_open:
@@ -534,6 +540,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
@@ -1089,6 +1097,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
     from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
@@ -1137,6 +1146,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1157,6 +1167,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 

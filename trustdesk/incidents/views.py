@@ -292,7 +292,7 @@ def incident_page_context(
     )
     evidence = list(
         Evidence.objects.filter(incident=incident)
-        .select_related("captured_by", "superseded_by", "supersedes")
+        .select_related("captured_by", "superseded_by", "supersedes", "trace_view")
         .order_by("captured_at", "pk")
     )
     disputes = list(

@@ -30,7 +30,7 @@ def restore_sqlite_clause_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pacts", "0003_immutable_versions"),
+        ("pacts", "0004_evaluation_logs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
