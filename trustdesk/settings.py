@@ -219,6 +219,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "trustdesk.metrics.tasks.recompute_all_metrics",
             "schedule": timedelta(minutes=10),
         },
+        "publish-obligation-alerts": {
+            "task": "trustdesk.incidents.tasks.publish_obligation_alerts",
+            "schedule": timedelta(minutes=5),
+        },
     }
 )
 HEARTBEAT_STALE_AFTER = timedelta(minutes=2)
