@@ -32,7 +32,8 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.pacts.models import Consequence, EvidenceKind, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 
@@ -219,8 +220,6 @@ STEP_FOR_STATE = {
     State.REPAIRED: "request_review",
     State.IN_REVIEW: "decide",
 }
-# How restrictive a scope is; containment never widens an agent's scope.
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 # Actions whose scope is implied by their name.
 ACTION_SCOPE = {
     ContainmentAction.RESTRICT: Scope.RESTRICTED,
@@ -277,14 +276,6 @@ def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> d
 def _refuse(problems: list[str]) -> None:
     if problems:
         raise GateError(problems)
-
-
-def _set_first(incident: Incident, field: str, at: datetime) -> list[str]:
-    """Set a milestone only the first time it happens; returns the fields to save."""
-    if getattr(incident, field) is None:
-        setattr(incident, field, at)
-        return [field]
-    return []
 
 
 def _save(incident: Incident, fields: list[str]) -> None:
@@ -358,9 +349,7 @@ def contain_incident(
                 incident=inc,
                 at=at,
             )
-        inc.state = State.CONTAINED
-        inc.scope_after = scope_after
-        _save(inc, ["state", "scope_after", *_set_first(inc, "contained_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -386,6 +375,7 @@ def add_evidence(
     storage before the lock is taken, so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
+    from trustdesk.incidents import traces
 
     description = (description or "").strip()
     text = text or ""
@@ -416,6 +406,11 @@ def add_evidence(
                 blob = store.digest_url(url)
         except GateError as exc:
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
             # Evidence stays possible after the decision; it is marked late and the decision's
@@ -492,6 +487,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
@@ -521,7 +518,9 @@ def _evidence_events(incident: Incident) -> list[dict]:
     )
 
 
-def _completeness(required: list[str], present: set[str]) -> Decimal:
+def evidence_completeness(required: list[str], present: set[str]) -> Decimal:
+    """The share of the required evidence kinds that are present (1 when none is required),
+    to four places: what an incident keeps once its evidence is preserved."""
     if not required:
         return Decimal(1)
     have = sum(1 for kind in required if kind in present)
@@ -573,12 +572,8 @@ def mark_evidence_preserved(
             data={"acknowledged_gaps": gaps, "reason": reason},
             at=at,
         )
-        inc.state = State.EVIDENCE_PRESERVED
-        inc.evidence_completeness = _completeness(required, present)
-        _save(
-            inc,
-            ["state", "evidence_completeness", *_set_first(inc, "evidence_preserved_at", at)],
-        )
+        inc.evidence_completeness = evidence_completeness(required, present)
+        _save(inc, ["evidence_completeness", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -644,11 +639,7 @@ def classify_incident(
             ),
             at=at,
         )
-        apply_classification(
-            inc, assumption, statement, clauses, confidence, harm_category, secondary
-        )
-        inc.state = State.CLASSIFIED
-        _save(inc, ["state", *_set_first(inc, "classified_at", at)])
+        apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -718,36 +709,15 @@ def classification_data(
     return data
 
 
-def apply_classification(
-    inc: Incident,
-    assumption: str,
-    statement: str,
-    clauses: list,
-    confidence: str,
-    harm_category: str,
-    secondary: list[str],
-) -> None:
-    """Write a (re)classification onto a locked incident; the latest one is the incident's class,
-    and recurrence is judged by it."""
+def apply_classification(inc: Incident, event: Event, clauses: list) -> None:
+    """Fold a `classified` or `reclassified` event into a locked incident (through `advance`,
+    like every event) and link its clauses; the latest class is the incident's class, and
+    recurrence is judged by it."""
     if clauses:
         inc.clauses.add(*clauses)
-    inc.assumption = assumption
-    inc.assumption_statement = statement
-    inc.confidence = confidence
-    inc.harm_category = harm_category
-    inc.secondary_assumptions = secondary
-    inc.recurrence_of = find_recurrence_of(inc, assumption)
-    _save(
-        inc,
-        [
-            "assumption",
-            "assumption_statement",
-            "confidence",
-            "harm_category",
-            "secondary_assumptions",
-            "recurrence_of",
-        ],
-    )
+    fields = advance(inc, event)
+    inc.recurrence_of = find_recurrence_of(inc, inc.assumption)
+    _save(inc, ["recurrence_of", *fields])
 
 
 def record_repair(
@@ -803,8 +773,7 @@ def record_repair(
         if blockers:
             data.update(override=True, justification=justification)
         event = append_event(inc, type=EventType.REPAIRED, by=by, data=data, at=at)
-        inc.state = State.REPAIRED
-        _save(inc, ["state", *_set_first(inc, "repaired_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -961,7 +930,7 @@ GATE_NEEDS = {
         "rationale; reopening with any gate unmet is an override."
     ),
 }
-_GATE_EVENT_TYPES = (
+GATE_EVENT_TYPES = (
     EventType.CONTAINED,
     EventType.EVIDENCE_ADDED,
     EventType.EVIDENCE_PRESERVED,
@@ -973,13 +942,20 @@ _GATE_EVENT_TYPES = (
 )
 
 
+def gate_rows(events: Iterable[Event]) -> list[dict]:
+    """The `rows` gate_status reads, from events a page already loaded (in seq order)."""
+    return [
+        {"type": e.type, "data": e.data, "at": e.at} for e in events if e.type in GATE_EVENT_TYPES
+    ]
+
+
 def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
     """gate_status for several incidents in one event query (pages that list incidents with
     their gates, e.g. a review meeting's agenda). Load `pact_version__pact` with them."""
     rows_by_incident: dict[int, list[dict]] = {i.pk: [] for i in incidents}
     if incidents:
         for row in (
-            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=GATE_EVENT_TYPES)
             .order_by("incident_id", "seq")
             .values("incident_id", "type", "data", "at")
         ):
@@ -1001,7 +977,7 @@ def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[G
     label = version.label if version else "the pact"
     if rows is None:
         rows = list(
-            Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id=incident.pk, type__in=GATE_EVENT_TYPES)
             .order_by("seq")
             .values("type", "data", "at")
         )
@@ -1135,6 +1111,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
     from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
@@ -1183,6 +1160,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1203,6 +1181,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 

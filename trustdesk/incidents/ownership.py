@@ -47,6 +47,7 @@ from trustdesk.incidents.models import (
     IncidentRoleName,
     State,
 )
+from trustdesk.incidents.transitions import advance
 from trustdesk.pacts.models import Scope
 
 #: Who may assign roles and keep action items (everyone who works incidents or reviews them).
@@ -428,9 +429,7 @@ def close_not_incident(
             },
             at=at,
         )
-        inc.state = State.CLOSED_NOT_INCIDENT
-        inc.closed_at = inc.closed_at or at
-        inc.save(update_fields=["state", "closed_at"])
+        inc.save(update_fields=advance(inc, event))
         agent = inc.agent
         if agent.scope != Scope.FULL and not holding_incidents(agent, besides=inc).exists():
             label = CLOSE_REASONS[reason].lower()
@@ -516,9 +515,7 @@ def reclassify_incident(
             ),
             at=at,
         )
-        apply_classification(
-            inc, assumption, statement, clauses, confidence, harm_category, secondary
-        )
+        apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
     _copy(incident, inc)
     return event
