@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from trustdesk.core.bounds import text_problems
+from trustdesk.core.bounds import past_time_problem, text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.exchange_ownership import (
@@ -566,6 +566,8 @@ def _validate_events(c, events, path, ref, has_pact, now, plan, state=None) -> N
             else:
                 if at > now:
                     c.add(f"{where}.at", f"{at_text} is in the future")
+                elif problem := past_time_problem(at, now=now):
+                    c.add(f"{where}.at", f"{at_text}: {problem}")
                 if previous is not None and at < previous:
                     c.add(
                         f"{where}.at",

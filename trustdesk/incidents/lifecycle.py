@@ -19,8 +19,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.errors import Refused
+from trustdesk.incidents import announce
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import (
     BreachLink,
@@ -78,6 +80,7 @@ def locked_incident(
                 .values_list("type", flat=True)
             )
             raise ConflictError(current, expected_version, changes)
+        announce.remember_state(current)
         yield current
 
 
@@ -99,6 +102,8 @@ def append_event(
     at = at or now
     if at > now + timezone.timedelta(seconds=5):
         raise GateError("An event cannot happen in the future.")
+    if at < EARLIEST_TIME:
+        raise GateError(f"An event cannot happen before {EARLIEST_TIME:%Y-%m-%d} (UTC).")
     seq = incident.event_count + 1
     prev_hash = incident.last_hash
     name = by_name if by_name is not None else (by.get_username() if by is not None else "")
@@ -153,6 +158,8 @@ def open_incident(
     detected_at = detected_at or now
     if detected_at > now + timezone.timedelta(seconds=5):
         raise GateError("The detection time cannot be in the future.")
+    if problem := past_time_problem(detected_at, now=now):  # the lower bound (year 1, ...)
+        raise GateError(f"The detection time {problem}.")
     with transaction.atomic():
         # Serialize numbering: concurrent opens would otherwise pick the same number.
         type(agent).objects.select_for_update().filter(pk=agent.pk).first()
@@ -172,6 +179,7 @@ def open_incident(
             incident.clauses.set(clauses)
         append_event(incident, type="detected", by=by, at=detected_at)
         schedule_metrics_refresh(incident)
+        announce.announce_opened(incident)
     return incident
 
 
@@ -282,6 +290,9 @@ def _save(incident: Incident, fields: list[str]) -> None:
     # append_event already wrote the chain head and version with an UPDATE; write only ours.
     if fields:
         incident.save(update_fields=sorted(set(fields)))
+    if "state" in fields:
+        # Every state transition of the lifecycle is saved here: the one place that announces it.
+        announce.announce_state_change(incident)
 
 
 # ---------------------------------------------------------------- the steps
