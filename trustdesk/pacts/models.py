@@ -81,6 +81,14 @@ class EvidenceKind(models.TextChoices):
     TRACE = "trace", "Agent trace (OTLP JSON)"
 
 
+class Nis2Entity(models.TextChoices):
+    """What NIS2 makes of the agent's operator (DESIGN.md section 13's agent profile)."""
+
+    NONE = "none", "Not in scope"
+    IMPORTANT = "important", "Important entity"
+    ESSENTIAL = "essential", "Essential entity"
+
+
 class AgentQuerySet(models.QuerySet):
     def restricted(self) -> AgentQuerySet:
         return self.exclude(scope=Scope.FULL)
@@ -123,6 +131,13 @@ class Agent(models.Model):
     # written only by incidents.lifecycle.set_agent_scope.
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
+    # The regulatory profile: which obligations an incident of this agent can trigger
+    # (trustdesk/incidents/obligations.json reads these names).
+    high_risk_ai = models.BooleanField("high-risk AI system (EU AI Act)", default=False)
+    personal_data = models.BooleanField("processes personal data (GDPR)", default=False)
+    nis2 = models.CharField(
+        "NIS2 entity", max_length=20, choices=Nis2Entity.choices, default=Nis2Entity.NONE
+    )
 
     objects = AgentQuerySet.as_manager()
 
