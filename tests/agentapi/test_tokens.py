@@ -80,7 +80,7 @@ def test_existing_tokens_get_evaluations_write_in_the_migration():
     from trustdesk.core.canonical import sha256_hex
 
     executor = MigrationExecutor(connection)
-    before = [("pacts", "0003_immutable_versions")]
+    before = [("pacts", "0005_agent_regulatory_profile")]
     # Only this app's graph moves: later apps' migrations stay where they are.
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps

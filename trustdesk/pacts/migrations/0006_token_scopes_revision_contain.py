@@ -30,7 +30,7 @@ def restore_sqlite_clause_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pacts", "0004_evaluation_logs"),
+        ("pacts", "0005_agent_regulatory_profile"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
