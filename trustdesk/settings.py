@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "trustdesk.reviews",
     "trustdesk.metrics",
     "trustdesk.diligence",
+    "trustdesk.agentapi",
     "trustdesk.notify",
 ]
 
@@ -230,6 +231,10 @@ CELERY_BEAT_SCHEDULE.update(
         "recompute-all-metrics": {
             "task": "trustdesk.metrics.tasks.recompute_all_metrics",
             "schedule": timedelta(minutes=10),
+        },
+        "publish-obligation-alerts": {
+            "task": "trustdesk.incidents.tasks.publish_obligation_alerts",
+            "schedule": timedelta(minutes=5),
         },
     }
 )
