@@ -122,3 +122,24 @@ def test_every_event_type_of_the_design_is_known():
         "obligation.overdue",
         "sharelink.viewed",
     }
+
+
+def test_closing_what_was_not_an_incident_is_a_state_change(
+    make_user, django_capture_on_commit_callbacks
+):
+    from tests.factories import make_incident
+    from trustdesk.incidents.ownership import close_not_incident
+
+    manager = make_user("incident_manager")
+    incident = make_incident(by=manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        close_not_incident(
+            incident,
+            by=manager,
+            expected_version=incident.version,
+            reason="false_positive",
+            explanation="The evaluation read the wrong column.",
+        )
+    [change] = announced("incident.state_changed")
+    assert (change["previous_state"], change["state"]) == ("detected", "closed_not_incident")
+    assert "wrong column" not in Publication.objects.get(type="incident.state_changed").body
