@@ -19,10 +19,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from trustdesk.core.canonical import sha256_hex
+from trustdesk.core.bounds import past_time_problem
+from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
+from trustdesk.core.effects import publish
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
     canonical_document,
@@ -430,7 +433,25 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
     today = today or now.date()
     stale = PactVersion.objects.stale(today)
     with transaction.atomic():
-        marked = stale.filter(stale_since__isnull=True).update(stale_since=now)
+        newly = list(
+            stale.filter(stale_since__isnull=True)
+            .select_for_update(of=("self",))
+            .values_list("pk", "pact__key", "pact__agent__key", "number", "review_due")
+        )
+        marked = PactVersion.objects.filter(pk__in=[row[0] for row in newly]).update(
+            stale_since=now
+        )
+        for _pk, pact_key, agent_key, number, review_due in newly:
+            publish(
+                "pact.stale",
+                {
+                    "pact": pact_key,
+                    "version": number,
+                    "agent": agent_key,
+                    "review_due": review_due.isoformat() if review_due else None,
+                    "url": reverse("pact_version", args=[pact_key, number]),
+                },
+            )
         cleared = (
             PactVersion.objects.filter(stale_since__isnull=False)
             .exclude(pk__in=stale.values("pk"))
@@ -511,6 +532,8 @@ def _clean_items(items: Sequence[Any], source_name: str, prefix: str) -> tuple[l
             )
         elif measured_at > now + FUTURE_TOLERANCE:
             item_problems.append(f"{at}.measured_at: cannot be in the future")
+        elif problem := past_time_problem(measured_at, now=now):
+            item_problems.append(f"{at}.measured_at: {problem}")
         source = item.get("source")
         if source is not None and source != source_name:
             item_problems.append(
@@ -625,13 +648,29 @@ def record_evaluations(
     raise AssertionError("unreachable")
 
 
+def _replay_differences(stored: Evaluation, sent: dict) -> dict[str, dict[str, str]]:
+    """What a repeat of (source, external_id) says differently from the stored evaluation, as
+    {field: {"stored": ..., "sent": ...}}. The stored one stands (idempotency), but a client
+    replaying with another value must be told rather than believe it was recorded."""
+    pairs = {
+        "pact": (stored.clause.version.pact.key, sent["pact"]),
+        "clause": (stored.clause.key, sent["clause"]),
+        "value": (format_decimal(stored.value), format_decimal(sent["value"])),
+        "measured_at": (format_time(stored.measured_at), format_time(sent["measured_at"])),
+    }
+    return {name: {"stored": old, "sent": new} for name, (old, new) in pairs.items() if old != new}
+
+
 def _store_evaluations(
     cleaned: list[dict], token: ApiToken | None, source: str, log: EvaluationLog | None
 ) -> list[Evaluation]:
     now = timezone.now()
     ids = [c["external_id"] for c in cleaned]
     stored = {
-        e.external_id: e for e in Evaluation.objects.filter(source=source, external_id__in=ids)
+        e.external_id: e
+        for e in Evaluation.objects.filter(source=source, external_id__in=ids).select_related(
+            "clause__version__pact"
+        )
     }
     new: dict[str, Evaluation] = {}
     for c in cleaned:
@@ -661,6 +700,10 @@ def _store_evaluations(
             _schedule_breach_incident(e.pk)
     for e in stored.values():
         e.duplicate = True
+        e.differs = {}
+    for c in cleaned:
+        if (e := stored.get(c["external_id"])) is not None:
+            e.differs.update(_replay_differences(e, c))
     if token is not None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
