@@ -491,3 +491,17 @@ def test_the_pact_page_lists_each_clauses_last_evaluations_with_their_logs(
     assert "Task <code>refund_policy</code>, scorer <code>match</code>" in accuracy_card
     suite_card = page[page.index('id="clause-regression-suite"') :]
     assert "report.xml" in suite_card and "Test suite <code>refund-regression</code>" in suite_card
+
+
+def test_a_token_without_evaluations_write_is_refused_and_nothing_is_stored(
+    client, tmp_path, make_user, media
+):
+    from trustdesk.pacts.actions import create_api_token
+
+    import_pact()
+    _token, secret = create_api_token(source="refund-evals", scopes=["read"], by=make_user("risk"))
+    data = make_inspect_log(tmp_path / "run.eval", accuracy=0.5).read_bytes()
+    response = post_log(client, data, secret)
+    assert response.status_code == 403
+    assert "evaluations:write" in response.json()["errors"][0]["message"]
+    assert counts() == (0, 0, 0, 0) and stored_files(media) == []
