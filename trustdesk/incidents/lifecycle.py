@@ -32,7 +32,8 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.pacts.models import Consequence, EvidenceKind, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 
@@ -219,8 +220,6 @@ STEP_FOR_STATE = {
     State.REPAIRED: "request_review",
     State.IN_REVIEW: "decide",
 }
-# How restrictive a scope is; containment never widens an agent's scope.
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 # Actions whose scope is implied by their name.
 ACTION_SCOPE = {
     ContainmentAction.RESTRICT: Scope.RESTRICTED,
@@ -277,14 +276,6 @@ def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> d
 def _refuse(problems: list[str]) -> None:
     if problems:
         raise GateError(problems)
-
-
-def _set_first(incident: Incident, field: str, at: datetime) -> list[str]:
-    """Set a milestone only the first time it happens; returns the fields to save."""
-    if getattr(incident, field) is None:
-        setattr(incident, field, at)
-        return [field]
-    return []
 
 
 def _save(incident: Incident, fields: list[str]) -> None:
@@ -358,9 +349,7 @@ def contain_incident(
                 incident=inc,
                 at=at,
             )
-        inc.state = State.CONTAINED
-        inc.scope_after = scope_after
-        _save(inc, ["state", "scope_after", *_set_first(inc, "contained_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -386,6 +375,7 @@ def add_evidence(
     so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
+    from trustdesk.incidents import traces
 
     description = (description or "").strip()
     text = text or ""
@@ -416,6 +406,11 @@ def add_evidence(
                 blob = store.digest_url(url)
         except GateError as exc:
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
             if not inc.is_open:
@@ -492,6 +487,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
@@ -521,7 +518,9 @@ def _evidence_events(incident: Incident) -> list[dict]:
     )
 
 
-def _completeness(required: list[str], present: set[str]) -> Decimal:
+def evidence_completeness(required: list[str], present: set[str]) -> Decimal:
+    """The share of the required evidence kinds that are present (1 when none is required),
+    to four places: what an incident keeps once its evidence is preserved."""
     if not required:
         return Decimal(1)
     have = sum(1 for kind in required if kind in present)
@@ -573,12 +572,8 @@ def mark_evidence_preserved(
             data={"acknowledged_gaps": gaps, "reason": reason},
             at=at,
         )
-        inc.state = State.EVIDENCE_PRESERVED
-        inc.evidence_completeness = _completeness(required, present)
-        _save(
-            inc,
-            ["state", "evidence_completeness", *_set_first(inc, "evidence_preserved_at", at)],
-        )
+        inc.evidence_completeness = evidence_completeness(required, present)
+        _save(inc, ["evidence_completeness", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -675,26 +670,8 @@ def classify_incident(
         event = append_event(inc, type=EventType.CLASSIFIED, by=by, data=data, at=at)
         if clauses:
             inc.clauses.add(*clauses)
-        inc.state = State.CLASSIFIED
-        inc.assumption = assumption
-        inc.assumption_statement = statement
-        inc.confidence = confidence
-        inc.harm_category = harm_category
-        inc.secondary_assumptions = secondary
         inc.recurrence_of = find_recurrence_of(inc, assumption)
-        _save(
-            inc,
-            [
-                "state",
-                "assumption",
-                "assumption_statement",
-                "confidence",
-                "harm_category",
-                "secondary_assumptions",
-                "recurrence_of",
-                *_set_first(inc, "classified_at", at),
-            ],
-        )
+        _save(inc, ["recurrence_of", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -729,8 +706,7 @@ def record_repair(
             data={"summary": summary, "reference": reference},
             at=at,
         )
-        inc.state = State.REPAIRED
-        _save(inc, ["state", *_set_first(inc, "repaired_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -887,7 +863,7 @@ GATE_NEEDS = {
         "rationale; reopening with any gate unmet is an override."
     ),
 }
-_GATE_EVENT_TYPES = (
+GATE_EVENT_TYPES = (
     EventType.CONTAINED,
     EventType.EVIDENCE_ADDED,
     EventType.EVIDENCE_PRESERVED,
@@ -899,13 +875,20 @@ _GATE_EVENT_TYPES = (
 )
 
 
+def gate_rows(events: Iterable[Event]) -> list[dict]:
+    """The `rows` gate_status reads, from events a page already loaded (in seq order)."""
+    return [
+        {"type": e.type, "data": e.data, "at": e.at} for e in events if e.type in GATE_EVENT_TYPES
+    ]
+
+
 def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
     """gate_status for several incidents in one event query (pages that list incidents with
     their gates, e.g. a review meeting's agenda). Load `pact_version__pact` with them."""
     rows_by_incident: dict[int, list[dict]] = {i.pk: [] for i in incidents}
     if incidents:
         for row in (
-            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=GATE_EVENT_TYPES)
             .order_by("incident_id", "seq")
             .values("incident_id", "type", "data", "at")
         ):
@@ -927,7 +910,7 @@ def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[G
     label = version.label if version else "the pact"
     if rows is None:
         rows = list(
-            Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id=incident.pk, type__in=GATE_EVENT_TYPES)
             .order_by("seq")
             .values("type", "data", "at")
         )
@@ -1061,6 +1044,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
     from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
@@ -1109,6 +1093,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1129,6 +1114,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 

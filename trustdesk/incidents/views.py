@@ -292,7 +292,7 @@ def incident_page_context(
     )
     evidence = list(
         Evidence.objects.filter(incident=incident)
-        .select_related("captured_by", "superseded_by", "supersedes")
+        .select_related("captured_by", "superseded_by", "supersedes", "trace_view")
         .order_by("captured_at", "pk")
     )
     disputes = list(
@@ -303,7 +303,8 @@ def incident_page_context(
     clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
     required = _evidence_status(incident, events)
     missing_kinds = [r["kind"] for r in required if not r["present"]]
-    gates = lifecycle.gate_status(incident)
+    # One gate computation for the page and the reviews panel, from the events loaded above.
+    gates = lifecycle.gate_status(incident, rows=lifecycle.gate_rows(events))
     step = lifecycle.current_step(incident)
     user = request.user
     works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
@@ -350,7 +351,7 @@ def incident_page_context(
         "show_messages": _partial_requested(request),
     }
     context["visible_slots"] = _visible_slots(context)
-    context.update(incident_panel_context(incident, user))
+    context.update(incident_panel_context(incident, user, gates=gates))
     return context
 
 

@@ -24,6 +24,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from trustdesk.core.bounds import text_problems
 from trustdesk.pacts.actions import MAX_EVALUATIONS_PER_BATCH, record_evaluations
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import ApiToken, Evaluation
@@ -238,6 +239,12 @@ def post_evaluations(request: HttpRequest):
         return _bad_request([f"(body): not valid JSON ({exc})"])
     if problems:
         return _bad_request(problems)
+    # NUL or a lone surrogate ("\u0000", "\ud800") in any string: no database can store it.
+    unstorable = text_problems(items, "" if prefix is None else prefix)
+    if unstorable:
+        if prefix is None:  # a single object: its fields are the paths
+            unstorable = [p.removeprefix("[0].") for p in unstorable]
+        return _bad_request(unstorable)
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
         where = prefix or "(body)"
         return _bad_request(
