@@ -84,7 +84,9 @@ def test_dashboard_tiles_trends_and_a_drilldown(page, live_server, login_page, s
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**agent=support-bot**")
     # Focus follows the step to the region that changed, not to the top of the page.
-    assert page.evaluate("document.getElementById('metrics-body').contains(document.activeElement)")
+    page.wait_for_function(
+        "document.getElementById('metrics-body').contains(document.activeElement)", timeout=3000
+    )
     assert "support-bot" in page.locator(".metrics-status").inner_text()
     screenshot(page, "dashboard-agent")
 
