@@ -19,10 +19,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from trustdesk.core.canonical import sha256_hex
+from trustdesk.core.bounds import past_time_problem
+from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
+from trustdesk.core.effects import publish
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
     canonical_document,
@@ -33,6 +36,8 @@ from trustdesk.pacts.document import (
 )
 from trustdesk.pacts.errors import DocumentError, PactError
 from trustdesk.pacts.models import (
+    AGENT_SCOPE_PREFIX,
+    TOKEN_SCOPES,
     Agent,
     ApiToken,
     Clause,
@@ -430,7 +435,25 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
     today = today or now.date()
     stale = PactVersion.objects.stale(today)
     with transaction.atomic():
-        marked = stale.filter(stale_since__isnull=True).update(stale_since=now)
+        newly = list(
+            stale.filter(stale_since__isnull=True)
+            .select_for_update(of=("self",))
+            .values_list("pk", "pact__key", "pact__agent__key", "number", "review_due")
+        )
+        marked = PactVersion.objects.filter(pk__in=[row[0] for row in newly]).update(
+            stale_since=now
+        )
+        for _pk, pact_key, agent_key, number, review_due in newly:
+            publish(
+                "pact.stale",
+                {
+                    "pact": pact_key,
+                    "version": number,
+                    "agent": agent_key,
+                    "review_due": review_due.isoformat() if review_due else None,
+                    "url": reverse("pact_version", args=[pact_key, number]),
+                },
+            )
         cleared = (
             PactVersion.objects.filter(stale_since__isnull=False)
             .exclude(pk__in=stale.values("pk"))
@@ -511,6 +534,8 @@ def _clean_items(items: Sequence[Any], source_name: str, prefix: str) -> tuple[l
             )
         elif measured_at > now + FUTURE_TOLERANCE:
             item_problems.append(f"{at}.measured_at: cannot be in the future")
+        elif problem := past_time_problem(measured_at, now=now):
+            item_problems.append(f"{at}.measured_at: {problem}")
         source = item.get("source")
         if source is not None and source != source_name:
             item_problems.append(
@@ -563,6 +588,8 @@ def record_evaluations(
     if token is not None and token.revoked_at is not None:
         raise PactError("This API token was revoked.")
     source_name = token.source if token is not None else source
+    if token is not None and not token.has_scope("evaluations:write"):
+        raise PactError("This API token does not have the scope evaluations:write.")
     where = prefix or "(body)"
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
         raise PactError(f"{where}: at most {MAX_EVALUATIONS_PER_BATCH} evaluations per request")
@@ -625,13 +652,29 @@ def record_evaluations(
     raise AssertionError("unreachable")
 
 
+def _replay_differences(stored: Evaluation, sent: dict) -> dict[str, dict[str, str]]:
+    """What a repeat of (source, external_id) says differently from the stored evaluation, as
+    {field: {"stored": ..., "sent": ...}}. The stored one stands (idempotency), but a client
+    replaying with another value must be told rather than believe it was recorded."""
+    pairs = {
+        "pact": (stored.clause.version.pact.key, sent["pact"]),
+        "clause": (stored.clause.key, sent["clause"]),
+        "value": (format_decimal(stored.value), format_decimal(sent["value"])),
+        "measured_at": (format_time(stored.measured_at), format_time(sent["measured_at"])),
+    }
+    return {name: {"stored": old, "sent": new} for name, (old, new) in pairs.items() if old != new}
+
+
 def _store_evaluations(
     cleaned: list[dict], token: ApiToken | None, source: str, log: EvaluationLog | None
 ) -> list[Evaluation]:
     now = timezone.now()
     ids = [c["external_id"] for c in cleaned]
     stored = {
-        e.external_id: e for e in Evaluation.objects.filter(source=source, external_id__in=ids)
+        e.external_id: e
+        for e in Evaluation.objects.filter(source=source, external_id__in=ids).select_related(
+            "clause__version__pact"
+        )
     }
     new: dict[str, Evaluation] = {}
     for c in cleaned:
@@ -661,6 +704,10 @@ def _store_evaluations(
             _schedule_breach_incident(e.pk)
     for e in stored.values():
         e.duplicate = True
+        e.differs = {}
+    for c in cleaned:
+        if (e := stored.get(c["external_id"])) is not None:
+            e.differs.update(_replay_differences(e, c))
     if token is not None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
@@ -750,18 +797,51 @@ def resolve_dispute(
 # ---------------------------------------------------------------- API tokens
 
 
-def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> tuple[ApiToken, str]:
-    """A new bearer token for an evaluation source. Returns (token, secret): the secret is shown
-    once and only its SHA-256 is stored. A source has at most one live token."""
+def _token_scopes(scopes: Sequence[str] | None, problems: list[str]) -> list[str]:
+    """The scopes, checked, without repeats, in the order given. `agent:KEY` names an agent."""
+    out: list[str] = []
+    for scope in scopes or ():
+        scope = (scope or "").strip() if isinstance(scope, str) else ""
+        if scope in out:
+            continue
+        if scope in TOKEN_SCOPES:
+            out.append(scope)
+        elif scope.startswith(AGENT_SCOPE_PREFIX):
+            key = scope.removeprefix(AGENT_SCOPE_PREFIX)
+            if not key or not Agent.objects.filter(key=key).exists():
+                problems.append(f"scopes: no agent '{key}' for the scope '{scope[:100]}'")
+            else:
+                out.append(scope)
+        else:
+            problems.append(
+                f"scopes: '{scope[:100]}' is not a scope (evaluations:write, read or agent:KEY)"
+            )
+    if not out and not problems:
+        problems.append("scopes: give the token at least one scope")
+    return out
+
+
+def create_api_token(
+    *,
+    source: str,
+    label: str = "",
+    scopes: Sequence[str] | None = ("evaluations:write",),
+    by: AbstractBaseUser | None,
+) -> tuple[ApiToken, str]:
+    """A new bearer token named `source` with `scopes` (DESIGN 12: `evaluations:write`, `read`,
+    `agent:KEY`). Returns (token, secret): the secret is shown once and only its SHA-256 is
+    stored. A name has at most one live token; for `evaluations:write` the name is the evaluation
+    source. `by=None` is the system (`manage.py api_token create`)."""
     _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
     source = (source or "").strip()
-    problems = []
+    problems: list[str] = []
     if not source:
-        problems.append("source: name the evaluation source (like refund-audit)")
+        problems.append("source: name the token (for evaluations, the source, like refund-audit)")
     elif len(source) > 200 or not set(source) <= SOURCE_CHARS:
         problems.append("source: letters, digits and - _ . : / only, at most 200 characters")
     if len(label or "") > 200:
         problems.append("label: at most 200 characters")
+    checked = _token_scopes(scopes, problems)
     if problems:
         raise PactError(problems)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -781,6 +861,7 @@ def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> t
                 label=(label or "").strip(),
                 token_hash=sha256_hex(secret),
                 prefix=secret[:12],
+                scopes=checked,
                 created_by=by,
             )
     except IntegrityError:
@@ -788,7 +869,7 @@ def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> t
     return token, secret
 
 
-def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser) -> ApiToken:
+def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> ApiToken:
     _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
     with transaction.atomic():
         current = ApiToken.objects.select_for_update().get(pk=token.pk)
