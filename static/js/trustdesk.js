@@ -37,10 +37,18 @@
     el.focus();
   }
 
+  function firstWithText(region, selector) {
+    var found = region.querySelectorAll(selector);
+    for (var i = 0; i < found.length; i++) {
+      if (found[i].textContent.trim()) return found[i];
+    }
+    return null;
+  }
+
   function focusIn(region) {
     var invalid = region.querySelector(".field.has-error input, .field.has-error select, .field.has-error textarea");
-    var target = region.querySelector("[role=alert]") || invalid ||
-      region.querySelector(".messages, [role=status]") ||
+    var target = firstWithText(region, "[role=alert]") || invalid ||
+      firstWithText(region, ".messages, [role=status]") ||
       region.querySelector("h1, h2, h3") || region;
     focusable(target);
   }
@@ -63,7 +71,8 @@
 
   // After a plain POST that was refused, start at its error.
   document.addEventListener("DOMContentLoaded", function () {
-    var alert = document.querySelector("main [role=alert]");
+    var main = document.getElementById("main");
+    var alert = main && firstWithText(main, "[role=alert]");
     if (alert) focusable(alert);
   });
 })();
@@ -75,19 +84,27 @@
   function label(wrap) {
     var caption = wrap.querySelector("caption");
     if (caption && caption.textContent.trim()) return caption.textContent.trim();
-    var heading = wrap.closest("section, .card, main");
+    var heading = wrap.closest("article, section, .card, main");
     heading = heading && heading.querySelector("h1, h2, h3");
-    return (heading ? heading.textContent.trim() + ": " : "") + "table, scrolls sideways";
+    return (heading ? heading.textContent.trim().replace(/\s+/g, " ") + ": " : "") +
+      "table, scrolls sideways";
   }
   function mark() {
     var wraps = document.querySelectorAll(".table-wrap, pre");
+    var used = {};
+    var named = document.querySelectorAll("[data-scroll-marked]");
+    for (var k = 0; k < named.length; k++) used[named[k].getAttribute("aria-label")] = true;
     for (var i = 0; i < wraps.length; i++) {
       var wrap = wraps[i];
       if (wrap.scrollWidth > wrap.clientWidth + 1) {
         if (!wrap.hasAttribute("tabindex")) {
+          // Each region needs a name of its own (two regions named alike confuse a listener).
+          var name = label(wrap), n = 2, unique = name;
+          while (used[unique]) unique = name + " (" + n++ + ")";
+          used[unique] = true;
           wrap.setAttribute("tabindex", "0");
           wrap.setAttribute("role", "region");
-          wrap.setAttribute("aria-label", label(wrap));
+          wrap.setAttribute("aria-label", unique);
           wrap.setAttribute("data-scroll-marked", "");
         }
       } else if (wrap.hasAttribute("data-scroll-marked")) {
