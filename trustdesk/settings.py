@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "trustdesk.reviews",
     "trustdesk.metrics",
     "trustdesk.diligence",
+    "trustdesk.agentapi",
     "trustdesk.notify",
 ]
 

@@ -493,11 +493,14 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 created, secret = actions.create_api_token(
                     source=form.cleaned_data["source"],
                     label=form.cleaned_data["label"],
+                    scopes=form.token_scopes(),
                     by=request.user,
                 )
             except PactError as exc:
                 for problem in exc.problems:
                     field, sep, message = problem.partition(": ")
+                    if field == "scopes" and "agent" in message:
+                        field = "agents"
                     if sep and field in form.fields:
                         form.add_error(field, message)
                     else:
