@@ -228,6 +228,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "trustdesk.reviews.tasks.recheck_open_conditions",
             "schedule": timedelta(minutes=3),
         },
+        # Refresh requests whose task was lost (broker down, worker killed): docs/operations.md.
+        "catch-up-metric-refreshes": {
+            "task": "trustdesk.metrics.tasks.catch_up_refreshes",
+            "schedule": timedelta(seconds=30),
+        },
         "recompute-all-metrics": {
             "task": "trustdesk.metrics.tasks.recompute_all_metrics",
             "schedule": timedelta(minutes=10),
@@ -241,6 +246,8 @@ CELERY_BEAT_SCHEDULE.update(
 HEARTBEAT_STALE_AFTER = timedelta(
     seconds=int(os.environ.get("TRUSTDESK_HEARTBEAT_STALE_SECONDS", "120"))
 )
+# A metrics refresh claim not renewed for this long is a dead worker's (docs/operations.md).
+METRICS_CLAIM_TTL_SECONDS = float(os.environ.get("TRUSTDESK_METRICS_CLAIM_TTL_SECONDS", "30"))
 # /healthz: how long it waits for Redis before calling it unreachable.
 HEALTHZ_REDIS_TIMEOUT = float(os.environ.get("TRUSTDESK_HEALTHZ_REDIS_TIMEOUT", "0.5"))
 
