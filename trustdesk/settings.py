@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trustdesk.core.context_processors.shell",
+                "trustdesk.reviews.context_processors.my_work",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
         },
@@ -133,6 +134,8 @@ DATA_DIR = Path(os.environ.get("TRUSTDESK_DATA_DIR", BASE_DIR / "data"))
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"  # never served directly: evidence goes through a view as an attachment
 EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 1024)))
+# OTLP traces are parsed in memory when added (incidents.traces): a tighter cap.
+TRACE_MAX_BYTES = int(os.environ.get("TRACE_MAX_BYTES", str(20 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -24,6 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef
 
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     GateError,
     append_event,
@@ -427,6 +428,7 @@ def close_not_incident(
             at=at,
         )
         inc.save(update_fields=advance(inc, event))
+        announce.announce_state_change(inc)
         agent = inc.agent
         held = [i.scope_after for i in holding_incidents(agent, besides=inc)]
         # The strictest scope still held by another incident, else full.

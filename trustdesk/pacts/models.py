@@ -386,6 +386,33 @@ class EvaluationQuerySet(models.QuerySet):
             }
         return rates
 
+    def latest_per_clause(self, clauses, n: int = 5) -> dict[int, list[Evaluation]]:
+        """The last `n` evaluations (by measurement time) of each clause, with the log that
+        produced each: {clause_id: [newest first]}. One SQL query (a ROW_NUMBER window)."""
+        from django.db.models import F, Window
+        from django.db.models.functions import RowNumber
+
+        ids = [c.pk for c in clauses]
+        if not ids:
+            return {}
+        rows = (
+            self.filter(clause_id__in=ids)
+            .select_related("log")
+            .annotate(
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[F("clause_id")],
+                    order_by=[F("measured_at").desc(), F("pk").desc()],
+                )
+            )
+            .filter(rank__lte=n)
+            .order_by("clause_id", "rank")
+        )
+        latest: dict[int, list[Evaluation]] = {pk: [] for pk in ids}
+        for row in rows:
+            latest[row.clause_id].append(row)
+        return latest
+
 
 class Evaluation(models.Model):
     clause = models.ForeignKey(Clause, on_delete=models.PROTECT, related_name="evaluations")
