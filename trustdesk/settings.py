@@ -221,6 +221,13 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# Transparency log checkpoints (DESIGN.md section 15): signed every minute when the log grew.
+CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
+    "task": "trustdesk.diligence.tasks.make_log_checkpoint",
+    "schedule": timedelta(minutes=1),
+}
+# The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
+TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
 HEARTBEAT_STALE_AFTER = timedelta(minutes=2)
 
 LOGGING = {

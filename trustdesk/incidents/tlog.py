@@ -90,8 +90,9 @@ def number_pending() -> None:
     """
     if _is_postgres() and connection.in_atomic_block:
         with connection.cursor() as cursor:
-            cursor.execute(f"SET CONSTRAINTS {TRIGGER_NAME} IMMEDIATE")
-            cursor.execute(f"SET CONSTRAINTS {TRIGGER_NAME} DEFERRED")
+            cursor.execute(
+                f"SET CONSTRAINTS {TRIGGER_NAME} IMMEDIATE; SET CONSTRAINTS {TRIGGER_NAME} DEFERRED"
+            )
 
 
 def index_unindexed_events() -> int:
@@ -216,11 +217,16 @@ def root(size: int | None = None) -> tuple[int, bytes]:
     current = tree_size()
     size = current if size is None else size
     _check_size(size, current)
+    return size, root_at(size)
+
+
+def root_at(size: int) -> bytes:
+    """The root of the tree at `size`; the caller has checked that the log is that large."""
     if size == 0:
-        return 0, merkle.EMPTY_ROOT
+        return merkle.EMPTY_ROOT
     ranges = [(0, size)]
     stored = node_hashes(merkle.nodes_for(ranges))
-    return size, merkle.hashes_for(ranges, stored.__getitem__)[0]
+    return merkle.hashes_for(ranges, stored.__getitem__)[0]
 
 
 def inclusion_proof(index: int, size: int) -> list[bytes]:
