@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.state_machine import _incident_columns_follow_events  # noqa: F401  (autouse check)
+
 # Live-server tests drive a sync browser from the test thread (pytest-django + Playwright).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "trustdesk.core.middleware.RefuseUnstorableTextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,7 +139,15 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not (DEBUG or EMBEDDED))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Client headers are trusted only when the deployment says a proxy sets them (docs/operations.md):
+# otherwise any client could claim https or another address.
+TRUSTDESK_TRUST_X_FORWARDED_PROTO = env_bool("TRUSTDESK_TRUST_X_FORWARDED_PROTO", False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTDESK_TRUST_X_FORWARDED_PROTO else None
+)
+# The header the proxy writes the client address into (X-Real-IP, X-Forwarded-For); empty means
+# the socket address. The buyer rate limit and the login lockout key on it (core.proxy).
+TRUSTDESK_CLIENT_IP_HEADER = os.environ.get("TRUSTDESK_CLIENT_IP_HEADER", "").strip()
 SECURE_HSTS_SECONDS = int(
     os.environ.get("SECURE_HSTS_SECONDS", "0" if (DEBUG or EMBEDDED) else "31536000")
 )
@@ -176,6 +185,8 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": "trustdesk",
+            # An unreachable Redis must cost a page a fraction of a second, not a hang.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
@@ -221,6 +232,27 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+HEARTBEAT_STALE_AFTER = timedelta(
+    seconds=int(os.environ.get("TRUSTDESK_HEARTBEAT_STALE_SECONDS", "120"))
+)
+# /healthz: how long it waits for Redis before calling it unreachable.
+HEALTHZ_REDIS_TIMEOUT = float(os.environ.get("TRUSTDESK_HEALTHZ_REDIS_TIMEOUT", "0.5"))
+
+# Login throttling (django-axes, docs/operations.md): after LOGIN_FAILURE_LIMIT wrong passwords
+# for one username from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "trustdesk.core.auth.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
 # Transparency log checkpoints (DESIGN.md section 15): signed every minute when the log grew.
 CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
     "task": "trustdesk.diligence.tasks.make_log_checkpoint",
@@ -228,7 +260,6 @@ CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
 }
 # The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
 TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
-HEARTBEAT_STALE_AFTER = timedelta(minutes=2)
 
 LOGGING = {
     "version": 1,

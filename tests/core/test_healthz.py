@@ -48,18 +48,84 @@ def test_healthz_with_a_reachable_broker(client):
         reset_broker_connections(app)
 
 
-def test_healthz_with_a_broker_that_is_down_still_answers_200(client):
+def test_healthz_with_a_broker_that_is_down_is_503_within_a_second(client):
+    import time
+
+    from trustdesk.celery import app
+
+    WorkerHeartbeat.objects.create(name="beat", last_seen=timezone.now())
+    old = app.conf.broker_url
+    try:
+        _with_broker("redis://127.0.0.1:1/0")  # a closed port
+        started = time.monotonic()
+        response = client.get(reverse("healthz"))
+        elapsed = time.monotonic() - started
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["broker"] == "unreachable"
+    assert body["status"] == "degraded"
+    assert [p.split(":")[0] for p in body["problems"]] == ["broker"]
+    assert elapsed < 1.5
+
+
+def _with_reachable_broker():
+    if not redis_reachable():
+        missing_service("Redis")
+    _with_broker(redis_url())
+
+
+def test_healthz_is_503_when_the_worker_heartbeat_is_older_than_the_setting(client, settings):
+    from trustdesk.celery import app
+
+    settings.HEARTBEAT_STALE_AFTER = timezone.timedelta(seconds=60)
+    WorkerHeartbeat.objects.create(
+        name="beat", last_seen=timezone.now() - timezone.timedelta(seconds=157)
+    )
+    old = app.conf.broker_url
+    try:
+        _with_reachable_broker()
+        response = client.get(reverse("healthz"))
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+    assert response.status_code == 503
+    problems = response.json()["problems"]
+    assert len(problems) == 1
+    assert problems[0].startswith("worker: last heartbeat 157 s ago")
+
+
+def test_healthz_is_200_with_a_reachable_broker_and_a_fresh_heartbeat(client):
+    from trustdesk.celery import app
+
+    WorkerHeartbeat.objects.create(
+        name="beat", last_seen=timezone.now() - timezone.timedelta(seconds=10)
+    )
+    old = app.conf.broker_url
+    try:
+        _with_reachable_broker()
+        response = client.get(reverse("healthz"))
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+    assert response.status_code == 200
+    assert response.json()["problems"] == []
+
+
+def test_healthz_with_a_broker_but_no_heartbeat_ever_is_503(client):
     from trustdesk.celery import app
 
     old = app.conf.broker_url
     try:
-        _with_broker("redis://127.0.0.1:1/0")
+        _with_reachable_broker()
         response = client.get(reverse("healthz"))
-        assert response.status_code == 200
-        assert response.json()["broker"] == "unreachable"
     finally:
         app.conf.broker_url = old
         reset_broker_connections(app)
+    assert response.status_code == 503
+    assert response.json()["problems"][0].startswith("worker: no heartbeat")
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(client, monkeypatch):

@@ -12,12 +12,17 @@ from tests.incidents.test_tlog import assert_stored_tree_is_the_recomputed_one
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Event, LogLeaf
 
-BEFORE = [("incidents", "0004_append_only_trigger")]
-
 
 def _latest() -> list[tuple[str, str]]:
     executor = MigrationExecutor(connection)
     return executor.loader.graph.leaf_nodes()
+
+
+def _before_the_log() -> list[tuple[str, str]]:
+    """The incidents migration the transparency log's migration builds on."""
+    graph = MigrationExecutor(connection).loader.graph
+    (log,) = [key for key in graph.nodes if key[0] == "incidents" and key[1].endswith("_log")]
+    return [parent.key for parent in graph.node_map[log].parents if parent.key[0] == "incidents"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -28,7 +33,7 @@ def test_migrating_numbers_existing_events_in_stored_order():
             lifecycle.add_note(incident, by=None, text=f"note {n}")
     ids = list(Event.objects.order_by("id").values_list("id", flat=True))
     executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)  # drops the log tables: the events are now unnumbered
+    executor.migrate(_before_the_log())  # drops the log tables: the events are now unnumbered
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(_latest())

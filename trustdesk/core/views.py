@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,13 +18,38 @@ class LoginView(auth_views.LoginView):
 
 
 def _broker_status() -> str:
+    """ "eager" (no broker configured), "ok" or "unreachable", within HEALTHZ_REDIS_TIMEOUT.
+
+    A plain Redis PING with short socket timeouts: kombu's own connect retries took about 2 s
+    to say what a closed port says at once.
+    """
     from trustdesk.celery import app
 
     if app.conf.task_always_eager:
         return "eager"
+    url = app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return _kombu_status(app)
+    import redis
+
+    timeout = settings.HEALTHZ_REDIS_TIMEOUT
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception:  # any transport error means the broker cannot be reached
+        return "unreachable"
+    return "ok"
+
+
+def _kombu_status(app) -> str:
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
+            conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_REDIS_TIMEOUT)
     except Exception:  # any transport error means the broker cannot be reached
         return "unreachable"
     return "ok"
@@ -32,8 +58,14 @@ def _broker_status() -> str:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database, broker and worker heartbeat; 200 when the database answers, else 503."""
+    """Database, broker and worker heartbeat: 200 when all hold, else 503 naming each problem.
+
+    Without a broker (the embedded default, tasks in-process) there is no worker to hear from,
+    so only the database counts. With one, an unreachable broker or a worker heartbeat older
+    than HEARTBEAT_STALE_AFTER (or none at all) is a problem: work would not get done.
+    """
     body: dict[str, object] = {"database": "ok"}
+    problems: list[str] = []
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -42,17 +74,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
         last_seen = beat.first()
     except Exception:
         body["database"] = "unreachable"
+        problems.append("database: does not answer")
         last_seen = None
-    body["broker"] = _broker_status()
-    if last_seen is None:
-        body["worker_heartbeat_age_seconds"] = None
-    else:
-        body["worker_heartbeat_age_seconds"] = round(
-            (timezone.now() - last_seen).total_seconds(), 1
-        )
-    status = 200 if body["database"] == "ok" else 503
-    body["status"] = "ok" if status == 200 else "degraded"
-    return JsonResponse(body, status=status)
+    broker = body["broker"] = _broker_status()
+    if broker == "unreachable":
+        problems.append(f"broker: Redis does not answer within {settings.HEALTHZ_REDIS_TIMEOUT} s")
+    age = None if last_seen is None else (timezone.now() - last_seen).total_seconds()
+    body["worker_heartbeat_age_seconds"] = None if age is None else round(age, 1)
+    limit = settings.HEARTBEAT_STALE_AFTER.total_seconds()
+    if broker != "eager" and body["database"] == "ok":
+        if age is None:
+            problems.append("worker: no heartbeat was ever recorded (is beat running?)")
+        elif age > limit:
+            problems.append(f"worker: last heartbeat {age:.0f} s ago (more than {limit:.0f} s)")
+    body["problems"] = problems
+    body["status"] = "degraded" if problems else "ok"
+    return JsonResponse(body, status=503 if problems else 200)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

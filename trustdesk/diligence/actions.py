@@ -112,5 +112,10 @@ def ip_hash(ip: str) -> str:
 
 def record_view(link: ShareLink, *, ip: str, user_agent: str, what: str) -> ShareLinkView:
     return ShareLinkView.objects.create(
-        link=link, ip_hash=ip_hash(ip or "unknown"), user_agent=(user_agent or "")[:300], what=what
+        link=link,
+        ip_hash=ip_hash(ip or "unknown"),
+        user_agent=(user_agent or "").replace("\x00", "")[:300],
+        # What was asked for can name a long pact key or version from the address: the log keeps
+        # its start (the column is short) rather than failing the request.
+        what=what[: ShareLinkView._meta.get_field("what").max_length],
     )

@@ -28,6 +28,7 @@ from django.views.decorators.http import (
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import role_required
+from trustdesk.core.proxy import client_ip
 from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
 from trustdesk.diligence import buyer, ratelimit, signing
 from trustdesk.diligence.actions import (
@@ -262,7 +263,7 @@ def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
 
 def _open_link(request: HttpRequest, token: str, what: str) -> ShareLink | HttpResponse:
     """The active link for `token`, after rate limits and logging; or the page to answer with."""
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_ip(request)  # the socket address unless a trusted proxy header is configured
     hashed_ip = ip_hash(ip)
     if wait := ratelimit.hit("ip", hashed_ip):
         return _too_many(request, wait)

@@ -27,13 +27,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from trustdesk.core.bounds import past_time_problem, text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.lifecycle import (
     ACTION_SCOPE,
     GateError,
-    _completeness,
     append_event,
+    evidence_completeness,
     find_recurrence_of,
     locked_incident,
     present_evidence_kinds,
@@ -45,8 +46,8 @@ from trustdesk.incidents.models import (
     EventType,
     Incident,
     Severity,
-    State,
 )
+from trustdesk.incidents.transitions import fold
 from trustdesk.pacts.models import Agent, Clause, EvidenceKind, PactVersion, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
@@ -77,29 +78,6 @@ CONDITION_KINDS = (
     "dispute_free",
 )
 DISPUTE_STATUSES = ("upheld", "rejected")
-
-# State after each state-changing event; the last such event gives the incident's state.
-STATE_AFTER = {
-    EventType.DETECTED: State.DETECTED,
-    EventType.CONTAINED: State.CONTAINED,
-    EventType.EVIDENCE_PRESERVED: State.EVIDENCE_PRESERVED,
-    EventType.CLASSIFIED: State.CLASSIFIED,
-    EventType.REPAIRED: State.REPAIRED,
-    EventType.REVIEW_REQUESTED: State.IN_REVIEW,
-    EventType.REOPENED: State.RECOVERED,
-    EventType.CLOSED: State.CLOSED_RESTRICTED,
-}
-# Milestone column <- first event of a type.
-MILESTONES = {
-    EventType.CONTAINED: "contained_at",
-    EventType.EVIDENCE_PRESERVED: "evidence_preserved_at",
-    EventType.CLASSIFIED: "classified_at",
-    EventType.REPAIRED: "repaired_at",
-    EventType.REVIEW_REQUESTED: "review_requested_at",
-    EventType.DECISION_RECORDED: "decided_at",
-    EventType.REOPENED: "reopened_at",
-    EventType.CLOSED: "closed_at",
-}
 
 
 class ExchangeError(GateError):
@@ -264,6 +242,9 @@ def validate_document(doc: Any, *, now: datetime | None = None) -> tuple[list[st
     c = _Checker()
     if not isinstance(doc, dict):
         return [f"(document): must be an object, not {_json_kind(doc)}"], None
+    # Text no database can store (NUL, lone surrogates) is refused before any lookup uses it.
+    if unstorable := text_problems(doc):
+        return unstorable, None
     fmt = doc.get("format")
     if fmt != FORMAT:
         c.add("format", f"must be '{FORMAT}'" + ("" if fmt is None else f", not {fmt!r}"))
@@ -558,6 +539,8 @@ def _validate_events(c, events, path, ref, has_pact, now, plan) -> None:
             else:
                 if at > now:
                     c.add(f"{where}.at", f"{at_text} is in the future")
+                elif problem := past_time_problem(at, now=now):
+                    c.add(f"{where}.at", f"{at_text}: {problem}")
                 if previous is not None and at < previous:
                     c.add(
                         f"{where}.at",
@@ -816,10 +799,7 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
                 at=parse_time(ev["at"]),
                 by_name=name,
             )
-        fields = derive_fields(inc, list(inc.events.order_by("seq")))
-        for name, value in fields.items():
-            setattr(inc, name, value)
-        inc.save(update_fields=list(fields))
+        inc.save(update_fields=derive_fields(inc, list(inc.events.order_by("seq"))))
     # The events are the record; the reviews rows (decisions, attestations, conditions) make the
     # imported history readable on the incident page.
     from trustdesk.reviews.actions import record_imported_history
@@ -828,36 +808,23 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
     return inc
 
 
-def derive_fields(incident: Incident, events: list[Event]) -> dict[str, Any]:
-    """The denormalized columns of an incident, from its events: the state of the last
-    state-changing event, milestones at the first occurrence, the latest classification."""
-    out: dict[str, Any] = {"state": State.DETECTED, "detected_at": events[0].at}
-    for column in MILESTONES.values():
-        out[column] = None
+def derive_fields(incident: Incident, events: list[Event]) -> list[str]:
+    """Set the denormalized columns of `incident` (in memory) from its events, with the same
+    `advance` the live steps use, and return their names: the state of the last state-changing
+    event, milestones at the first occurrence, the latest classification and scope, and the
+    evidence completeness at the (last) preservation."""
+    fields = fold(incident, events)
     evidence: list[dict] = []
     required = list(incident.pact_version.evidence_required) if incident.pact_version else []
     for ev in events:
-        if ev.type in STATE_AFTER:
-            out["state"] = STATE_AFTER[ev.type]
-        column = MILESTONES.get(ev.type)
-        if column and out[column] is None:
-            out[column] = ev.at
-        data = ev.data
         if ev.type == EventType.EVIDENCE_ADDED:
-            evidence.append({"data": data})
+            evidence.append({"data": ev.data})
         elif ev.type == EventType.EVIDENCE_PRESERVED:
-            out["evidence_completeness"] = _completeness(required, present_evidence_kinds(evidence))
-        elif ev.type == EventType.CLASSIFIED:
-            out.update(
-                assumption=data["assumption"],
-                assumption_statement=data["statement"],
-                confidence=data.get("confidence", ""),
-                harm_category=data.get("harm_category", ""),
-                secondary_assumptions=list(data.get("secondary", [])),
+            incident.evidence_completeness = evidence_completeness(
+                required, present_evidence_kinds(evidence)
             )
-        if ev.type in (EventType.CONTAINED, EventType.DECISION_RECORDED, EventType.REOPENED):
-            out["scope_after"] = data["scope_after"]
-    return out
+            fields.append("evidence_completeness")
+    return sorted(set(fields))
 
 
 def _derive_new_agent_scopes(incidents: list[Incident], new_agent_keys: set[str]) -> None:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.errors import Refused
 from trustdesk.incidents import tlog
@@ -33,7 +34,8 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.pacts.models import Consequence, EvidenceKind, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 
@@ -99,6 +101,8 @@ def append_event(
     at = at or now
     if at > now + timezone.timedelta(seconds=5):
         raise GateError("An event cannot happen in the future.")
+    if at < EARLIEST_TIME:
+        raise GateError(f"An event cannot happen before {EARLIEST_TIME:%Y-%m-%d} (UTC).")
     seq = incident.event_count + 1
     prev_hash = incident.last_hash
     name = by_name if by_name is not None else (by.get_username() if by is not None else "")
@@ -155,6 +159,8 @@ def open_incident(
     detected_at = detected_at or now
     if detected_at > now + timezone.timedelta(seconds=5):
         raise GateError("The detection time cannot be in the future.")
+    if problem := past_time_problem(detected_at, now=now):  # the lower bound (year 1, ...)
+        raise GateError(f"The detection time {problem}.")
     with transaction.atomic():
         # Serialize numbering: concurrent opens would otherwise pick the same number.
         type(agent).objects.select_for_update().filter(pk=agent.pk).first()
@@ -222,8 +228,6 @@ STEP_FOR_STATE = {
     State.REPAIRED: "request_review",
     State.IN_REVIEW: "decide",
 }
-# How restrictive a scope is; containment never widens an agent's scope.
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 # Actions whose scope is implied by their name.
 ACTION_SCOPE = {
     ContainmentAction.RESTRICT: Scope.RESTRICTED,
@@ -280,14 +284,6 @@ def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> d
 def _refuse(problems: list[str]) -> None:
     if problems:
         raise GateError(problems)
-
-
-def _set_first(incident: Incident, field: str, at: datetime) -> list[str]:
-    """Set a milestone only the first time it happens; returns the fields to save."""
-    if getattr(incident, field) is None:
-        setattr(incident, field, at)
-        return [field]
-    return []
 
 
 def _save(incident: Incident, fields: list[str]) -> None:
@@ -361,9 +357,7 @@ def contain_incident(
                 incident=inc,
                 at=at,
             )
-        inc.state = State.CONTAINED
-        inc.scope_after = scope_after
-        _save(inc, ["state", "scope_after", *_set_first(inc, "contained_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -389,6 +383,7 @@ def add_evidence(
     so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
+    from trustdesk.incidents import traces
 
     description = (description or "").strip()
     text = text or ""
@@ -419,6 +414,11 @@ def add_evidence(
                 blob = store.digest_url(url)
         except GateError as exc:
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
             if not inc.is_open:
@@ -495,6 +495,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
@@ -524,7 +526,9 @@ def _evidence_events(incident: Incident) -> list[dict]:
     )
 
 
-def _completeness(required: list[str], present: set[str]) -> Decimal:
+def evidence_completeness(required: list[str], present: set[str]) -> Decimal:
+    """The share of the required evidence kinds that are present (1 when none is required),
+    to four places: what an incident keeps once its evidence is preserved."""
     if not required:
         return Decimal(1)
     have = sum(1 for kind in required if kind in present)
@@ -576,12 +580,8 @@ def mark_evidence_preserved(
             data={"acknowledged_gaps": gaps, "reason": reason},
             at=at,
         )
-        inc.state = State.EVIDENCE_PRESERVED
-        inc.evidence_completeness = _completeness(required, present)
-        _save(
-            inc,
-            ["state", "evidence_completeness", *_set_first(inc, "evidence_preserved_at", at)],
-        )
+        inc.evidence_completeness = evidence_completeness(required, present)
+        _save(inc, ["evidence_completeness", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -678,26 +678,8 @@ def classify_incident(
         event = append_event(inc, type=EventType.CLASSIFIED, by=by, data=data, at=at)
         if clauses:
             inc.clauses.add(*clauses)
-        inc.state = State.CLASSIFIED
-        inc.assumption = assumption
-        inc.assumption_statement = statement
-        inc.confidence = confidence
-        inc.harm_category = harm_category
-        inc.secondary_assumptions = secondary
         inc.recurrence_of = find_recurrence_of(inc, assumption)
-        _save(
-            inc,
-            [
-                "state",
-                "assumption",
-                "assumption_statement",
-                "confidence",
-                "harm_category",
-                "secondary_assumptions",
-                "recurrence_of",
-                *_set_first(inc, "classified_at", at),
-            ],
-        )
+        _save(inc, ["recurrence_of", *advance(inc, event)])
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -732,8 +714,7 @@ def record_repair(
             data={"summary": summary, "reference": reference},
             at=at,
         )
-        inc.state = State.REPAIRED
-        _save(inc, ["state", *_set_first(inc, "repaired_at", at)])
+        _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
@@ -890,7 +871,7 @@ GATE_NEEDS = {
         "rationale; reopening with any gate unmet is an override."
     ),
 }
-_GATE_EVENT_TYPES = (
+GATE_EVENT_TYPES = (
     EventType.CONTAINED,
     EventType.EVIDENCE_ADDED,
     EventType.EVIDENCE_PRESERVED,
@@ -902,13 +883,20 @@ _GATE_EVENT_TYPES = (
 )
 
 
+def gate_rows(events: Iterable[Event]) -> list[dict]:
+    """The `rows` gate_status reads, from events a page already loaded (in seq order)."""
+    return [
+        {"type": e.type, "data": e.data, "at": e.at} for e in events if e.type in GATE_EVENT_TYPES
+    ]
+
+
 def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
     """gate_status for several incidents in one event query (pages that list incidents with
     their gates, e.g. a review meeting's agenda). Load `pact_version__pact` with them."""
     rows_by_incident: dict[int, list[dict]] = {i.pk: [] for i in incidents}
     if incidents:
         for row in (
-            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id__in=list(rows_by_incident), type__in=GATE_EVENT_TYPES)
             .order_by("incident_id", "seq")
             .values("incident_id", "type", "data", "at")
         ):
@@ -930,7 +918,7 @@ def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[G
     label = version.label if version else "the pact"
     if rows is None:
         rows = list(
-            Event.objects.filter(incident_id=incident.pk, type__in=_GATE_EVENT_TYPES)
+            Event.objects.filter(incident_id=incident.pk, type__in=GATE_EVENT_TYPES)
             .order_by("seq")
             .values("type", "data", "at")
         )
@@ -1064,6 +1052,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
     from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
@@ -1112,6 +1101,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1132,6 +1122,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 

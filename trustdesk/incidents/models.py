@@ -237,6 +237,25 @@ class BreachLink(models.Model):
         return f"evaluation {self.evaluation_id} -> {self.incident_id}"
 
 
+class TraceView(models.Model):
+    """The span tree read from a `trace` evidence file (OTLP JSON) when it was added.
+
+    The file is the evidence; this is its parsed, displayable form, written once with it so the
+    incident page never re-parses megabytes of JSON. `spans` is the tree flattened in display
+    order (see incidents.traces.span_rows).
+    """
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.PROTECT, related_name="trace_view")
+    spans = models.JSONField(default=list)
+    span_count = models.PositiveIntegerField()
+    error_count = models.PositiveIntegerField()
+    trace_count = models.PositiveIntegerField()
+    truncated = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"trace of evidence {self.evidence_id} ({self.span_count} spans)"
+
+
 # ---------------------------------------------------------------- the transparency log (section 15)
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -29,6 +30,7 @@ from trustdesk.core.roles import (
     WORKS_INCIDENTS,
     has_role,
 )
+from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.chain import first_broken_link
@@ -128,14 +130,27 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = NewIncidentForm(request.POST)
         if form.is_valid():
+            opened: list[Incident] = []
+
+            def open_it() -> str:
+                opened.append(_open_and_contain(form.cleaned_data, by=request.user))
+                return reverse("incident_detail", kwargs={"key": opened[0].key})
+
             try:
-                incident = _open_and_contain(form.cleaned_data, by=request.user)
+                url, repeated = submit_once(
+                    form.cleaned_data.get("submission"), by=request.user, action=open_it
+                )
             except lifecycle.GateError as exc:
                 for problem in exc.problems:
                     form.add_error(None, problem)
+            except PermissionError as exc:
+                form.add_error(None, str(exc))
             else:
-                messages.success(request, f"{incident.key} opened.")
-                return redirect("incident_detail", key=incident.key)
+                if repeated:
+                    messages.info(request, "This form was already sent: here is what it opened.")
+                else:
+                    messages.success(request, f"{opened[0].key} opened.")
+                return redirect(url)
     else:
         # A GET with ?agent=... narrows the pact choices (the htmx refresh of the pact fields).
         agent = _agent_from(request.GET)
@@ -292,7 +307,7 @@ def incident_page_context(
     )
     evidence = list(
         Evidence.objects.filter(incident=incident)
-        .select_related("captured_by", "superseded_by", "supersedes")
+        .select_related("captured_by", "superseded_by", "supersedes", "trace_view")
         .order_by("captured_at", "pk")
     )
     disputes = list(
@@ -303,7 +318,8 @@ def incident_page_context(
     clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
     required = _evidence_status(incident, events)
     missing_kinds = [r["kind"] for r in required if not r["present"]]
-    gates = lifecycle.gate_status(incident)
+    # One gate computation for the page and the reviews panel, from the events loaded above.
+    gates = lifecycle.gate_status(incident, rows=lifecycle.gate_rows(events))
     step = lifecycle.current_step(incident)
     user = request.user
     works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
@@ -350,7 +366,7 @@ def incident_page_context(
         "show_messages": _partial_requested(request),
     }
     context["visible_slots"] = _visible_slots(context)
-    context.update(incident_panel_context(incident, user))
+    context.update(incident_panel_context(incident, user, gates=gates))
     return context
 
 

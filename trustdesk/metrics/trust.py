@@ -37,7 +37,7 @@ from typing import Any
 from django.db.models import Count, Max, Q
 
 from trustdesk.incidents.models import CLOSED_STATES, Incident
-from trustdesk.pacts.models import Clause, Evaluation, VersionStatus
+from trustdesk.pacts.models import SCOPE_RANK, Clause, Evaluation, VersionStatus
 
 PASS_RATE_WEIGHT = 50
 SEVERITY_POINTS = {"sev1": 25, "sev2": 15, "sev3": 8, "sev4": 3}
@@ -52,7 +52,6 @@ STALE_PACTS_CAP = 10
 SUSPEND_BELOW = 30
 RESTRICT_BELOW = 60
 
-SCOPE_RANK = {"full": 0, "restricted": 1, "suspended": 2}
 CONSEQUENCE_SCOPE = {"restrict": "restricted", "suspend": "suspended"}
 CONSEQUENCE_RANK = {"flag": 0, "restrict": 1, "suspend": 2}
 

@@ -24,6 +24,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from trustdesk.core.bounds import text_problems
 from trustdesk.pacts.actions import MAX_EVALUATIONS_PER_BATCH, record_evaluations
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import ApiToken, Evaluation
@@ -65,6 +66,11 @@ class EvaluationIn(Schema):
     )
 
 
+class ReplayDifference(Schema):
+    stored: str
+    sent: str
+
+
 class EvaluationOut(Schema):
     id: int
     pact: str
@@ -77,6 +83,11 @@ class EvaluationOut(Schema):
     source: str
     external_id: str
     duplicate: bool = Field(description="True when this (source, external_id) was stored before.")
+    differs: dict[str, ReplayDifference] = Field(
+        default_factory=dict,
+        description="On a repeat: each field (pact, clause, value, measured_at) whose sent value "
+        "differs from the stored one. The stored evaluation stands; empty when the repeat matches.",
+    )
     voided: bool
 
 
@@ -189,6 +200,7 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
                 "source": s.source,
                 "external_id": s.external_id,
                 "duplicate": getattr(e, "duplicate", False),
+                "differs": getattr(e, "differs", {}),
                 "voided": s.voided_at is not None,
             }
         )
@@ -210,7 +222,9 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
         "document names an evaluation source takes only that source's token). Pass or fail follows "
         "the clause's objective; a failure of a restrict or suspend clause is a breach and "
         "opens (or joins) an incident. A repeat of (source, external_id) returns the stored "
-        f"evaluation with duplicate=true. At most {MAX_EVALUATIONS_PER_BATCH} per request. "
+        "evaluation with duplicate=true, and `differs` names each field the repeat sent "
+        "differently (stored and sent values: the stored one stands). "
+        f"At most {MAX_EVALUATIONS_PER_BATCH} per request. "
         "Answers 201 when something new was stored, 200 when everything was a repeat, 400 with "
         "the path of every problem, 401 for a missing, unknown or revoked token, 413 for a body "
         f"over {MAX_BODY_BYTES // (1024 * 1024)} MB."
@@ -238,6 +252,12 @@ def post_evaluations(request: HttpRequest):
         return _bad_request([f"(body): not valid JSON ({exc})"])
     if problems:
         return _bad_request(problems)
+    # NUL or a lone surrogate ("\u0000", "\ud800") in any string: no database can store it.
+    unstorable = text_problems(items, "" if prefix is None else prefix)
+    if unstorable:
+        if prefix is None:  # a single object: its fields are the paths
+            unstorable = [p.removeprefix("[0].") for p in unstorable]
+        return _bad_request(unstorable)
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
         where = prefix or "(body)"
         return _bad_request(

@@ -20,6 +20,11 @@ class Scope(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+# How restrictive a scope is: a containment never widens it, and a decision does not lift a
+# stricter scope another open incident holds.
+SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
+
+
 class RiskTier(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
@@ -47,6 +52,9 @@ class EvaluationMethod(models.TextChoices):
     SAMPLED_HUMAN_REVIEW = "sampled_human_review", "Sampled human review"
     JURY = "jury", "Jury"
     HUMAN = "human", "Human"
+    # Measured from files the teams' tools write (DESIGN.md section 14; pacts.eval_sources).
+    INSPECT = "inspect", "Inspect AI log"
+    JUNIT = "junit", "JUnit XML report"
 
 
 class Consequence(models.TextChoices):
@@ -63,6 +71,7 @@ class EvidenceKind(models.TextChoices):
     IMPACT_ASSESSMENT = "impact_assessment", "Impact assessment"
     CONFIG_SNAPSHOT = "config_snapshot", "Config snapshot"
     OTHER = "other", "Other"
+    TRACE = "trace", "Agent trace (OTLP JSON)"
 
 
 class AgentQuerySet(models.QuerySet):
@@ -273,7 +282,18 @@ class Clause(models.Model):
             "sampled_human_review": "by human review of a sample",
             "jury": "by a jury of evaluators",
             "human": "by a human reviewer",
+            "inspect": "from Inspect AI evaluation logs",
+            "junit": "from JUnit XML test reports",
         }.get(self.method, self.method)
+
+    @property
+    def evaluation_spec(self) -> dict:
+        """The clause's `evaluation` mapping as its (immutable) document states it: method,
+        source and, for log-fed methods, task/scorer/metric (inspect) or suite (junit)."""
+        clauses = self.version.document.get("spec", {}).get("clauses", [])
+        if self.position < len(clauses) and clauses[self.position].get("key") == self.key:
+            return dict(clauses[self.position].get("evaluation", {}))
+        return {"method": self.method, "source": self.source}
 
     @property
     def breach_words(self) -> str:
@@ -344,6 +364,14 @@ class Evaluation(models.Model):
     external_id = models.CharField(max_length=200)
     ingested_at = models.DateTimeField(default=timezone.now)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # The file that produced it (an Inspect AI log, a JUnit report), when it came from one.
+    log = models.ForeignKey(
+        "EvaluationLog",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="evaluations",
+    )
 
     objects = EvaluationQuerySet.as_manager()
 
@@ -461,3 +489,43 @@ class ApiToken(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None
+
+
+class LogFormat(models.TextChoices):
+    INSPECT_EVAL = "inspect_eval", "Inspect AI log (.eval)"
+    INSPECT_JSON = "inspect_json", "Inspect AI log (.json)"
+    JUNIT = "junit", "JUnit XML report"
+
+
+LOG_SUFFIX = {"inspect_eval": ".eval", "inspect_json": ".json", "junit": ".xml"}
+
+
+class EvaluationLog(models.Model):
+    """A file that produced evaluations (DESIGN.md section 14), kept as evidence: its bytes live
+    content-addressed in the incidents evidence store, under their SHA-256, and never change.
+    One row per distinct file; ingesting it again reuses the row."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.PositiveBigIntegerField()
+    storage_path = models.CharField(max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=20, choices=LogFormat.choices)
+    # What was read from the file: eval id, task, status and scores, or the JUnit suites.
+    summary = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The evaluation source of the API token that posted it; empty from the command line.
+    received_from = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} {self.sha256[:12]}"
+
+    @property
+    def download_name(self) -> str:
+        """A file name for downloads: the name it arrived with, else its hash and format."""
+        return self.original_name or f"{self.sha256[:16]}{LOG_SUFFIX.get(self.format, '')}"

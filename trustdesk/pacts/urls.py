@@ -1,6 +1,9 @@
 from django.urls import path
 
-from trustdesk.pacts import views
+# These modules register their endpoints on `api` when imported, so before api.urls is read:
+# POST /eval-logs and POST /incidents/{key}/traces.
+from trustdesk.incidents import api_traces  # noqa: F401
+from trustdesk.pacts import api_eval_logs, views  # noqa: F401
 from trustdesk.pacts.api import api
 
 urlpatterns = [
@@ -30,5 +33,6 @@ urlpatterns = [
     path("api-tokens/", views.api_tokens, name="api_tokens"),
     path("api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("schemas/pact-v1.json", views.pact_schema, name="pact_schema"),
+    path("evaluation-logs/<str:sha256>/", views.evaluation_log_download, name="evaluation_log"),
     path("api/v1/", api.urls),
 ]

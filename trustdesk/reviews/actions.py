@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
 from trustdesk.incidents.lifecycle import (
@@ -32,7 +33,8 @@ from trustdesk.incidents.lifecycle import (
     step_time,
 )
 from trustdesk.incidents.models import CLOSED_STATES, Event, EventType, Incident, State
-from trustdesk.pacts.models import PactVersion, Scope
+from trustdesk.incidents.transitions import advance
+from trustdesk.pacts.models import SCOPE_RANK, PactVersion, Scope
 from trustdesk.reviews import conditions
 from trustdesk.reviews.errors import ReviewError
 from trustdesk.reviews.models import (
@@ -62,7 +64,6 @@ TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
 MAX_TEXT = 5000
 # A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
 MAX_AGENDA = 20
-SCOPE_RANK = {Scope.FULL: 0, Scope.RESTRICTED: 1, Scope.SUSPENDED: 2}
 SCOPE_FOR_DECISION = {
     Decision.REOPEN_FULL: Scope.FULL,
     Decision.REOPEN_PARTIAL: Scope.RESTRICTED,
@@ -301,13 +302,8 @@ def request_review(
             problems.append("Set at least one re-entry condition the machine can check.")
         now = step_time(inc, at, problems)
         _refuse(problems)
-        append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
-        inc.state = State.IN_REVIEW
-        fields = ["state"]
-        if inc.review_requested_at is None:
-            inc.review_requested_at = now
-            fields.append("review_requested_at")
-        inc.save(update_fields=fields)
+        event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
+        inc.save(update_fields=advance(inc, event))
         _after_step(inc)
     return inc
 
@@ -468,18 +464,16 @@ def record_recovery_decision(
             event=event,
         )
         label = Decision(decision).label.lower()
+        fields = advance(inc, event)
         if reopening:
-            append_event(
+            outcome = append_event(
                 inc, type=EventType.REOPENED, by=by, data={"scope_after": scope_after}, at=now
             )
-            inc.state = State.RECOVERED
-            inc.reopened_at = inc.reopened_at or now
-            fields = ["state", "reopened_at"]
         else:
-            append_event(inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now)
-            inc.state = State.CLOSED_RESTRICTED
-            inc.closed_at = inc.closed_at or now
-            fields = ["state", "closed_at"]
+            outcome = append_event(
+                inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now
+            )
+        fields += advance(inc, outcome)
         if agent_scope != agent.scope:
             set_agent_scope(
                 agent,
@@ -492,9 +486,7 @@ def record_recovery_decision(
         if decision == Decision.RETIRE:
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
-        inc.decided_at = inc.decided_at or now
-        inc.scope_after = scope_after
-        inc.save(update_fields=[*fields, "decided_at", "scope_after"])
+        inc.save(update_fields=sorted(set(fields)))
         schedule_metrics_refresh(inc)
     return record
 
@@ -586,6 +578,8 @@ def create_meeting(
         problems.append("The title is too long (at most 200 characters).")
     if scheduled_at is None:
         problems.append("A meeting needs a time.")
+    elif problem := planned_time_problem(scheduled_at):
+        problems.append(f"The meeting time {problem}.")
     if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():

@@ -71,11 +71,13 @@ def incident_panel_context(
     *,
     bound: dict[str, django_forms.Form] | None = None,
     conflict: str = "",
+    gates: list | None = None,
 ) -> dict[str, Any]:
     """Context for reviews/_incident_panel.html in a fixed number of queries (at most nine).
 
     `bound` holds refused forms (by PANEL_FORMS name) to show with their errors and input;
-    `conflict` is the message of a submission that lost a race.
+    `conflict` is the message of a submission that lost a race; `gates` are the incident's
+    gates when the caller already computed them (the incident page does).
     """
     from trustdesk.incidents.lifecycle import gate_status
 
@@ -105,7 +107,9 @@ def incident_panel_context(
         if decision
         else []
     )
-    gates = [g for g in gate_status(incident) if g.step != "decide"]
+    if gates is None:
+        gates = gate_status(incident)
+    gates = [g for g in gates if g.step != "decide"]
     gate_rows = [{"label": g.label, "detail": g.detail, "met": g.met} for g in gates]
     condition_rows = [{"statement": c.statement, "status": c.status} for c in conditions]
     can = _permissions(incident, user, decision, signoffs, attestations)

@@ -87,7 +87,7 @@ def _run(statements):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0004_append_only_trigger'),
+        ('incidents', '0005_trace_evidence'),
     ]
 
     operations = [
