@@ -473,6 +473,26 @@ class RepairForm(VersionedForm):
         max_length=500,
         help_text="A change request, commit, ticket or release that someone else can look up.",
     )
+    # Shown only while a report that must come first (EU AI Act Art. 73(6)) is unfiled.
+    override = forms.BooleanField(
+        label="Override: repair before the authority is informed",
+        required=False,
+        help_text="Only an incident manager may; it is recorded and counted as an override.",
+    )
+    justification = forms.CharField(
+        label="Justification",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        from trustdesk.incidents.obligations import repair_blockers
+
+        # Repair is only the next step when classified; no query otherwise.
+        if self.incident.state != State.CLASSIFIED or not repair_blockers(self.incident):
+            del self.fields["override"], self.fields["justification"]
 
 
 class NoteForm(forms.Form):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.errors import Refused
-from trustdesk.incidents import tlog
+from trustdesk.incidents import announce, tlog
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import (
     BreachLink,
@@ -80,6 +80,7 @@ def locked_incident(
                 .values_list("type", flat=True)
             )
             raise ConflictError(current, expected_version, changes)
+        announce.remember_state(current)
         yield current
 
 
@@ -180,6 +181,7 @@ def open_incident(
             incident.clauses.set(clauses)
         append_event(incident, type="detected", by=by, at=detected_at)
         schedule_metrics_refresh(incident)
+        announce.announce_opened(incident)
     return incident
 
 
@@ -290,6 +292,9 @@ def _save(incident: Incident, fields: list[str]) -> None:
     # append_event already wrote the chain head and version with an UPDATE; write only ours.
     if fields:
         incident.save(update_fields=sorted(set(fields)))
+    if "state" in fields:
+        # Every state transition of the lifecycle is saved here: the one place that announces it.
+        announce.announce_state_change(incident)
 
 
 # ---------------------------------------------------------------- the steps
@@ -378,9 +383,9 @@ def add_evidence(
 ) -> Evidence:
     """Attach one evidence item (a file, a text or a URL), stored immutably with its SHA-256.
 
-    Allowed in every open state. A correction is a new item with `supersedes` set; nothing is
-    overwritten. The file is streamed to content-addressed storage before the lock is taken,
-    so a slow upload never holds the incident.
+    Allowed in every state; after the decision the item is marked late. A correction is a new
+    item with `supersedes` set; nothing is overwritten. The file is streamed to content-addressed
+    storage before the lock is taken, so a slow upload never holds the incident.
     """
     from trustdesk.incidents import evidence as store
     from trustdesk.incidents import traces
@@ -421,11 +426,9 @@ def add_evidence(
     )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
-            if not inc.is_open:
-                problems.append(
-                    f"{inc.key} is {_state_label(inc.state)}; evidence can only be added "
-                    "before the incident is closed."
-                )
+            # Evidence stays possible after the decision; it is marked late and the decision's
+            # snapshot (stored with the decision) does not change.
+            late = inc.decided_at is not None or not inc.is_open
             if supersedes is not None:
                 old = Evidence.objects.filter(pk=supersedes.pk).first()
                 if old is None or old.incident_id != inc.pk:
@@ -467,6 +470,8 @@ def add_evidence(
             }
             if supersedes is not None:
                 data["supersedes"] = supersedes.sha256
+            if late:
+                data["late"] = True
             event = append_event(inc, type=EventType.EVIDENCE_ADDED, by=by, data=data, at=at)
             item = Evidence.objects.create(
                 incident=inc,
@@ -633,56 +638,99 @@ def classify_incident(
         problems: list[str] = []
         if msg := _wrong_state(inc, "classification", [State.EVIDENCE_PRESERVED]):
             problems.append(msg)
-        if assumption not in ASSUMPTION_BY_KEY:
-            problems.append("Choose the broken assumption class from the taxonomy.")
-        if not statement:
-            problems.append(
-                "State plainly what broke, in a sentence someone outside the team can follow."
-            )
-        if inc.pact_version_id is not None:
-            if not clauses:
-                problems.append(
-                    f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
-                )
-            for clause in clauses:
-                if getattr(clause, "version_id", None) != inc.pact_version_id:
-                    problems.append(
-                        f"Clause '{getattr(clause, 'key', clause)}' is not part of "
-                        f"{inc.pact_version.label}."
-                    )
-        elif clauses:
-            problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
-        if confidence not in dict(CONFIDENCE_CHOICES):
-            problems.append("Choose a confidence: known, likely or potential.")
-        if harm_category and harm_category not in dict(HARM_CHOICES):
-            problems.append(
-                "The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + "."
-            )
-        for extra in secondary:
-            if extra not in ASSUMPTION_BY_KEY:
-                problems.append(f"'{extra}' is not an assumption class.")
-            elif extra == assumption:
-                problems.append(f"'{extra}' is the primary class; secondary classes are others.")
+        problems += classification_problems(
+            inc, assumption, statement, clauses, confidence, harm_category, secondary
+        )
         at = step_time(inc, at, problems)
         _refuse(problems)
-        data: dict[str, Any] = {
-            "assumption": assumption,
-            "statement": statement,
-            "clauses": [c.key for c in clauses],
-            "confidence": confidence,
-        }
-        if harm_category:
-            data["harm_category"] = harm_category
-        if secondary:
-            data["secondary"] = secondary
-        event = append_event(inc, type=EventType.CLASSIFIED, by=by, data=data, at=at)
-        if clauses:
-            inc.clauses.add(*clauses)
-        inc.recurrence_of = find_recurrence_of(inc, assumption)
-        _save(inc, ["recurrence_of", *advance(inc, event)])
+        event = append_event(
+            inc,
+            type=EventType.CLASSIFIED,
+            by=by,
+            data=classification_data(
+                assumption, statement, clauses, confidence, harm_category, secondary
+            ),
+            at=at,
+        )
+        apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
+
+
+def classification_problems(
+    inc: Incident,
+    assumption: str,
+    statement: str,
+    clauses: list,
+    confidence: str,
+    harm_category: str,
+    secondary: list[str],
+) -> list[str]:
+    """What is wrong with a classification of `inc` (classify and reclassify check the same)."""
+    problems: list[str] = []
+    if assumption not in ASSUMPTION_BY_KEY:
+        problems.append("Choose the broken assumption class from the taxonomy.")
+    if not statement:
+        problems.append(
+            "State plainly what broke, in a sentence someone outside the team can follow."
+        )
+    if inc.pact_version_id is not None:
+        if not clauses:
+            problems.append(
+                f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
+            )
+        for clause in clauses:
+            if getattr(clause, "version_id", None) != inc.pact_version_id:
+                problems.append(
+                    f"Clause '{getattr(clause, 'key', clause)}' is not part of "
+                    f"{inc.pact_version.label}."
+                )
+    elif clauses:
+        problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
+    if confidence not in dict(CONFIDENCE_CHOICES):
+        problems.append("Choose a confidence: known, likely or potential.")
+    if harm_category and harm_category not in dict(HARM_CHOICES):
+        problems.append("The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + ".")
+    for extra in secondary:
+        if extra not in ASSUMPTION_BY_KEY:
+            problems.append(f"'{extra}' is not an assumption class.")
+        elif extra == assumption:
+            problems.append(f"'{extra}' is the primary class; secondary classes are others.")
+    return problems
+
+
+def classification_data(
+    assumption: str,
+    statement: str,
+    clauses: list,
+    confidence: str,
+    harm_category: str,
+    secondary: list[str],
+) -> dict[str, Any]:
+    """The data of a `classified` (or `reclassified`) event."""
+    data: dict[str, Any] = {
+        "assumption": assumption,
+        "statement": statement,
+        "clauses": [c.key for c in clauses],
+        "confidence": confidence,
+    }
+    if harm_category:
+        data["harm_category"] = harm_category
+    if secondary:
+        data["secondary"] = secondary
+    return data
+
+
+def apply_classification(inc: Incident, event: Event, clauses: list) -> None:
+    """Fold a `classified` or `reclassified` event into a locked incident (through `advance`,
+    like every event) and link its clauses; the latest class is the incident's class, and
+    recurrence is judged by it."""
+    if clauses:
+        inc.clauses.add(*clauses)
+    fields = advance(inc, event)
+    inc.recurrence_of = find_recurrence_of(inc, inc.assumption)
+    _save(inc, ["recurrence_of", *fields])
 
 
 def record_repair(
@@ -693,10 +741,21 @@ def record_repair(
     summary: str,
     reference: str,
     at: datetime | None = None,
+    override: bool = False,
+    justification: str = "",
 ) -> Event:
-    """Repair: the technical fix, with a reference someone can follow. classified -> repaired."""
+    """Repair: the technical fix, with a reference someone can follow. classified -> repaired.
+
+    While a report that forbids altering the system first (EU AI Act Article 73(6)) is unfiled,
+    repair is refused unless an incident manager overrides with a justification; the event then
+    carries `override: true` and the justification (counted as `repair_overrides` in metrics).
+    """
+    from trustdesk.core.roles import INCIDENT_MANAGER, has_role
+    from trustdesk.incidents.obligations import repair_blockers
+
     summary = (summary or "").strip()
     reference = (reference or "").strip()
+    justification = (justification or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         if msg := _wrong_state(inc, "recording the repair", [State.CLASSIFIED]):
@@ -705,15 +764,28 @@ def record_repair(
             problems.append("Summarize the fix: what was changed so that this cannot happen again.")
         if not reference:
             problems.append("Give a reference for the fix (a ticket, commit or change request).")
+        blockers = repair_blockers(inc)
+        if blockers and not override:
+            problems.extend(
+                f"The {b.title} is not filed yet (due {b.deadline:%Y-%m-%d %H:%M} UTC): the "
+                "system may not be altered before the authority is informed (Article 73(6)). "
+                "File the report first, or an incident manager may override with a justification."
+                for b in blockers
+            )
+        elif blockers:
+            if by is not None and not has_role(by, INCIDENT_MANAGER):
+                problems.append("Only an incident manager may repair before the report is filed.")
+            if not justification:
+                problems.append(
+                    "An override needs a written justification: why alter the system before "
+                    "the authority is informed."
+                )
         at = step_time(inc, at, problems)
         _refuse(problems)
-        event = append_event(
-            inc,
-            type=EventType.REPAIRED,
-            by=by,
-            data={"summary": summary, "reference": reference},
-            at=at,
-        )
+        data: dict[str, Any] = {"summary": summary, "reference": reference}
+        if blockers:
+            data.update(override=True, justification=justification)
+        event = append_event(inc, type=EventType.REPAIRED, by=by, data=data, at=at)
         _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)

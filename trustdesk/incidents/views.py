@@ -287,6 +287,7 @@ def incident_page_context(
 
     `bound` holds refused forms (by slot) to show with their errors and the user's input.
     """
+    from trustdesk.incidents.ownership_views import ownership_panel_context
     from trustdesk.reviews.panels import incident_panel_context
 
     bound = bound or {}
@@ -365,6 +366,7 @@ def incident_page_context(
         "step_forms_here": list(STEP_FORMS),
         "show_messages": _partial_requested(request),
     }
+    context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
     context.update(incident_panel_context(incident, user, gates=gates))
     return context
@@ -384,6 +386,7 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
         slots.add("dispute")
     if context["can_resolve"]:
         slots |= {f"resolve-{d.pk}" for d in context["open_disputes"]}
+    slots |= context.get("ownership_slots", set())
     return slots
 
 
@@ -593,6 +596,8 @@ def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
             expected_version=data["version"],
             summary=data["summary"],
             reference=data["reference"],
+            override=bool(data.get("override")),
+            justification=data.get("justification", ""),
         )
 
     return _after_step(request, key, form, "repair", repair, done="Repair recorded.")
@@ -637,6 +642,11 @@ def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpRes
     return _after_step(
         request, key, form, f"resolve-{dispute.pk}", resolve, done="Dispute resolved."
     )
+
+
+# The step runner and the incident loader, for the ownership views (ownership_views.py).
+run_step_form = _after_step
+get_incident = _get_incident
 
 
 # ---------------------------------------------------------------- evidence download

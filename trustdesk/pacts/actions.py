@@ -19,11 +19,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from trustdesk.core.bounds import past_time_problem
 from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
+from trustdesk.core.effects import publish
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
     canonical_document,
@@ -431,7 +433,25 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
     today = today or now.date()
     stale = PactVersion.objects.stale(today)
     with transaction.atomic():
-        marked = stale.filter(stale_since__isnull=True).update(stale_since=now)
+        newly = list(
+            stale.filter(stale_since__isnull=True)
+            .select_for_update(of=("self",))
+            .values_list("pk", "pact__key", "pact__agent__key", "number", "review_due")
+        )
+        marked = PactVersion.objects.filter(pk__in=[row[0] for row in newly]).update(
+            stale_since=now
+        )
+        for _pk, pact_key, agent_key, number, review_due in newly:
+            publish(
+                "pact.stale",
+                {
+                    "pact": pact_key,
+                    "version": number,
+                    "agent": agent_key,
+                    "review_due": review_due.isoformat() if review_due else None,
+                    "url": reverse("pact_version", args=[pact_key, number]),
+                },
+            )
         cleared = (
             PactVersion.objects.filter(stale_since__isnull=False)
             .exclude(pk__in=stale.values("pk"))

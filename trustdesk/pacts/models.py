@@ -74,6 +74,14 @@ class EvidenceKind(models.TextChoices):
     TRACE = "trace", "Agent trace (OTLP JSON)"
 
 
+class Nis2Entity(models.TextChoices):
+    """What NIS2 makes of the agent's operator (DESIGN.md section 13's agent profile)."""
+
+    NONE = "none", "Not in scope"
+    IMPORTANT = "important", "Important entity"
+    ESSENTIAL = "essential", "Essential entity"
+
+
 class AgentQuerySet(models.QuerySet):
     def restricted(self) -> AgentQuerySet:
         return self.exclude(scope=Scope.FULL)
@@ -113,6 +121,13 @@ class Agent(models.Model):
     )
     retired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The regulatory profile: which obligations an incident of this agent can trigger
+    # (trustdesk/incidents/obligations.json reads these names).
+    high_risk_ai = models.BooleanField("high-risk AI system (EU AI Act)", default=False)
+    personal_data = models.BooleanField("processes personal data (GDPR)", default=False)
+    nis2 = models.CharField(
+        "NIS2 entity", max_length=20, choices=Nis2Entity.choices, default=Nis2Entity.NONE
+    )
 
     objects = AgentQuerySet.as_manager()
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     append_event,
     locked_incident,
@@ -304,6 +305,8 @@ def request_review(
         _refuse(problems)
         event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
         inc.save(update_fields=advance(inc, event))
+        announce.announce_state_change(inc)
+        announce.announce("review.requested", inc)
         _after_step(inc)
     return inc
 
@@ -487,6 +490,11 @@ def record_recovery_decision(
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
         inc.save(update_fields=sorted(set(fields)))
+        announce.announce_state_change(inc)
+        facts = {"decision": decision, "scope_after": scope_after, "override": is_override}
+        announce.announce("decision.recorded", inc, **facts)
+        # Every decision asks other stakeholders to attest that the page alone explains it.
+        announce.announce("attestation.needed", inc, decision=decision)
         schedule_metrics_refresh(inc)
     return record
 

@@ -87,7 +87,7 @@ def _run(statements):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0005_trace_evidence'),
+        ('incidents', '0006_ownership_and_obligations'),
     ]
 
     operations = [
