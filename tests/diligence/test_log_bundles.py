@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from tests.diligence.helpers import edit_manifest, read_zip, recovered_incident, run_standalone
+from tests.diligence.helpers import edit_manifest, read_zip, run_standalone
 from tests.diligence.helpers import write_zip as zip_files
 from tests.factories import make_incident
 from trustdesk.diligence.actions import create_share_link
@@ -69,7 +69,14 @@ def refused(
 
 @pytest.fixture
 def old(make_user, tmp_path) -> Path:
-    recovered_incident(by=make_user("operator", username="ana"))
+    """An incident contained, with an internal and a shareable note, and its bundle."""
+    operator = make_user("operator", username="ana")
+    incident = make_incident(by=operator)
+    lifecycle.contain_incident(
+        incident, by=operator, expected_version=1, action="suspend", scope_after="suspended"
+    )
+    lifecycle.add_note(incident, by=operator, text="between us", internal=True)
+    lifecycle.add_note(incident, by=operator, text="for the buyer too", internal=False)
     return export(tmp_path / "old" / "old.zip")
 
 
