@@ -171,34 +171,38 @@ def tree_size() -> int:
     return head or 0
 
 
+class MissingNodes(ProofError):
+    """Some complete subtree a proof needs is not stored: the tree is not that large (yet)."""
+
+
 def _stored_hashes(cursor, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of complete subtrees, two queries at most (leaves, then nodes)."""
+    """The stored hashes of complete subtrees: one query per FETCH_CHUNK nodes (leaves and inner
+    nodes together), so a proof is a single round trip."""
     nodes = list(nodes)
     found: dict[Node, bytes] = {}
-    leaves = [position for level, position in nodes if level == 0]
-    inner = [(level, position) for level, position in nodes if level > 0]
-    for start in range(0, len(leaves), FETCH_CHUNK):
-        chunk = leaves[start : start + FETCH_CHUNK]
-        marks = ", ".join(["%s"] * len(chunk))
-        cursor.execute(
-            f"SELECT log_index, hash FROM incidents_logleaf WHERE log_index IN ({marks})", chunk
-        )
-        found.update(((0, i), bytes(h)) for i, h in cursor.fetchall())
-    for start in range(0, len(inner), FETCH_CHUNK):
-        chunk = inner[start : start + FETCH_CHUNK]
-        marks = ", ".join(["(%s, %s)"] * len(chunk))
-        params = [value for node in chunk for value in node]
-        cursor.execute(
-            "SELECT level, position, hash FROM incidents_lognode "
-            f"WHERE (level, position) IN ({marks})",
-            params,
-        )
+    for start in range(0, len(nodes), FETCH_CHUNK):
+        chunk = nodes[start : start + FETCH_CHUNK]
+        leaves = [position for level, position in chunk if level == 0]
+        inner = [node for node in chunk if node[0] > 0]
+        parts, params = [], []
+        if leaves:
+            marks = ", ".join(["%s"] * len(leaves))
+            parts.append(
+                f"SELECT 0, log_index, hash FROM incidents_logleaf WHERE log_index IN ({marks})"
+            )
+            params += leaves
+        if inner:
+            marks = ", ".join(["(%s, %s)"] * len(inner))
+            parts.append(
+                "SELECT level, position, hash FROM incidents_lognode "
+                f"WHERE (level, position) IN ({marks})"
+            )
+            params += [value for node in inner for value in node]
+        cursor.execute(" UNION ALL ".join(parts), params)
         found.update(((level, p), bytes(h)) for level, p, h in cursor.fetchall())
     missing = [node for node in nodes if node not in found]
     if missing:
-        raise ProofError(
-            f"the stored tree lacks node {missing[0]} (run manage.py verify_log to investigate)"
-        )
+        raise MissingNodes(f"the stored tree lacks node {missing[0]}")
     return found
 
 
@@ -212,6 +216,25 @@ def _check_size(size: int, current: int) -> None:
         raise ProofError(f"the log has {current} leaves; there is no tree of size {size} yet")
 
 
+def _hashes_of(ranges: list[tuple[int, int]], size: int) -> list[bytes]:
+    """The MTH of each range of the tree at `size`, in one query. Every complete subtree below
+    the current size is stored, so a missing one means `size` is past the log's size."""
+    number_pending()
+    if not ranges:  # a one-leaf tree or equal sizes: nothing to read, but the size must exist
+        _check_size(size, tree_size())
+        return []
+    try:
+        stored = node_hashes(merkle.nodes_for(ranges))
+    except MissingNodes:
+        current = tree_size()
+        _check_size(size, current)
+        raise ProofError(
+            f"the stored tree of {current} leaves lacks a node below size {size}: "
+            "run manage.py verify_log"
+        ) from None
+    return merkle.hashes_for(ranges, stored.__getitem__)
+
+
 def root(size: int | None = None) -> tuple[int, bytes]:
     """(size, root hash) of the tree at `size` (default: now)."""
     current = tree_size()
@@ -221,31 +244,28 @@ def root(size: int | None = None) -> tuple[int, bytes]:
 
 
 def root_at(size: int) -> bytes:
-    """The root of the tree at `size`; the caller has checked that the log is that large."""
+    """The root of the tree at `size` (no larger than the log)."""
     if size == 0:
         return merkle.EMPTY_ROOT
-    ranges = [(0, size)]
-    stored = node_hashes(merkle.nodes_for(ranges))
-    return merkle.hashes_for(ranges, stored.__getitem__)[0]
+    return _hashes_of([(0, size)], size)[0]
 
 
 def inclusion_proof(index: int, size: int) -> list[bytes]:
-    return inclusion_proofs([index], size)[index]
+    return _hashes_of(merkle.inclusion_ranges(index, size), size)
 
 
 def inclusion_proofs(indices: Iterable[int], size: int) -> dict[int, list[bytes]]:
     """Inclusion proofs of many leaves in the tree of `size`, reading each stored node once."""
-    _check_size(size, tree_size())
     ranges = {index: merkle.inclusion_ranges(index, size) for index in set(indices)}
-    stored = node_hashes(merkle.nodes_for(r for rs in ranges.values() for r in rs))
-    return {index: merkle.hashes_for(rs, stored.__getitem__) for index, rs in ranges.items()}
+    if not ranges:
+        return {}
+    flat = sorted({r for rs in ranges.values() for r in rs})
+    by_range = dict(zip(flat, _hashes_of(flat, size), strict=True))
+    return {index: [by_range[r] for r in rs] for index, rs in ranges.items()}
 
 
 def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
-    _check_size(new_size, tree_size())
-    ranges = merkle.consistency_ranges(old_size, new_size)
-    stored = node_hashes(merkle.nodes_for(ranges))
-    return merkle.hashes_for(ranges, stored.__getitem__)
+    return _hashes_of(merkle.consistency_ranges(old_size, new_size), new_size)
 
 
 def leaf_indices(event_ids: Iterable[int]) -> dict[int, int]:
