@@ -197,18 +197,68 @@ def schedule_metrics_refresh(incident: Incident) -> None:
     transaction.on_commit(lambda: enqueue_agent_recheck(agent_id))
 
 
-def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None, at: datetime):
-    """The one place an agent's scope changes (containment, recovery decisions).
+def set_agent_scope(
+    agent, *, scope: str, reason: str, incident: Incident | None, at: datetime
+) -> bool:
+    """The one place an agent's scope changes (containment, recovery decisions, closing the last
+    incident that held it). Returns whether it changed.
 
-    The caller holds the incident lock, so the agent row is locked here too.
+    The caller holds the incident lock, so the agent row is locked here too. Only an actual change
+    counts: asking for the scope the agent already has changes nothing (not its reason, not its
+    time, not the scope statement's revision) and returns False. A change bumps `revision` by
+    exactly one, announces `agent.scope_changed` after commit, and, when the scope widens, records
+    the held reopenings of the agent's other incidents (decided to reopen while another incident
+    held the agent) as reopened now.
     """
+    from django.db.models import F
+
+    from trustdesk.core.effects import publish
     from trustdesk.pacts.models import Agent
 
-    Agent.objects.select_for_update().filter(pk=agent.pk).update(
-        scope=scope, scope_changed_at=at, scope_reason=reason, scope_incident=incident
+    current = Agent.objects.select_for_update().only("scope", "revision").get(pk=agent.pk)
+    if current.scope == scope:
+        agent.scope, agent.revision = current.scope, current.revision
+        return False
+    Agent.objects.filter(pk=agent.pk).update(
+        scope=scope,
+        scope_changed_at=at,
+        scope_reason=reason,
+        scope_incident=incident,
+        revision=F("revision") + 1,
     )
+    widened = SCOPE_RANK[scope] < SCOPE_RANK[current.scope]
     agent.scope, agent.scope_changed_at, agent.scope_reason = scope, at, reason
     agent.scope_incident = incident
+    agent.revision = current.revision + 1
+    publish(
+        "agent.scope_changed",
+        {
+            "agent": agent.key,
+            "scope": scope,
+            "revision": agent.revision,
+            "reason": reason,
+            "incident": incident.key if incident is not None else None,
+        },
+    )
+    if widened:
+        _record_held_reopenings(agent, scope=scope, at=at, exclude=incident)
+    return True
+
+
+def _record_held_reopenings(agent, *, scope: str, at: datetime, exclude: Incident | None) -> None:
+    """The agent's scope widened: every reopening that was waiting on it happened now."""
+    held = Incident.objects.reopening_held().filter(agent=agent)
+    if exclude is not None:
+        held = held.exclude(pk=exclude.pk)
+    for pk in held.values_list("pk", flat=True):
+        with locked_incident(pk) as inc:
+            last = inc.events.order_by("-seq").values_list("at", flat=True).first()
+            when = max(at, last) if last else at
+            event = append_event(
+                inc, type=EventType.REOPENED, by=None, data={"scope_after": scope}, at=when
+            )
+            _save(inc, advance(inc, event))
+            schedule_metrics_refresh(inc)
 
 
 # ---------------------------------------------------------------- shared rules of the steps
@@ -240,7 +290,10 @@ DISPUTE_RESOLUTIONS = ("upheld", "rejected")
 
 
 def current_step(incident: Incident) -> str:
-    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided and closed."""
+    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided (a held
+    reopening waits in review with its decision taken: nothing is left to do on it)."""
+    if incident.decided_at is not None:
+        return "done"
     return STEP_FOR_STATE.get(incident.state, "done")
 
 
@@ -1174,6 +1227,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
             attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
+            _contain_automatically(incident, clause, evaluation)
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1195,7 +1249,37 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
             attach_evaluation_log(inc, evaluation, by=by)
+        _contain_automatically(inc, clause, evaluation)
         return inc
+
+
+def _contain_automatically(incident: Incident, clause, evaluation) -> None:
+    """A breach of a `contain: auto` clause contains its (still detected) incident at once, by
+    the system (`by: null`), in the breach's transaction, with a reason naming the evaluation
+    (DESIGN 12). An agent already held stricter keeps that scope: containment never widens it."""
+    from trustdesk.pacts.models import Containment
+
+    if clause.contain != Containment.AUTO:
+        return
+    inc = Incident.objects.select_related("agent").get(pk=incident.pk)
+    if inc.state != State.DETECTED:
+        return
+    prescribed = ACTION_SCOPE[clause.on_breach]
+    agent_scope = type(inc.agent).objects.values_list("scope", flat=True).get(pk=inc.agent_id)
+    scope = max(prescribed, agent_scope, key=SCOPE_RANK.__getitem__)
+    action = {Scope.RESTRICTED: ContainmentAction.RESTRICT}.get(scope, ContainmentAction.SUSPEND)
+    reason = (
+        f"Automatic containment (clause {clause.key} says contain: auto): evaluation "
+        f"#{evaluation.pk} from {evaluation.source} ({evaluation.external_id}) measured "
+        f"{clause.metric} = {format(evaluation.value.normalize(), 'f')}, objective "
+        f"{clause.op} {format(clause.target.normalize(), 'f')}."
+    )
+    if scope != prescribed:
+        reason += f" The clause prescribes {clause.on_breach}; the agent is already {scope}."
+    contain_incident(
+        inc, by=None, expected_version=None, action=action, scope_after=scope, reason=reason
+    )
+    incident.refresh_from_db()
 
 
 def proposed_containment(incident: Incident) -> dict | None:

@@ -48,6 +48,7 @@ from trustdesk.pacts.models import (
 )
 
 PAGE_SIZE = 25
+RECENT_EVALUATIONS = 5  # per clause on the pact page, each with the log that produced it
 AUTHORS = (RISK,)
 TOKEN_MANAGERS = (INCIDENT_MANAGER, RISK)
 DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
@@ -158,8 +159,10 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
     pact = version.pact
     clauses = list(version.clauses.all())
     rates = Evaluation.objects.window_pass_rates(clauses)
+    latest = Evaluation.objects.latest_per_clause(clauses, n=RECENT_EVALUATIONS)
     for clause in clauses:
         clause.window_rate = rates.get(clause.pk)
+        clause.recent_evaluations = latest.get(clause.pk, [])
     history = list(pact.versions.order_by("-number").select_related("created_by", "activated_by"))
     numbers = [v.number for v in history]
     earlier = [n for n in numbers if n < version.number]
@@ -369,6 +372,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
     open_disputes = Dispute.objects.filter(evaluation=OuterRef("pk"), status=DisputeStatus.OPEN)
     evaluations = (
         Evaluation.objects.filter(clause=clause_obj)
+        .select_related("log")
         .annotate(disputed=Exists(open_disputes))
         .order_by("-measured_at", "-pk")
     )
@@ -493,11 +497,14 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 created, secret = actions.create_api_token(
                     source=form.cleaned_data["source"],
                     label=form.cleaned_data["label"],
+                    scopes=form.token_scopes(),
                     by=request.user,
                 )
             except PactError as exc:
                 for problem in exc.problems:
                     field, sep, message = problem.partition(": ")
+                    if field == "scopes" and "agent" in message:
+                        field = "agents"
                     if sep and field in form.fields:
                         form.add_error(field, message)
                     else:

@@ -146,6 +146,8 @@ class DecisionForm(VersionedForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required for an override; it is stored with the decision and counted.",
     )
+    # Set by the confirmation page that showed what the override skips (views._confirm_override).
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, can_override: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)

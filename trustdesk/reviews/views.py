@@ -278,11 +278,22 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
     def build(data):
         return DecisionForm(data, can_override=can_override)
 
+    form = build(request.POST)
+    if form.is_valid() and (
+        page := _confirm_override(
+            request,
+            incident,
+            form,
+            action=reverse("incident_review_decide", args=[incident.key]),
+            target_id="review-panel",
+        )
+    ):
+        return page
     return _panel_step(
         request,
         incident,
         "decision",
-        build(request.POST),
+        form,
         lambda d: actions.record_recovery_decision(
             incident,
             by=request.user,
@@ -291,10 +302,53 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
             rationale=d["rationale"],
             justification=d.get("justification", ""),
             override_requested=d.get("override", False),
+            confirmed_skips=_confirmed_skips(request, form),
         ),
         "Decision recorded.",
         build,
     )
+
+
+def _confirmed_skips(request: HttpRequest, form: DecisionForm) -> list[str] | None:
+    """What the confirmation page showed as skipped (None when no page was shown)."""
+    if not form.cleaned_data.get("confirm"):
+        return None
+    return request.POST.getlist(form.add_prefix("skip"))
+
+
+def _confirm_override(
+    request: HttpRequest, incident: Incident, form: DecisionForm, *, action: str, target_id: str
+) -> HttpResponse | None:
+    """An override, which can never be edited, is recorded only after a page has shown exactly
+    what it skips (gates and conditions unmet): the first POST answers with that page, carrying
+    the form's fields; its button sends them again with confirm=1 and the list it showed."""
+    d = form.cleaned_data
+    if not d.get("override") or d.get("confirm") or not d.get("justification", "").strip():
+        return None  # no override asked, already confirmed, or refused anyway (no justification)
+    skips = actions.override_preview(incident, decision=d["decision"])
+    if not skips:
+        return None  # not an override after all: the action decides plainly
+    carried = [
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in ("csrfmiddlewaretoken", form.add_prefix("confirm"), form.add_prefix("skip"))
+        for value in values
+    ]
+    context = {
+        "incident": incident,
+        "decision_label": dict(form.fields["decision"].choices)[d["decision"]],
+        "rationale": d["rationale"],
+        "justification": d.get("justification", ""),
+        "skips": skips,
+        "carried": carried,
+        "skip_name": form.add_prefix("skip"),
+        "confirm_name": form.add_prefix("confirm"),
+        "action": action,
+        "target_id": target_id,
+        "back_url": reverse("incident_detail", args=[incident.key]) + "#review-panel",
+    }
+    template = "reviews/override_confirm.html"
+    return render(request, template + "#confirm" if _htmx(request) else template, context)
 
 
 def _decision_of(incident: Incident) -> RecoveryDecision | None:
@@ -570,6 +624,16 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     form = DecisionForm(
         request.POST, prefix=prefix, can_override=has_role(request.user, *actions.OVERRIDES)
     )
+    if form.is_valid() and (
+        page := _confirm_override(
+            request,
+            incident,
+            form,
+            action=reverse("review_meeting_decide", args=[meeting.pk, incident.key]),
+            target_id=f"decide-{incident.pk}",
+        )
+    ):
+        return page
     if form.is_valid():
         d = form.cleaned_data
         try:
@@ -582,6 +646,7 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
                 justification=d.get("justification", ""),
                 override_requested=d.get("override", False),
                 meeting=meeting,
+                confirmed_skips=_confirmed_skips(request, form),
             )
         except ConflictError as exc:
             fresh = Incident.objects.get(pk=incident.pk)
