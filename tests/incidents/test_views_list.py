@@ -180,7 +180,7 @@ def test_htmx_gets_only_the_results_region(viewer):
     response = viewer.get(URL, {"severity": "sev1"}, headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
-    assert "<html" not in body and 'class="incident-table"' in body
+    assert "<html" not in body and 'class="incident-table stack"' in body
     assert "HX-Request" in response["Vary"]
     full = viewer.get(URL, {"severity": "sev1"}).content.decode()
     assert "<html" in full and 'hx-push-url="true"' in full

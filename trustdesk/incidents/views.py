@@ -32,7 +32,7 @@ from trustdesk.core.roles import (
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import lifecycle, live
 from trustdesk.incidents.chain import first_broken_link
 from trustdesk.incidents.forms import (
     ApplyContainmentForm,
@@ -372,6 +372,9 @@ def incident_page_context(
     context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
     context.update(incident_panel_context(incident, user, gates=gates))
+    # The page's live poll (incidents/live.py) asks "changed since this?" with this token.
+    context["live_token"] = live.page_token(incident, context["review_panel"])
+    context["live_poll_seconds"] = live.POLL_SECONDS
     return context
 
 

@@ -523,7 +523,18 @@ def _meeting_context(
         request, meeting, queries.meeting_agenda(meeting, since_item=since_item), bound
     )
     user = request.user
-    runs = meeting.is_open and has_role(user, *actions.RUNS_MEETINGS)
+    # The shared screen in presentation mode is for reading: no form at all (people act on
+    # their own screens), so nothing half-typed is shown to the room either.
+    present = request.GET.get("present") == "1"
+    if present:
+        for entry in agenda:
+            entry["decision_form"] = entry["attest_form"] = None
+    runs = meeting.is_open and has_role(user, *actions.RUNS_MEETINGS) and not present
+    # The header's status reads this instead of asking the database again.
+    meeting.n_decisions = sum(
+        1 for e in agenda if e["decision"] is not None and e["decision"].meeting_id == meeting.pk
+    )
+    takes_notes = meeting.is_open and has_role(user, *actions.TAKES_NOTES) and not present
     return {
         "meeting": meeting,
         "agenda": agenda,
@@ -531,9 +542,8 @@ def _meeting_context(
         "notes": queries.meeting_notes(meeting),
         "token": queries.meeting_fingerprint(meeting.pk),
         "poll_seconds": POLL_SECONDS,
-        "present": request.GET.get("present") == "1",
-        "note_form": bound.get("note")
-        or (NoteForm() if meeting.is_open and has_role(user, *actions.TAKES_NOTES) else None),
+        "present": present,
+        "note_form": bound.get("note") or (NoteForm() if takes_notes else None),
         "agenda_form": bound.get("agenda") or (AgendaItemForm(meeting=meeting) if runs else None),
         "can_close": runs,
         "now": timezone.now(),
