@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0006_ownership_and_obligations'),
+        ('incidents', '0007_transparency_log'),
     ]
 
     operations = [
