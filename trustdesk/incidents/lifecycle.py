@@ -22,7 +22,7 @@ from django.utils import timezone
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.errors import Refused
-from trustdesk.incidents import announce
+from trustdesk.incidents import announce, tlog
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import (
     BreachLink,
@@ -125,6 +125,8 @@ def append_event(
         hash=event_hash(prev_hash, canonical),
         canonical=canonical,
     )
+    # Its place in the transparency log (section 15): numbered at commit on PostgreSQL.
+    tlog.on_event_appended(event)
     incident.event_count = seq
     incident.last_hash = event.hash
     incident.version += 1
