@@ -82,6 +82,7 @@ CONDITION_KINDS = (
     "evidence_complete",
     "operating_model_changed",
     "dispute_free",
+    "actions_done",
 )
 DISPUTE_STATUSES = ("upheld", "rejected")
 SIGNOFF_ROLES = ("risk", "incident_manager", "operator")
