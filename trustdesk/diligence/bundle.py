@@ -110,9 +110,18 @@ def instance_name() -> str:
     return getattr(settings, "TRUSTDESK_INSTANCE_NAME", "TrustDesk")
 
 
+#: Event types that carry free text meant for colleagues unless marked otherwise (DESIGN 11).
+INTERNAL_BY_DEFAULT = ("note", "signed_off")
+
+
 def is_withheld(event_type: str, data: dict, audience: str) -> bool:
-    """In a buyer bundle, a note is shared only when explicitly marked not internal."""
-    return audience == BUYER_AUDIENCE and event_type == "note" and data.get("internal") is not False
+    """In a buyer bundle, a note or a sign-off is shared only when explicitly marked not
+    internal."""
+    return (
+        audience == BUYER_AUDIENCE
+        and event_type in INTERNAL_BY_DEFAULT
+        and data.get("internal") is not False
+    )
 
 
 # ------------------------------------------------------------------ the manifest

@@ -50,6 +50,9 @@ class EventType(models.TextChoices):
     REOPENED = "reopened"
     CLOSED = "closed"
     NOTE = "note"
+    # A sign-off of the recovery plan (DESIGN 11): role, comment, internal (true unless the signer
+    # marked the comment shareable). Earlier sign-offs were public notes and stay readable as such.
+    SIGNED_OFF = "signed_off"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
     # Ownership, clocks and obligations (DESIGN.md section 13).
