@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trustdesk.core.context_processors.shell",
+                "trustdesk.reviews.context_processors.my_work",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
         },
@@ -268,6 +269,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
 AXES_HTTP_RESPONSE_CODE = 429
+# Transparency log checkpoints (DESIGN.md section 15): signed every minute when the log grew.
+CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
+    "task": "trustdesk.diligence.tasks.make_log_checkpoint",
+    "schedule": timedelta(minutes=1),
+}
+# The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
+TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
 
 # Webhooks and notifications (trustdesk.notify, DESIGN.md section 12). The sweep sends retries due
 # after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the page

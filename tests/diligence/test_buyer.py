@@ -101,7 +101,7 @@ def test_the_buyer_page_needs_no_login_and_shows_the_record(client, shared, inci
         "Limit enforced server-side; approval queue staffed.",
     ):
         assert text in body, text
-    assert '<td class="num">1</td>' in body  # one attestation of the decision
+    assert '<td class="num" data-label="Attestations">1</td>' in body  # one attestation
     assert "badge-override" not in body
     # The key and the bundle.
     assert signing.public_key().fingerprint_display in body
@@ -364,8 +364,9 @@ def test_the_buyer_page_runs_a_fixed_number_of_queries(
         recovered_incident(version=version)
     _, token = create_share_link(by=manager, label="x", agents=[agent])
     url = reverse("buyer_view", args=[token])
-    # The metrics section runs its own fixed SQL (PostgreSQL adds per-transaction settings).
-    with django_assert_max_num_queries(22) as few:
+    # The metrics section runs its own fixed SQL (PostgreSQL adds per-transaction settings);
+    # the transparency log section signs a checkpoint when the log grew: up to 7 more.
+    with django_assert_max_num_queries(29) as few:
         client.get(url)
     for _ in range(5):
         recovered_incident(version=version)

@@ -7,8 +7,6 @@ Tokens: `read` reads everything here; `agent:KEY` reads that agent's scope state
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +24,24 @@ from trustdesk.pacts.models import SCOPE_READ, Agent, ApiToken, Pact, PactVersio
 router = Router(tags=["read"])
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+# A date or an ISO 8601 time, as `manage.py metrics` takes them.
+WHEN_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+WHEN_WORDS = "use YYYY-MM-DD (midnight UTC) or an ISO 8601 time"
+
+
+def _when(raw: str) -> datetime | None:
+    """The command's parse_when (a date is midnight UTC; no offset means UTC), or None."""
+    from django.core.management.base import CommandError
+
+    from trustdesk.metrics.management.commands.metrics import parse_when
+
+    try:
+        return parse_when(raw, option="")
+    except (CommandError, ValueError, OverflowError):
+        return None
 
 
 def register() -> None:
@@ -102,40 +118,48 @@ def _bearer(request: HttpRequest) -> str:
 )
 def agent_scope(request: HttpRequest, key: str):
     secret = _bearer(request)
-    token = None
-    if secret and len(secret) <= 500:
-        # One query for the token and the agent's revision together, so a 304 costs one query.
-        digest = sha256_hex(secret.encode("utf-8", "surrogatepass"))
-        token = (
-            ApiToken.objects.live()
-            .filter(token_hash=digest)
-            .annotate(agent_revision=Subquery(Agent.objects.filter(key=key).values("revision")[:1]))
-            .first()
-        )
-    if token is None:
-        return _unauthorized(request)
-    if not token.may_read_agent(key):
-        return _error(
-            403,
-            f"This token may not read the scope statement of '{key}'; nothing was done.",
-            "(token)",
-            f"needs the scope read or agent:{key}",
-        )
-    if token.agent_revision is None:
+    digest = sha256_hex(secret.encode("utf-8", "surrogatepass")) if secret else ""
+    # One query for the agent and the token's scopes together: a 304 costs exactly that.
+    live_token = ApiToken.objects.live().filter(token_hash=digest)
+    agent = (
+        Agent.objects.filter(key=key)
+        .annotate(token_scopes=Subquery(live_token.values("scopes")[:1]))
+        .first()
+        if secret and len(secret) <= 500
+        else None
+    )
+    if agent is None:  # no such agent, or no usable token: tell which without leaking agents
+        token = ApiToken.objects.for_secret(secret) if secret and len(secret) <= 500 else None
+        if token is None:
+            return _unauthorized(request)
+        if not token.may_read_agent(key):
+            return _forbidden_agent(key)
         return _error(404, f"No agent '{key}'.", "key", f"no agent '{key}'")
+    if agent.token_scopes is None:
+        return _unauthorized(request)
+    if not ApiToken(scopes=agent.token_scopes).may_read_agent(key):
+        return _forbidden_agent(key)
     match = request.headers.get("If-None-Match")
-    if match and etag_matches(match, token.agent_revision):
+    if match and etag_matches(match, agent.revision):
         response = HttpResponse(status=304)
-        response["ETag"] = etag(token.agent_revision)
+        response["ETag"] = etag(agent.revision)
         response["Cache-Control"] = "no-cache"
         return response
-    agent = Agent.objects.get(key=key)
     body = statement_bytes(agent)
     response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag(agent.revision)
     response["Cache-Control"] = "no-cache"
     response["Signature-Ed25519"] = signing.signature_header(body)
     return response
+
+
+def _forbidden_agent(key: str) -> Status:
+    return _error(
+        403,
+        f"This token may not read the scope statement of '{key}'; nothing was done.",
+        "(token)",
+        f"needs the scope read or agent:{key}",
+    )
 
 
 # ---------------------------------------------------------------- agents
@@ -332,10 +356,16 @@ class IncidentQuery(Schema):
     agent: str | None = Field(default=None, max_length=80, description="An agent key.")
     state: State | None = None
     severity: Severity | None = None
-    since: datetime | None = Field(
-        default=None, description="Incidents detected at or after this time (ISO 8601)."
+    since: str | None = Field(
+        default=None,
+        pattern=WHEN_PATTERN,
+        description="Incidents detected at or after: YYYY-MM-DD (midnight UTC) or ISO 8601.",
     )
-    cursor: str | None = Field(default=None, max_length=100)
+    cursor: str | None = Field(
+        default=None,
+        pattern=r"^n[1-9][0-9]{0,11}$",
+        description="The `next_cursor` of the previous page.",
+    )
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
 
 
@@ -378,17 +408,9 @@ def _incidents():
     )
 
 
-def _decode_cursor(cursor: str) -> int | None:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    prefix, _, number = text.partition(":")
-    return int(number) if prefix == "n" and number.isdigit() and len(number) < 12 else None
-
-
 def _encode_cursor(number: int) -> str:
-    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode("ascii").rstrip("=")
+    """Pages go by descending incident number: the cursor names the last one seen."""
+    return f"n{number}"
 
 
 @router.get(
@@ -412,14 +434,12 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]):
     if query.severity:
         qs = qs.filter(severity=query.severity)
     if query.since:
-        if query.since.tzinfo is None:
-            return _error(400, "The request is not valid.", "since", "give a time zone (Z)")
-        qs = qs.filter(detected_at__gte=query.since)
+        since = _when(query.since)
+        if since is None:
+            return _error(400, "The request is not valid.", "since", WHEN_WORDS)
+        qs = qs.filter(detected_at__gte=since)
     if query.cursor:
-        after = _decode_cursor(query.cursor)
-        if after is None:
-            return _error(400, "The request is not valid.", "cursor", "not a cursor from this API")
-        qs = qs.filter(number__lt=after)
+        qs = qs.filter(number__lt=int(query.cursor[1:]))
     page = list(qs.order_by("-number")[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -450,10 +470,10 @@ class MetricsQuery(Schema):
     from_: str | None = Field(
         default=None,
         alias="from",
-        max_length=40,
+        pattern=WHEN_PATTERN,
         description="Inclusive: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.",
     )
-    to: str | None = Field(default=None, max_length=40, description="Exclusive; same forms.")
+    to: str | None = Field(default=None, pattern=WHEN_PATTERN, description="Exclusive; same forms.")
     agent: str | None = Field(default=None, max_length=80, description="An agent key.")
 
 
@@ -467,25 +487,16 @@ class MetricsQuery(Schema):
     ),
 )
 def get_metrics(request: HttpRequest, query: Query[MetricsQuery]):
-    from django.core.management.base import CommandError
-
     from trustdesk.metrics.compute import compute_metrics
-    from trustdesk.metrics.management.commands.metrics import parse_when
 
     if refused := _need_read(request):
         return refused
     bounds = {}
     for name, raw in (("from", query.from_), ("to", query.to)):
         if raw:
-            try:
-                bounds[name] = parse_when(raw, option=f"--{name}")
-            except (CommandError, ValueError, OverflowError):
-                return _error(
-                    400,
-                    "The request is not valid.",
-                    name,
-                    "use YYYY-MM-DD (midnight UTC) or an ISO 8601 time",
-                )
+            bounds[name] = _when(raw)
+            if bounds[name] is None:
+                return _error(400, "The request is not valid.", name, WHEN_WORDS)
     start, end = bounds.get("from"), bounds.get("to")
     if start and end and start >= end:
         return _error(400, "The request is not valid.", "from", "must be earlier than to")

@@ -32,7 +32,7 @@ from trustdesk.core.roles import (
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import lifecycle, live
 from trustdesk.incidents.chain import first_broken_link
 from trustdesk.incidents.forms import (
     ApplyContainmentForm,
@@ -55,6 +55,7 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
+from trustdesk.incidents.ownership_views import annotate_list_rows
 from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
@@ -79,9 +80,9 @@ def _partial_requested(request: HttpRequest) -> bool:
 @vary_on_headers("HX-Request")
 @role_required(*INTERNAL)
 def incidents_index(request: HttpRequest) -> HttpResponse:
-    form = IncidentFilterForm(request.GET)
+    form = IncidentFilterForm(request.GET, user=request.user)
     filtered = form.filter(Incident.objects.all())
-    incidents = form.order(filtered).select_related("agent")
+    incidents = form.order(filtered).select_related("agent", "pact_version")
     # Counts per state under every filter except the state itself, in one GROUP BY.
     by_state = dict(
         form.filter(Incident.objects.all(), skip_state=True)
@@ -95,6 +96,8 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
     # The list's own count is one of those (or their sum): no second COUNT query.
     paginator.count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
     page = paginator.get_page(request.GET.get("page"))
+    # Leads, containment overruns and the nearest report deadline of the rows: two queries.
+    annotate_list_rows(page.object_list)
     state_counts = [
         {
             "value": value,
@@ -369,6 +372,9 @@ def incident_page_context(
     context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
     context.update(incident_panel_context(incident, user, gates=gates))
+    # The page's live poll (incidents/live.py) asks "changed since this?" with this token.
+    context["live_token"] = live.page_token(incident, context["review_panel"])
+    context["live_poll_seconds"] = live.POLL_SECONDS
     return context
 
 

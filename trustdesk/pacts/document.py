@@ -65,6 +65,7 @@ _KEY_ORDER = {
         "window",
         "evaluation",
         "on_breach",
+        "contain",
     ],
     ("clause", "objective"): ["op", "target"],
     ("clause", "evaluation"): ["method", "source", "task", "scorer", "metric", "suite"],
@@ -320,6 +321,9 @@ def _target_decimal(target: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+DURATION_RE = re.compile(r"P([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?")
+
+
 def _rule_problems(doc: dict) -> list[str]:
     """The rules a JSON Schema cannot state. Only looks at values of the right shape."""
     problems: list[str] = []
@@ -342,6 +346,20 @@ def _rule_problems(doc: dict) -> list[str]:
 
                 if reviewed > timezone.now().date():
                     problems.append("spec.review.last_reviewed: cannot be in the future")
+    targets = spec.get("response_targets")
+    if isinstance(targets, dict):
+        from datetime import timedelta
+
+        from django.utils.dateparse import parse_duration
+
+        for severity, text in targets.items():
+            if not isinstance(text, str) or not DURATION_RE.fullmatch(text):
+                continue  # the schema names what is wrong with its shape
+            value = parse_duration(text) if re.search("[0-9]", text) else None
+            if value is None or value <= timedelta(0):
+                problems.append(
+                    f"spec.response_targets.{severity}: {text!r} is not a positive duration"
+                )
     clauses = spec.get("clauses")
     if not isinstance(clauses, list):
         return problems
@@ -375,6 +393,11 @@ def _rule_problems(doc: dict) -> list[str]:
                     if integer_digits > TARGET_INTEGER_DIGITS:
                         problems.append(f"{path}: at most {TARGET_INTEGER_DIGITS} digits")
         problems.extend(_evaluation_field_problems(clause.get("evaluation"), i))
+        if clause.get("contain") == "auto" and clause.get("on_breach") == "flag":
+            problems.append(
+                f"spec.clauses[{i}].contain: auto needs on_breach restrict or suspend "
+                "(a clause that only flags contains nothing)"
+            )
         window = clause.get("window")
         if isinstance(window, str) and re.fullmatch(r"[1-9][0-9]{0,5}[dh]", window):
             hours = int(window[:-1]) * (24 if window.endswith("d") else 1)
@@ -464,6 +487,10 @@ def canonical_document(doc: Any, *, version: int | None = None) -> dict:
     for clause in out["spec"]["clauses"]:
         target = _target_decimal(clause["objective"]["target"])
         clause["objective"]["target"] = format_decimal(target)
+        # `propose` is the default and is left out, so documents written before `contain`
+        # existed keep their exact canonical bytes and hash, and one meaning has one hash.
+        if clause.get("contain") == "propose":
+            del clause["contain"]
     return out
 
 

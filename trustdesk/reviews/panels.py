@@ -53,6 +53,7 @@ def _permissions(incident: Incident, user, decision, signoffs, attestations) -> 
         "request": works and incident.state == State.REPAIRED,
         "decide": open_
         and has_role(user, *actions.DECIDES)
+        and incident.state in actions.DECIDABLE_STATES
         and (incident.state == State.IN_REVIEW or manager),
         "override": manager,
         "signoff": works
