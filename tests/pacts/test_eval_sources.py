@@ -378,6 +378,7 @@ def test_the_api_takes_a_raw_eval_log_and_answers_with_the_evaluations(client, t
 
     again = post_log(client, data, secret)
     assert again.status_code == 200
+    assert again.json()["log"]["name"] == "nightly.eval"  # the first name it arrived with
     assert again.json()["evaluations"][0]["duplicate"] is True
     assert again.json()["message"] == "Nothing new: this log was already recorded."
     assert Evaluation.objects.count() == 1
@@ -388,6 +389,9 @@ def test_the_api_reads_json_logs_and_junit_reports_by_content(client, tmp_path, 
     json_log = make_inspect_log(tmp_path / "run.json", accuracy=0.9).read_bytes()
     response = post_log(client, json_log, token_for("refund-evals"))
     assert response.status_code == 201 and response.json()["log"]["format"] == "inspect_json"
+    # Sent without a name, it downloads under its hash and the suffix of its format.
+    sha = response.json()["log"]["sha256"]
+    assert response.json()["log"]["name"] == f"{sha[:16]}.json"
     report = junit_from_pytest(tmp_path / "ci", passing=9, failing=1).read_bytes()
     response = post_log(client, report, token_for("refund-ci"))
     assert response.status_code == 201, response.content
