@@ -162,6 +162,17 @@ def test_a_breaching_eval_log_opens_an_incident_with_the_log_as_downloadable_evi
     assert Agent.objects.get(key="support-bot").scope == "suspended"
 
 
+def test_a_breaching_log_of_a_contain_auto_clause_suspends_the_agent_at_once(tmp_path):
+    doc = pact_document()
+    doc["spec"]["clauses"][0]["contain"] = "auto"
+    import_pact(doc)
+    ingest(make_inspect_log(tmp_path / "run.json", accuracy=0.4))
+    incident = Incident.objects.get()
+    assert incident.state == "contained"
+    assert Agent.objects.get(key="support-bot").scope == "suspended"
+    assert incident.evidence.get().kind == "evaluation_result"
+
+
 def test_a_passing_json_log_records_a_passing_evaluation_and_opens_nothing(tmp_path):
     import_pact()
     out, _ = ingest(make_inspect_log(tmp_path / "run.json", accuracy=0.92))
