@@ -19,6 +19,7 @@ import pytest
 BUILT_BY_HAND = frozenset(
     {
         "tests/core/test_healthz.py",
+        "tests/diligence/test_browser_diligence.py",
         "tests/diligence/test_bundle.py",
         "tests/diligence/test_buyer.py",
         "tests/diligence/test_internal_views.py",
