@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from trustdesk.incidents.errors import GateError
+
 EVIDENCE_DIR = "evidence"
 CHUNK = 64 * 1024
 
@@ -29,8 +31,6 @@ class Blob:
 
 
 def _error(message: str):
-    from trustdesk.incidents.lifecycle import GateError
-
     return GateError(message)
 
 

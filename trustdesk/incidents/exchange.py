@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from trustdesk.core import hooks
 from trustdesk.core.bounds import text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
@@ -48,6 +49,10 @@ from trustdesk.incidents.models import (
     Severity,
 )
 from trustdesk.incidents.transitions import fold
+from trustdesk.pacts.actions import import_pact_documents
+from trustdesk.pacts.document import canonical_document, document_sha256
+from trustdesk.pacts.document import validate_document as validate_pact
+from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import Agent, Clause, EvidenceKind, PactVersion, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
@@ -346,8 +351,6 @@ def _referenced_agents(doc: dict) -> set[str]:
 
 
 def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
-    from trustdesk.pacts.document import canonical_document
-    from trustdesk.pacts.document import validate_document as validate_pact
 
     seen: set[tuple[str, int]] = set()
     for i, raw in enumerate(pacts):
@@ -373,8 +376,6 @@ def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
         if meta["agent"] not in known_agents:
             c.add(f"{path}.metadata.agent", f"unknown agent '{meta['agent']}'")
             continue
-        from trustdesk.pacts.document import document_sha256
-
         if key in existing:
             ref, sha = existing[key]
             if ref.agent != meta["agent"]:
@@ -686,9 +687,6 @@ def _import_pacts(docs: list[tuple[int, dict]]) -> None:
     """
     if not docs:
         return
-    from trustdesk.pacts.actions import import_pact_documents
-    from trustdesk.pacts.errors import PactError
-
     try:
         import_pact_documents(
             [doc for _, doc in docs],
@@ -800,9 +798,7 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
         inc.save(update_fields=derive_fields(inc, list(inc.events.order_by("seq"))))
     # The events are the record; the reviews rows (decisions, attestations, conditions) make the
     # imported history readable on the incident page.
-    from trustdesk.reviews.actions import record_imported_history
-
-    record_imported_history(inc)
+    hooks.answers(hooks.INCIDENT_IMPORTED, inc)
     return inc
 
 

@@ -20,8 +20,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from trustdesk.core.canonical import to_canonical_value
-from trustdesk.core.errors import Refused
+from trustdesk.core.effects import agent_changed
+from trustdesk.incidents import evidence as store
 from trustdesk.incidents.chain import canonical_event, event_hash
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import (
     BreachLink,
     ContainmentAction,
@@ -33,28 +35,18 @@ from trustdesk.incidents.models import (
     State,
 )
 from trustdesk.incidents.transitions import advance
-from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
+from trustdesk.pacts.models import (
+    SCOPE_RANK,
+    Agent,
+    Consequence,
+    Dispute,
+    DisputeStatus,
+    Evaluation,
+    EvidenceKind,
+    Pact,
+    Scope,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
-
-
-class GateError(Refused):
-    """A refused step. `problems` lists every unmet gate or bad input, in plain words."""
-
-
-class ConflictError(GateError):
-    """Someone else changed the incident since the form was shown (optimistic lock)."""
-
-    status_code = 409
-
-    def __init__(self, incident: Incident, seen_version: int, changes: list[str]):
-        self.incident = incident
-        self.seen_version = seen_version
-        self.changes = changes
-        summary = ", ".join(changes) if changes else "another step"
-        super().__init__(
-            f"{incident.key} changed while you were working on it ({summary}). "
-            "Review the current state; nothing you submitted was saved."
-        )
 
 
 @contextmanager
@@ -176,15 +168,10 @@ def open_incident(
 
 
 def schedule_metrics_refresh(incident: Incident) -> None:
-    """After commit, ask the workers to refresh the agent's metrics (debounced there)."""
-    from trustdesk.metrics.tasks import schedule_agent_refresh
-    from trustdesk.reviews.tasks import enqueue_agent_recheck
-
-    agent_id = incident.agent_id
-    transaction.on_commit(lambda: schedule_agent_refresh(agent_id))
-    # Re-entry conditions read this agent's incidents, evidence and disputes: re-check them now
-    # rather than at the next beat.
-    transaction.on_commit(lambda: enqueue_agent_recheck(agent_id))
+    """After commit, the agent's metrics are refreshed (debounced there) and its re-entry
+    conditions, which read its incidents, evidence and disputes, re-checked now rather than at
+    the next beat. By task name: incidents never import metrics or reviews."""
+    agent_changed(incident.agent_id)
 
 
 def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None, at: datetime):
@@ -192,8 +179,6 @@ def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None
 
     The caller holds the incident lock, so the agent row is locked here too.
     """
-    from trustdesk.pacts.models import Agent
-
     Agent.objects.select_for_update().filter(pk=agent.pk).update(
         scope=scope, scope_changed_at=at, scope_reason=reason, scope_incident=incident
     )
@@ -374,8 +359,6 @@ def add_evidence(
     overwritten. The file is streamed to content-addressed storage before the lock is taken,
     so a slow upload never holds the incident.
     """
-    from trustdesk.incidents import evidence as store
-
     description = (description or "").strip()
     text = text or ""
     url = (url or "").strip()
@@ -731,8 +714,6 @@ def add_note(
 def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, reason: str):
     """Challenge an incident's classification. Needs a classified incident and no open dispute
     of its classification."""
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
     reason = (reason or "").strip()
     with locked_incident(incident) as inc:
         problems: list[str] = []
@@ -768,8 +749,6 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
 def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str, resolution: str):
     """Uphold or reject a classification dispute, with a resolution others can read.
     (Who may resolve, risk, is enforced by the views.)"""
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
     resolution = (resolution or "").strip()
     if dispute.incident_id is None:
         raise GateError("This dispute is about an evaluation, not an incident's classification.")
@@ -1036,8 +1015,6 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
-    from trustdesk.pacts.models import Evaluation, Pact
-
     clause = evaluation.clause
     if evaluation.passed or evaluation.voided_at is not None:
         return None

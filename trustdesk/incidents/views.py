@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core import hooks
 from trustdesk.core.decorators import role_required
 from trustdesk.core.roles import (
     INCIDENT_MANAGER,
@@ -272,8 +273,6 @@ def incident_page_context(
 
     `bound` holds refused forms (by slot) to show with their errors and the user's input.
     """
-    from trustdesk.reviews.panels import incident_panel_context
-
     bound = bound or {}
     events = list(
         Event.objects.filter(incident=incident)
@@ -351,7 +350,8 @@ def incident_page_context(
         "show_messages": _partial_requested(request),
     }
     context["visible_slots"] = _visible_slots(context)
-    context.update(incident_panel_context(incident, user, gates=gates))
+    # The apps above (the reviews panel) add their part of the page.
+    context.update(hooks.context(hooks.INCIDENT_PAGE, incident, user, gates=gates))
     return context
 
 

@@ -10,7 +10,6 @@ the database refuses anything else (migration 0003).
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -22,7 +21,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from trustdesk.core import hooks
 from trustdesk.core.canonical import sha256_hex
+from trustdesk.core.effects import agent_changed, run_task_on_commit
+from trustdesk.core.errors import Refused
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
     canonical_document,
@@ -443,11 +445,7 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
 
 def _schedule_breach_incident(evaluation_id: int) -> None:
     """After commit, ask the incidents app to open (or attach to) the incident for a breach."""
-    from trustdesk.incidents.tasks import open_incident_for_breach
-
-    transaction.on_commit(
-        functools.partial(open_incident_for_breach.delay, evaluation_id), robust=True
-    )
+    run_task_on_commit("trustdesk.incidents.tasks.open_incident_for_breach", evaluation_id)
 
 
 def _as_decimal(value: Any) -> Decimal | None:
@@ -659,12 +657,8 @@ def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]
 
 
 def _schedule_metrics_refresh(agent_id: int) -> None:
-    from trustdesk.metrics.tasks import schedule_agent_refresh
-    from trustdesk.reviews.tasks import enqueue_agent_recheck
-
-    transaction.on_commit(functools.partial(schedule_agent_refresh, agent_id), robust=True)
-    # Evaluation pass rates feed re-entry conditions: re-check the agent's open ones.
-    transaction.on_commit(functools.partial(enqueue_agent_recheck, agent_id), robust=True)
+    # Evaluation pass rates feed the metrics and re-entry conditions: refresh and re-check them.
+    agent_changed(agent_id)
 
 
 def open_dispute(evaluation: Evaluation, *, by: AbstractBaseUser, reason: str) -> Dispute:
@@ -694,13 +688,13 @@ def resolve_dispute(
     """
     _require_role(by, (RISK,), "resolve disputes")
     if dispute.incident_id is not None:
-        from trustdesk.incidents.lifecycle import GateError, resolve_classification_dispute
-
+        # The incidents app owns that rule and registers it here (pacts never import incidents).
+        resolve = hooks.the_one(hooks.INCIDENT_DISPUTE_RESOLUTION)
+        if resolve is None:
+            raise PactError("Disputes of an incident's classification need the incidents app.")
         try:
-            return resolve_classification_dispute(
-                dispute, by=by, status=status, resolution=resolution
-            )
-        except GateError as exc:
+            return resolve(dispute, by=by, status=status, resolution=resolution)
+        except Refused as exc:
             raise PactError(exc.problems) from None
     if status not in (DisputeStatus.UPHELD, DisputeStatus.REJECTED):
         raise PactError("status: must be upheld or rejected")

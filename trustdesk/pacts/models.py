@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
@@ -77,10 +78,10 @@ class AgentQuerySet(models.QuerySet):
     def for_listing(self, today: date | None = None) -> AgentQuerySet:
         """Agents with their open incident count, a stale flag and their active pacts
         (`listed_pacts`), in a fixed number of queries."""
-        from trustdesk.incidents.models import Incident
-
+        # Through the app registry: pacts sit below incidents and do not import them.
         open_incidents = (
-            Incident.objects.open()
+            apps.get_model("incidents", "Incident")
+            .objects.open()
             .filter(agent=OuterRef("pk"))
             .order_by()
             .values("agent")

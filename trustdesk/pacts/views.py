@@ -18,6 +18,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core import hooks
 from trustdesk.core.decorators import role_required
 from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, RISK, has_role
 from trustdesk.pacts import actions
@@ -93,19 +94,13 @@ def agents_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*INTERNAL)
 def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
-    from trustdesk.incidents.models import Incident
-    from trustdesk.metrics.panels import agent_trust_context
-
     agent = get_object_or_404(Agent.objects.select_related("scope_incident"), key=key)
     pacts = Pact.objects.for_listing().filter(agent=agent).order_by("key")
-    open_incidents = (
-        Incident.objects.open().for_agent(agent).order_by("-detected_at", "-number")[:50]
-    )
     context = {
         "agent": agent,
         "pacts": pacts,
-        "open_incidents": open_incidents,
-        **agent_trust_context(agent),
+        # Its open incidents and its trust panel come from the apps above (core.hooks).
+        **hooks.context(hooks.AGENT_PAGE, agent),
     }
     return render(request, "pacts/agent_detail.html", context)
 

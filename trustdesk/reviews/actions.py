@@ -23,9 +23,18 @@ from django.db.models import Max
 from django.utils import timezone
 
 from trustdesk.core.canonical import to_canonical_value
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.core.effects import run_task_on_commit
+from trustdesk.core.roles import (
+    INCIDENT_MANAGER,
+    OPERATOR,
+    RISK,
+    ROLE_LABELS,
+    has_role,
+    user_roles,
+)
 from trustdesk.incidents.lifecycle import (
     append_event,
+    gate_status,
     locked_incident,
     schedule_metrics_refresh,
     set_agent_scope,
@@ -87,8 +96,6 @@ def _text(value: str | None, name: str, problems: list[str], *, required: bool =
 def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str) -> None:
     roles = tuple(roles)
     if by is None or not has_role(by, *roles):
-        from trustdesk.core.roles import ROLE_LABELS
-
         names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
         raise ReviewError(f"Only a user with the {names} role may {doing}.")
 
@@ -116,9 +123,7 @@ def _create(model: type[models.Model], **fields: Any) -> Any:
 
 def schedule_condition_recheck(incident_id: int) -> None:
     """After commit, re-check the incident's re-entry conditions on a worker."""
-    from trustdesk.reviews.tasks import enqueue_recheck
-
-    transaction.on_commit(lambda: enqueue_recheck(incident_id))
+    run_task_on_commit("trustdesk.reviews.tasks.recheck_conditions_for_incident", incident_id)
 
 
 def _after_step(incident: Incident) -> None:
@@ -259,8 +264,6 @@ def sign_off_incident(
             )
         now = step_time(inc, at, problems)
         _refuse(problems)
-        from trustdesk.core.roles import ROLE_LABELS
-
         text = f"Sign-off of the recovery plan by {by.get_username()} as {ROLE_LABELS[role]}."
         if comment:
             text += f" {comment}"
@@ -312,8 +315,6 @@ def request_review(
 
 def current_gates(incident: Incident) -> list[dict[str, Any]]:
     """The lifecycle's gates before `decide`, as plain dicts (what a snapshot stores)."""
-    from trustdesk.incidents.lifecycle import gate_status
-
     return [
         to_canonical_value(asdict(gate)) for gate in gate_status(incident) if gate.step != "decide"
     ]

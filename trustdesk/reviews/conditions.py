@@ -19,8 +19,16 @@ from django.utils import timezone
 
 from trustdesk.core.canonical import format_decimal, to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, ROLE_LABELS
+from trustdesk.incidents.models import Evidence, Incident
+from trustdesk.pacts.models import Clause, Dispute, DisputeStatus, Evaluation
 from trustdesk.reviews.errors import ReviewError
-from trustdesk.reviews.models import ConditionKind, ConditionStatus, ReentryCondition
+from trustdesk.reviews.models import (
+    ConditionKind,
+    ConditionStatus,
+    OperatingModelChange,
+    ReentryCondition,
+    SignOff,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 # Who can sign off a recovery plan, and so which roles a `signoffs` condition may ask for.
@@ -128,8 +136,6 @@ def _statement_pass_rate(p: dict[str, Any]) -> str:
 
 
 def _evaluate_pass_rate(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.pacts.models import Clause, Evaluation
-
     p = condition.params
     incident = condition.incident
     needed, minimum = int(p["last_n"]), Decimal(p["min"])
@@ -189,8 +195,6 @@ def _statement_no_incidents(p: dict[str, Any]) -> str:
 
 
 def _evaluate_no_incidents(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.incidents.models import Incident
-
     p = condition.params
     incident = condition.incident
     since = timezone.now() - timedelta(days=int(p["days"]))
@@ -245,8 +249,6 @@ def _statement_signoffs(p: dict[str, Any]) -> str:
 
 
 def _evaluate_signoffs(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.reviews.models import SignOff
-
     p = condition.params
     rows = list(
         SignOff.objects.filter(incident_id=condition.incident_id, role__in=p["roles"])
@@ -272,8 +274,6 @@ def _clean_nothing(raw: dict[str, Any], incident) -> dict[str, Any]:
 
 
 def _evaluate_evidence_complete(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.incidents.models import Evidence
-
     incident = condition.incident
     required = list(incident.pact_version.evidence_required) if incident.pact_version_id else []
     present = set(
@@ -296,8 +296,6 @@ def _evaluate_evidence_complete(condition: ReentryCondition) -> tuple[bool, dict
 def _evaluate_operating_model_changed(
     condition: ReentryCondition,
 ) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.reviews.models import OperatingModelChange
-
     kinds = list(
         OperatingModelChange.objects.filter(incident_id=condition.incident_id)
         .order_by("at", "pk")
@@ -307,8 +305,6 @@ def _evaluate_operating_model_changed(
 
 
 def _evaluate_dispute_free(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
     incident = condition.incident
     open_disputes = list(
         Dispute.objects.filter(status=DisputeStatus.OPEN)

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms as django_forms
 
 from trustdesk.core.roles import has_role, user_roles
+from trustdesk.incidents.lifecycle import gate_status
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Clause, PactVersion
 from trustdesk.reviews import actions
@@ -79,8 +80,6 @@ def incident_panel_context(
     `conflict` is the message of a submission that lost a race; `gates` are the incident's
     gates when the caller already computed them (the incident page does).
     """
-    from trustdesk.incidents.lifecycle import gate_status
-
     bound = bound or {}
     changes = list(
         OperatingModelChange.objects.filter(incident=incident)
