@@ -26,6 +26,8 @@ PUBLIC = {
     "openapi-json": "the API description",
     "api-root": "the API index",
     "post_evaluations": "bearer-token API, checked by the API itself",
+    "post_eval_log": "bearer-token API, checked by the API itself",
+    "post_trace": "bearer-token API, checked by the API itself",
     "buyer_view": "buyer diligence link, authorized by its token",
     "buyer_bundle": "buyer diligence link, authorized by its token",
     "buyer_pact_json": "buyer diligence link, authorized by its token",

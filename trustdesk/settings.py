@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "trustdesk.reviews",
     "trustdesk.metrics",
     "trustdesk.diligence",
+    "trustdesk.notify",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "trustdesk.metrics.tasks.recompute_all_metrics",
             "schedule": timedelta(minutes=10),
         },
+        "publish-obligation-alerts": {
+            "task": "trustdesk.incidents.tasks.publish_obligation_alerts",
+            "schedule": timedelta(minutes=5),
+        },
     }
 )
 HEARTBEAT_STALE_AFTER = timedelta(
@@ -253,6 +258,33 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
 AXES_HTTP_RESPONSE_CODE = 429
+
+# Webhooks and notifications (trustdesk.notify, DESIGN.md section 12). The sweep sends retries due
+# after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the page
+# paths in events into absolute URLs; e-mail goes through Django's mail settings.
+CELERY_BEAT_SCHEDULE["deliver-due-messages"] = {
+    "task": "trustdesk.notify.tasks.deliver_due",
+    "schedule": timedelta(seconds=30),
+}
+TRUSTDESK_PUBLIC_URL = os.environ.get("TRUSTDESK_PUBLIC_URL", "")
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+_MAILER = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+MAILERS = {"default": {"BACKEND": _MAILER}}
+if _MAILER.endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": int(os.environ.get("EMAIL_PORT", "25")),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+        "timeout": 10,
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trustdesk@localhost")
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from tests.factories import AgentFactory, make_incident, make_pact_version
+from trustdesk.diligence import ratelimit
 from trustdesk.diligence.actions import create_share_link
 from trustdesk.diligence.models import ShareLinkView
 from trustdesk.incidents.models import Incident
@@ -93,11 +94,13 @@ def test_the_buyer_page_is_served_when_the_rate_limit_cache_is_unreachable(share
         }
     }
     settings.DILIGENCE_RATE_LIMIT_PER_IP = (2, 60)
+    ratelimit._local.clear()
     client = Client()
     assert client.get(f"/d/{share_token}/").status_code == 200
     assert client.get(f"/d/{share_token}/").status_code == 200
     # Fails over to a per-process count: the limit still holds.
     assert client.get(f"/d/{share_token}/").status_code == 429
+    ratelimit._local.clear()
 
 
 @pytest.fixture

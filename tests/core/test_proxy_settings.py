@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from tests.factories import make_pact_version
@@ -62,6 +63,7 @@ def test_the_buyer_rate_limit_keys_on_the_configured_client_address(make_user, s
         by=make_user("incident_manager"), label="Acme", agents=[version.pact.agent]
     )
     settings.DILIGENCE_RATE_LIMIT_PER_IP = (1, 60)
+    cache.clear()  # local-memory counters outlive a test
     client = Client()
     url = f"/d/{token}/"
     # Default: a client inventing X-Forwarded-For addresses is still one client.

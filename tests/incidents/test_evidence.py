@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from tests.incidents.backend_helpers import fresh, incident_in, media, upload  # noqa: F401
 from trustdesk.incidents import evidence as store
@@ -164,11 +165,18 @@ def test_a_file_named_like_html_is_kept_as_inert_bytes_under_its_hash(settings):
     assert (Path(settings.MEDIA_ROOT) / item.storage_path).stat().st_mode & 0o111 == 0
 
 
-def test_evidence_is_refused_once_the_incident_is_closed_and_the_upload_is_discarded(settings):
+def test_evidence_after_the_decision_is_accepted_and_marked_late(settings):
     incident = incident_in("repaired")
-    Incident.objects.filter(pk=incident.pk).update(state="recovered")
-    with pytest.raises(GateError, match="before the incident is closed"):
-        add(incident, upload=upload(b"late bytes"))
+    Incident.objects.filter(pk=incident.pk).update(state="recovered", decided_at=timezone.now())
+    item = add(incident, upload=upload(b"late bytes"))
+    assert item.event.data["late"] is True
+    assert fresh(incident).state == "recovered"
+
+
+def test_refused_evidence_discards_its_upload(settings):
+    incident = incident_in("repaired")
+    with pytest.raises(GateError, match="Describe the evidence"):
+        add(incident, upload=upload(b"undescribed bytes"), description="")
     assert files(Path(settings.MEDIA_ROOT)) == []
 
 

@@ -21,6 +21,7 @@ ALL_STATES = [
     "in_review",
     "recovered",
     "closed_restricted",
+    "closed_not_incident",
 ]
 REACHABLE = ["detected", "contained", "evidence_preserved", "classified", "repaired"]
 
@@ -89,10 +90,8 @@ STEPS = {
     "preserve_evidence": (do_preserve, {"contained"}),
     "classify": (do_classify, {"evidence_preserved"}),
     "repair": (do_repair, {"classified"}),
-    "add_evidence": (
-        do_add_evidence,
-        {"detected", "contained", "evidence_preserved", "classified", "repaired", "in_review"},
-    ),
+    # Evidence stays possible after the decision (marked late): every state accepts it.
+    "add_evidence": (do_add_evidence, set(ALL_STATES)),
 }
 WRONG = [
     (step, state) for step, (_, ok) in STEPS.items() for state in ALL_STATES if state not in ok
@@ -375,6 +374,7 @@ def test_current_step_follows_the_state():
         "repair",
         "request_review",
         "decide",
+        "done",
         "done",
         "done",
     ]

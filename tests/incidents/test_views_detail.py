@@ -164,7 +164,9 @@ def test_evidence_table_shows_kind_size_hash_capture_and_supersession(client_for
     assert f"/incidents/{incident.key}/evidence/{old.pk}/download/" in body
     assert client.user.username in body
     # A superseded item can no longer be corrected again: only current items are offered.
-    options = re.findall(r'<option value="(\d+)"', body.split('name="evidence-supersedes"')[1])
+    options = re.findall(
+        r'<option value="(\d+)"', body.split('name="evidence-supersedes"')[1].split("</select>")[0]
+    )
     assert options == [str(new.pk)]
 
 

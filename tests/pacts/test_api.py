@@ -144,6 +144,23 @@ def test_a_repeat_returns_the_stored_result(client, pact, secret):
     assert again.status_code == 200
     [out] = again.json()["evaluations"]
     assert out["duplicate"] is True and out["id"] == first["id"] and out["value"] == "1"
+    assert out["differs"]["value"] == {"stored": "1", "sent": "99"}
+    assert Evaluation.objects.count() == 1
+
+
+def test_an_exact_repeat_says_nothing_differs_and_a_changed_one_names_each_field(
+    client, pact, secret
+):
+    sent = item("op-0", "1.50", "exact") | {"value": 1.5}
+    post(client, sent, secret)
+    [same] = post(client, sent, secret).json()["evaluations"]
+    assert same["duplicate"] is True and same["differs"] == {}
+    changed = sent | {"clause": "op-1", "measured_at": "2026-01-02T03:04:05Z"}
+    [out] = post(client, changed, secret).json()["evaluations"]
+    assert out["duplicate"] is True
+    assert set(out["differs"]) == {"clause", "measured_at"}
+    assert out["differs"]["clause"] == {"stored": "op-0", "sent": "op-1"}
+    assert out["differs"]["measured_at"]["sent"] == "2026-01-02T03:04:05Z"
     assert Evaluation.objects.count() == 1
 
 

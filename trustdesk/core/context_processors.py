@@ -10,6 +10,7 @@ NAVIGATION = (
     ("incidents", "Incidents"),
     ("reviews", "Reviews"),
     ("diligence", "Diligence"),
+    ("webhooks", "Webhooks"),
 )
 
 
@@ -27,7 +28,7 @@ def _nav(path: str) -> list[dict]:
 
 # Each app keeps its own styles in static/css/<app>.css, after the shared trustdesk.css.
 APP_STYLESHEETS = tuple(
-    f"css/{app}.css" for app in ("pacts", "incidents", "reviews", "metrics", "diligence")
+    f"css/{app}.css" for app in ("pacts", "incidents", "reviews", "metrics", "diligence", "notify")
 )
 
 

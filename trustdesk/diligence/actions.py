@@ -11,8 +11,10 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from trustdesk.core.effects import publish
 from trustdesk.core.errors import Refused
 from trustdesk.core.roles import INCIDENT_MANAGER, has_role
 from trustdesk.diligence.models import (
@@ -111,7 +113,7 @@ def ip_hash(ip: str) -> str:
 
 
 def record_view(link: ShareLink, *, ip: str, user_agent: str, what: str) -> ShareLinkView:
-    return ShareLinkView.objects.create(
+    view = ShareLinkView.objects.create(
         link=link,
         ip_hash=ip_hash(ip or "unknown"),
         user_agent=(user_agent or "").replace("\x00", "")[:300],
@@ -119,3 +121,15 @@ def record_view(link: ShareLink, *, ip: str, user_agent: str, what: str) -> Shar
         # its start (the column is short) rather than failing the request.
         what=what[: ShareLinkView._meta.get_field("what").max_length],
     )
+    if not what.startswith("refused"):
+        # Its creator hears that a buyer opened it (keys and the link's internal page only).
+        publish(
+            "sharelink.viewed",
+            {
+                "share_link": link.pk,
+                "label": link.label,
+                "what": view.what,
+                "url": reverse("share_link_detail", args=[link.pk]),
+            },
+        )
+    return view

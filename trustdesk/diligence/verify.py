@@ -61,6 +61,7 @@ STATE_AFTER = {
     "review_requested": "in_review",
     "reopened": "recovered",
     "closed": "closed_restricted",
+    "closed_not_incident": "closed_not_incident",
 }
 
 

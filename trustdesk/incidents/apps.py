@@ -24,7 +24,10 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # Models are importable only once apps are ready; the hooks are answered from here.
         from trustdesk.core import hooks
-        from trustdesk.incidents import lifecycle
+
+        # Registers POST /api/v1/incidents/{key}/traces on the pacts app's API before the URLs
+        # are read (pacts sit below incidents and do not import them).
+        from trustdesk.incidents import api_traces, lifecycle  # noqa: F401
 
         hooks.register(hooks.AGENT_PAGE, agent_page_context)
         hooks.register(hooks.INCIDENT_DISPUTE_RESOLUTION, lifecycle.resolve_classification_dispute)

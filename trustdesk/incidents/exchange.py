@@ -28,9 +28,15 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from trustdesk.core import hooks
-from trustdesk.core.bounds import text_problems
+from trustdesk.core.bounds import past_time_problem, text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
+from trustdesk.incidents.exchange_ownership import (
+    OWNERSHIP_EVENT_TYPES,
+    agent_profile_out,
+    validate_agent_profile,
+    validate_ownership_data,
+)
 from trustdesk.incidents.lifecycle import (
     ACTION_SCOPE,
     GateError,
@@ -274,8 +280,9 @@ def validate_document(doc: Any, *, now: datetime | None = None) -> tuple[list[st
             if value is not None and len(value) > 200:
                 c.add(f"{path}.{name}", "longer than 200 characters")
         c.typed(agent, "description", path, str, required=False)
+        validate_agent_profile(c, agent, path)
         for extra in agent:
-            if extra not in ("key", "name", "owner", "description"):
+            if extra not in ("key", "name", "owner", "description", *AGENT_PROFILE_KEYS):
                 c.add(f"{path}.{extra}", "unknown key")
         if key is None:
             continue
@@ -314,12 +321,28 @@ def validate_document(doc: Any, *, now: datetime | None = None) -> tuple[list[st
         if isinstance(inc, dict) and isinstance(inc.get("key"), str)
     ]
     keys_in_db = set(Incident.objects.filter(key__in=candidate_keys).values_list("key", flat=True))
+    duplicates: list[tuple[str, str, str | None]] = []
     for i, inc in enumerate(incidents or []):
         path = f"incidents[{i}]"
         if not isinstance(inc, dict):
             c.add(path, f"must be an object, not {_json_kind(inc)}")
             continue
-        _validate_incident(c, inc, path, known_agents, refs, keys_in_file, keys_in_db, now, plan)
+        state: dict[str, Any] = {}
+        _validate_incident(
+            c, inc, path, known_agents, refs, keys_in_file, keys_in_db, now, plan, state
+        )
+        own = inc.get("key") if isinstance(inc.get("key"), str) else None
+        duplicates.extend((where, dup, own) for where, dup in state.get("duplicates", []))
+    if duplicates:
+        wanted = {dup for _, dup, _ in duplicates}
+        existing_keys = set(
+            Incident.objects.filter(key__in=wanted).values_list("key", flat=True)
+        ) | set(keys_in_file)
+        for where, dup, own in duplicates:
+            if dup == own:
+                c.add(where, "an incident cannot duplicate itself")
+            elif dup not in existing_keys:
+                c.add(where, f"unknown incident '{dup}'")
     plan.pact_refs = refs
     if c.problems:
         return c.problems, None
@@ -404,6 +427,7 @@ def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
         plan.new_pacts.append((i, doc))
 
 
+AGENT_PROFILE_KEYS = ("high_risk_ai", "personal_data", "nis2")
 INCIDENT_KEYS = (
     "key",
     "agent",
@@ -417,7 +441,9 @@ INCIDENT_KEYS = (
 )
 
 
-def _validate_incident(c, inc, path, known_agents, refs, keys_in_file, keys_in_db, now, plan):
+def _validate_incident(
+    c, inc, path, known_agents, refs, keys_in_file, keys_in_db, now, plan, state=None
+):
     for extra in inc:
         if extra not in INCIDENT_KEYS:
             c.add(f"{path}.{extra}", "unknown key")
@@ -460,7 +486,7 @@ def _validate_incident(c, inc, path, known_agents, refs, keys_in_file, keys_in_d
         c.add(f"{path}.events", "must hold at least the detected event")
         return
     before = len(c.problems)
-    _validate_events(c, events, f"{path}.events", ref, has_pact, now, plan)
+    _validate_events(c, events, f"{path}.events", ref, has_pact, now, plan, state)
     if key is not None and len(c.problems) == before:
         _check_stated_hashes(c, key, events, f"{path}.events")
 
@@ -508,7 +534,8 @@ def _clause_ref(c, clause, where, ref, has_pact) -> None:
         c.add(where, f"unknown clause '{clause}' of this pact version")
 
 
-def _validate_events(c, events, path, ref, has_pact, now, plan) -> None:
+def _validate_events(c, events, path, ref, has_pact, now, plan, state=None) -> None:
+    state = {} if state is None else state
     previous: datetime | None = None
     shas: set[str] = set()
     disputes: set[int] = set()
@@ -540,6 +567,8 @@ def _validate_events(c, events, path, ref, has_pact, now, plan) -> None:
             else:
                 if at > now:
                     c.add(f"{where}.at", f"{at_text} is in the future")
+                elif problem := past_time_problem(at, now=now):
+                    c.add(f"{where}.at", f"{at_text}: {problem}")
                 if previous is not None and at < previous:
                     c.add(
                         f"{where}.at",
@@ -559,10 +588,16 @@ def _validate_events(c, events, path, ref, has_pact, now, plan) -> None:
         if not isinstance(data, dict):
             c.add(f"{where}.data", f"must be an object, not {_json_kind(data)}")
             continue
-        if etype is not None:
+        if etype in OWNERSHIP_EVENT_TYPES and etype != EventType.RECLASSIFIED:
+            validate_ownership_data(
+                c, etype, data, f"{where}.data", events, j, plan, state, parse_time
+            )
+        elif etype is not None:
             _validate_data(
                 c, etype, data, f"{where}.data", events, j, ref, has_pact, shas, disputes
             )
+        if etype == EventType.DECISION_RECORDED:
+            state["decided"] = True
 
 
 def _validate_data(c, etype, data, path, events, index, ref, has_pact, shas, disputes) -> None:
@@ -584,6 +619,7 @@ def _validate_data(c, etype, data, path, events, index, ref, has_pact, shas, dis
                 c.add(f"{path}.sha256", "the same content was already added to this incident")
             else:
                 shas.add(sha)
+        c.typed(data, "late", path, bool, required=False)
         old = c.typed(data, "supersedes", path, str, required=False)
         if old is not None and old not in shas - {sha}:
             c.add(f"{path}.supersedes", "does not name earlier evidence of this incident")
@@ -593,7 +629,7 @@ def _validate_data(c, etype, data, path, events, index, ref, has_pact, shas, dis
             if gap not in kinds:
                 c.add(f"{path}.acknowledged_gaps[{k}]", f"unknown evidence kind {gap!r}")
         c.typed(data, "reason", path, str)
-    elif etype == EventType.CLASSIFIED:
+    elif etype in (EventType.CLASSIFIED, EventType.RECLASSIFIED):
         c.choice(data, "assumption", path, list(ASSUMPTION_BY_KEY), "assumption class")
         c.text(data, "statement", path)
         clauses = c.typed(data, "clauses", path, list)
@@ -622,6 +658,8 @@ def _validate_data(c, etype, data, path, events, index, ref, has_pact, shas, dis
     elif etype == EventType.REPAIRED:
         c.text(data, "summary", path)
         c.text(data, "reference", path)
+        if c.typed(data, "override", path, bool, required=False):
+            c.text(data, "justification", path)
     elif etype == EventType.OPERATING_MODEL_CHANGED:
         c.choice(data, "kind", path, OPERATING_MODEL_KINDS, "operating-model change")
         c.text(data, "summary", path)
@@ -725,6 +763,7 @@ def _store(doc: dict, plan: Plan) -> ImportResult:
                 name=a["name"],
                 owner=a.get("owner", ""),
                 description=a.get("description", ""),
+                **{k: a[k] for k in AGENT_PROFILE_KEYS if k in a},
             )
         _import_pacts(plan.new_pacts)
         users = {u.username: u for u in User.objects.filter(username__in=plan.usernames)}
@@ -799,6 +838,9 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
     # The events are the record; the reviews rows (decisions, attestations, conditions) make the
     # imported history readable on the incident page.
     hooks.answers(hooks.INCIDENT_IMPORTED, inc)
+    from trustdesk.incidents.ownership import record_imported_ownership
+
+    record_imported_ownership(inc)
     return inc
 
 
@@ -901,6 +943,7 @@ def export_document(incidents, *, with_hashes: bool = False) -> dict[str, Any]:
         entry = {"key": a.key, "name": a.name, "owner": a.owner}
         if a.description:
             entry["description"] = a.description
+        entry.update(agent_profile_out(a))
         out_agents.append(entry)
     out_pacts = []
     for key in sorted(versions):

@@ -14,6 +14,8 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
+from trustdesk.core.submissions import new_token
 from trustdesk.incidents.models import (
     STATE_ORDER,
     ContainmentAction,
@@ -276,10 +278,15 @@ class NewIncidentForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    # One token per rendered form: the same POST sent twice opens one incident (core.submissions).
+    submission = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, agent: Agent | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission", new_token())
         self.fields["detected_at"].widget.attrs["max"] = timezone.now().strftime(DATETIME_LOCAL)
+        self.fields["detected_at"].widget.attrs["min"] = EARLIEST_TIME.strftime(DATETIME_LOCAL)
         if agent is not None:
             # Narrow the choices to the chosen agent's active pact versions (htmx refresh).
             self.fields["pact_version"].queryset = self.fields["pact_version"].queryset.filter(
@@ -294,6 +301,12 @@ class NewIncidentForm(forms.Form):
         if not title:
             raise forms.ValidationError("Give the incident a title.")
         return title
+
+    def clean_detected_at(self):
+        detected_at = self.cleaned_data["detected_at"]
+        if problem := past_time_problem(detected_at):
+            raise forms.ValidationError(f"The detection time {problem}.")
+        return detected_at
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -460,6 +473,26 @@ class RepairForm(VersionedForm):
         max_length=500,
         help_text="A change request, commit, ticket or release that someone else can look up.",
     )
+    # Shown only while a report that must come first (EU AI Act Art. 73(6)) is unfiled.
+    override = forms.BooleanField(
+        label="Override: repair before the authority is informed",
+        required=False,
+        help_text="Only an incident manager may; it is recorded and counted as an override.",
+    )
+    justification = forms.CharField(
+        label="Justification",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        from trustdesk.incidents.obligations import repair_blockers
+
+        # Repair is only the next step when classified; no query otherwise.
+        if self.incident.state != State.CLASSIFIED or not repair_blockers(self.incident):
+            del self.fields["override"], self.fields["justification"]
 
 
 class NoteForm(forms.Form):

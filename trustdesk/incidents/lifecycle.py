@@ -19,8 +19,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import agent_changed
+from trustdesk.core.errors import Refused
+from trustdesk.incidents import announce
 from trustdesk.incidents import evidence as store
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.errors import ConflictError, GateError
@@ -70,6 +73,7 @@ def locked_incident(
                 .values_list("type", flat=True)
             )
             raise ConflictError(current, expected_version, changes)
+        announce.remember_state(current)
         yield current
 
 
@@ -91,6 +95,8 @@ def append_event(
     at = at or now
     if at > now + timezone.timedelta(seconds=5):
         raise GateError("An event cannot happen in the future.")
+    if at < EARLIEST_TIME:
+        raise GateError(f"An event cannot happen before {EARLIEST_TIME:%Y-%m-%d} (UTC).")
     seq = incident.event_count + 1
     prev_hash = incident.last_hash
     name = by_name if by_name is not None else (by.get_username() if by is not None else "")
@@ -145,6 +151,8 @@ def open_incident(
     detected_at = detected_at or now
     if detected_at > now + timezone.timedelta(seconds=5):
         raise GateError("The detection time cannot be in the future.")
+    if problem := past_time_problem(detected_at, now=now):  # the lower bound (year 1, ...)
+        raise GateError(f"The detection time {problem}.")
     with transaction.atomic():
         # Serialize numbering: concurrent opens would otherwise pick the same number.
         type(agent).objects.select_for_update().filter(pk=agent.pk).first()
@@ -164,6 +172,7 @@ def open_incident(
             incident.clauses.set(clauses)
         append_event(incident, type="detected", by=by, at=detected_at)
         schedule_metrics_refresh(incident)
+        announce.announce_opened(incident)
     return incident
 
 
@@ -267,6 +276,9 @@ def _save(incident: Incident, fields: list[str]) -> None:
     # append_event already wrote the chain head and version with an UPDATE; write only ours.
     if fields:
         incident.save(update_fields=sorted(set(fields)))
+    if "state" in fields:
+        # Every state transition of the lifecycle is saved here: the one place that announces it.
+        announce.announce_state_change(incident)
 
 
 # ---------------------------------------------------------------- the steps
@@ -355,10 +367,12 @@ def add_evidence(
 ) -> Evidence:
     """Attach one evidence item (a file, a text or a URL), stored immutably with its SHA-256.
 
-    Allowed in every open state. A correction is a new item with `supersedes` set; nothing is
-    overwritten. The file is streamed to content-addressed storage before the lock is taken,
-    so a slow upload never holds the incident.
+    Allowed in every state; after the decision the item is marked late. A correction is a new
+    item with `supersedes` set; nothing is overwritten. The file is streamed to content-addressed
+    storage before the lock is taken, so a slow upload never holds the incident.
     """
+    from trustdesk.incidents import traces
+
     description = (description or "").strip()
     text = text or ""
     url = (url or "").strip()
@@ -386,15 +400,18 @@ def add_evidence(
                 blob = store.digest_text(text)
             else:
                 blob = store.digest_url(url)
-        except GateError as exc:
+        except Refused as exc:  # the store refused the content (core.blobs.BlobError)
             problems.extend(exc.problems)
+    trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
+        traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
+        if kind == EvidenceKind.TRACE
+        else None
+    )
     try:
         with locked_incident(incident, expected_version=expected_version) as inc:
-            if not inc.is_open:
-                problems.append(
-                    f"{inc.key} is {_state_label(inc.state)}; evidence can only be added "
-                    "before the incident is closed."
-                )
+            # Evidence stays possible after the decision; it is marked late and the decision's
+            # snapshot (stored with the decision) does not change.
+            late = inc.decided_at is not None or not inc.is_open
             if supersedes is not None:
                 old = Evidence.objects.filter(pk=supersedes.pk).first()
                 if old is None or old.incident_id != inc.pk:
@@ -436,6 +453,8 @@ def add_evidence(
             }
             if supersedes is not None:
                 data["supersedes"] = supersedes.sha256
+            if late:
+                data["late"] = True
             event = append_event(inc, type=EventType.EVIDENCE_ADDED, by=by, data=data, at=at)
             item = Evidence.objects.create(
                 incident=inc,
@@ -464,6 +483,8 @@ def add_evidence(
                 supersedes=supersedes,
                 event=event,
             )
+            if trace_tree is not None:
+                traces.save_trace_view(item, trace_tree)
             schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
@@ -600,56 +621,99 @@ def classify_incident(
         problems: list[str] = []
         if msg := _wrong_state(inc, "classification", [State.EVIDENCE_PRESERVED]):
             problems.append(msg)
-        if assumption not in ASSUMPTION_BY_KEY:
-            problems.append("Choose the broken assumption class from the taxonomy.")
-        if not statement:
-            problems.append(
-                "State plainly what broke, in a sentence someone outside the team can follow."
-            )
-        if inc.pact_version_id is not None:
-            if not clauses:
-                problems.append(
-                    f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
-                )
-            for clause in clauses:
-                if getattr(clause, "version_id", None) != inc.pact_version_id:
-                    problems.append(
-                        f"Clause '{getattr(clause, 'key', clause)}' is not part of "
-                        f"{inc.pact_version.label}."
-                    )
-        elif clauses:
-            problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
-        if confidence not in dict(CONFIDENCE_CHOICES):
-            problems.append("Choose a confidence: known, likely or potential.")
-        if harm_category and harm_category not in dict(HARM_CHOICES):
-            problems.append(
-                "The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + "."
-            )
-        for extra in secondary:
-            if extra not in ASSUMPTION_BY_KEY:
-                problems.append(f"'{extra}' is not an assumption class.")
-            elif extra == assumption:
-                problems.append(f"'{extra}' is the primary class; secondary classes are others.")
+        problems += classification_problems(
+            inc, assumption, statement, clauses, confidence, harm_category, secondary
+        )
         at = step_time(inc, at, problems)
         _refuse(problems)
-        data: dict[str, Any] = {
-            "assumption": assumption,
-            "statement": statement,
-            "clauses": [c.key for c in clauses],
-            "confidence": confidence,
-        }
-        if harm_category:
-            data["harm_category"] = harm_category
-        if secondary:
-            data["secondary"] = secondary
-        event = append_event(inc, type=EventType.CLASSIFIED, by=by, data=data, at=at)
-        if clauses:
-            inc.clauses.add(*clauses)
-        inc.recurrence_of = find_recurrence_of(inc, assumption)
-        _save(inc, ["recurrence_of", *advance(inc, event)])
+        event = append_event(
+            inc,
+            type=EventType.CLASSIFIED,
+            by=by,
+            data=classification_data(
+                assumption, statement, clauses, confidence, harm_category, secondary
+            ),
+            at=at,
+        )
+        apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
     return event
+
+
+def classification_problems(
+    inc: Incident,
+    assumption: str,
+    statement: str,
+    clauses: list,
+    confidence: str,
+    harm_category: str,
+    secondary: list[str],
+) -> list[str]:
+    """What is wrong with a classification of `inc` (classify and reclassify check the same)."""
+    problems: list[str] = []
+    if assumption not in ASSUMPTION_BY_KEY:
+        problems.append("Choose the broken assumption class from the taxonomy.")
+    if not statement:
+        problems.append(
+            "State plainly what broke, in a sentence someone outside the team can follow."
+        )
+    if inc.pact_version_id is not None:
+        if not clauses:
+            problems.append(
+                f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
+            )
+        for clause in clauses:
+            if getattr(clause, "version_id", None) != inc.pact_version_id:
+                problems.append(
+                    f"Clause '{getattr(clause, 'key', clause)}' is not part of "
+                    f"{inc.pact_version.label}."
+                )
+    elif clauses:
+        problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
+    if confidence not in dict(CONFIDENCE_CHOICES):
+        problems.append("Choose a confidence: known, likely or potential.")
+    if harm_category and harm_category not in dict(HARM_CHOICES):
+        problems.append("The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + ".")
+    for extra in secondary:
+        if extra not in ASSUMPTION_BY_KEY:
+            problems.append(f"'{extra}' is not an assumption class.")
+        elif extra == assumption:
+            problems.append(f"'{extra}' is the primary class; secondary classes are others.")
+    return problems
+
+
+def classification_data(
+    assumption: str,
+    statement: str,
+    clauses: list,
+    confidence: str,
+    harm_category: str,
+    secondary: list[str],
+) -> dict[str, Any]:
+    """The data of a `classified` (or `reclassified`) event."""
+    data: dict[str, Any] = {
+        "assumption": assumption,
+        "statement": statement,
+        "clauses": [c.key for c in clauses],
+        "confidence": confidence,
+    }
+    if harm_category:
+        data["harm_category"] = harm_category
+    if secondary:
+        data["secondary"] = secondary
+    return data
+
+
+def apply_classification(inc: Incident, event: Event, clauses: list) -> None:
+    """Fold a `classified` or `reclassified` event into a locked incident (through `advance`,
+    like every event) and link its clauses; the latest class is the incident's class, and
+    recurrence is judged by it."""
+    if clauses:
+        inc.clauses.add(*clauses)
+    fields = advance(inc, event)
+    inc.recurrence_of = find_recurrence_of(inc, inc.assumption)
+    _save(inc, ["recurrence_of", *fields])
 
 
 def record_repair(
@@ -660,10 +724,21 @@ def record_repair(
     summary: str,
     reference: str,
     at: datetime | None = None,
+    override: bool = False,
+    justification: str = "",
 ) -> Event:
-    """Repair: the technical fix, with a reference someone can follow. classified -> repaired."""
+    """Repair: the technical fix, with a reference someone can follow. classified -> repaired.
+
+    While a report that forbids altering the system first (EU AI Act Article 73(6)) is unfiled,
+    repair is refused unless an incident manager overrides with a justification; the event then
+    carries `override: true` and the justification (counted as `repair_overrides` in metrics).
+    """
+    from trustdesk.core.roles import INCIDENT_MANAGER, has_role
+    from trustdesk.incidents.obligations import repair_blockers
+
     summary = (summary or "").strip()
     reference = (reference or "").strip()
+    justification = (justification or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         if msg := _wrong_state(inc, "recording the repair", [State.CLASSIFIED]):
@@ -672,15 +747,28 @@ def record_repair(
             problems.append("Summarize the fix: what was changed so that this cannot happen again.")
         if not reference:
             problems.append("Give a reference for the fix (a ticket, commit or change request).")
+        blockers = repair_blockers(inc)
+        if blockers and not override:
+            problems.extend(
+                f"The {b.title} is not filed yet (due {b.deadline:%Y-%m-%d %H:%M} UTC): the "
+                "system may not be altered before the authority is informed (Article 73(6)). "
+                "File the report first, or an incident manager may override with a justification."
+                for b in blockers
+            )
+        elif blockers:
+            if by is not None and not has_role(by, INCIDENT_MANAGER):
+                problems.append("Only an incident manager may repair before the report is filed.")
+            if not justification:
+                problems.append(
+                    "An override needs a written justification: why alter the system before "
+                    "the authority is informed."
+                )
         at = step_time(inc, at, problems)
         _refuse(problems)
-        event = append_event(
-            inc,
-            type=EventType.REPAIRED,
-            by=by,
-            data={"summary": summary, "reference": reference},
-            at=at,
-        )
+        data: dict[str, Any] = {"summary": summary, "reference": reference}
+        if blockers:
+            data.update(override=True, justification=justification)
+        event = append_event(inc, type=EventType.REPAIRED, by=by, data=data, at=at)
         _save(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
     _sync(incident, inc)
@@ -1015,6 +1103,8 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     when the evaluation is not a breach that calls for an incident (it passed, it is voided, or
     its clause only flags).
     """
+    from trustdesk.incidents.eval_evidence import attach_evaluation_log
+
     clause = evaluation.clause
     if evaluation.passed or evaluation.voided_at is not None:
         return None
@@ -1061,6 +1151,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
+            attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1081,6 +1172,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             )
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
+            attach_evaluation_log(inc, evaluation, by=by)
         return inc
 
 

@@ -20,10 +20,11 @@ class State(models.TextChoices):
     IN_REVIEW = "in_review", "In review"
     RECOVERED = "recovered", "Recovered"
     CLOSED_RESTRICTED = "closed_restricted", "Closed, restricted"
+    CLOSED_NOT_INCIDENT = "closed_not_incident", "Closed, not an incident"
 
 
 STATE_ORDER = [s.value for s in State]
-CLOSED_STATES = (State.RECOVERED, State.CLOSED_RESTRICTED)
+CLOSED_STATES = (State.RECOVERED, State.CLOSED_RESTRICTED, State.CLOSED_NOT_INCIDENT)
 
 
 class Severity(models.TextChoices):
@@ -50,6 +51,14 @@ class EventType(models.TextChoices):
     NOTE = "note"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
+    # Ownership, clocks and obligations (DESIGN.md section 13).
+    ASSIGNED = "assigned"
+    ACTION_ADDED = "action_added"
+    ACTION_UPDATED = "action_updated"
+    CLOSED_NOT_INCIDENT = "closed_not_incident"
+    RECLASSIFIED = "reclassified"
+    ASSESSED = "assessed"
+    REPORT_FILED = "report_filed"
 
 
 class ContainmentAction(models.TextChoices):
@@ -235,3 +244,137 @@ class BreachLink(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation {self.evaluation_id} -> {self.incident_id}"
+
+
+class IncidentRoleName(models.TextChoices):
+    LEAD = "lead", "Lead"
+    COMMS = "comms", "Comms"
+    SCRIBE = "scribe", "Scribe"
+    RESPONDER = "responder", "Responder"
+
+
+#: Roles one person holds at a time; responders are as many as needed.
+SINGLE_HOLDER_ROLES = (IncidentRoleName.LEAD, IncidentRoleName.COMMS, IncidentRoleName.SCRIBE)
+
+
+class IncidentRoleQuerySet(models.QuerySet):
+    def current(self) -> IncidentRoleQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class IncidentRole(models.Model):
+    """Who holds a role on an incident, derived from its `assigned` events (the record).
+
+    A new holder of lead, comms or scribe ends the previous one's row (kept, with `ended_at`).
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="roles")
+    role = models.CharField(max_length=20, choices=IncidentRoleName.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="incident_roles"
+    )
+    assigned_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="+")
+
+    objects = IncidentRoleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["incident", "role", "assigned_at", "pk"]
+        indexes = [models.Index(fields=["user", "role", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.role}: {self.user_id}"
+
+
+class ObligationAlert(models.Model):
+    """Memory of the beat task: each obligation is announced once per status (due_soon,
+    overdue). Keys, not foreign keys: it only remembers what was said."""
+
+    incident_key = models.CharField(max_length=30)
+    regime = models.CharField(max_length=40)
+    obligation = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident_key", "regime", "obligation", "status"],
+                name="obligation_alert_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_key} {self.regime}/{self.obligation} {self.status}"
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    WONT_DO = "wont_do", "Won't do"
+
+
+class ActionItemQuerySet(models.QuerySet):
+    def open(self) -> ActionItemQuerySet:
+        return self.filter(status=ActionStatus.OPEN)
+
+    def overdue(self, today) -> ActionItemQuerySet:
+        return self.open().filter(due__lt=today)
+
+
+class ActionItem(models.Model):
+    """A follow-up action of an incident, derived from its `action_added` and `action_updated`
+    events (the record): the row is their latest state, for lists and the re-entry check."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="action_items")
+    number = models.PositiveIntegerField()  # 1, 2, ... within the incident
+    title = models.CharField(max_length=300)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="action_items",
+    )
+    due = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices, default="open")
+    reason = models.TextField(blank=True)
+    ticket = models.CharField(max_length=2000, blank=True)
+    # The operating-model change it delivers: the seq of that change's event in this incident.
+    change_seq = models.PositiveIntegerField(null=True, blank=True)
+    required = models.BooleanField("required for re-entry", default=False)
+    added_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    late = models.BooleanField(default=False)  # added after the incident's decision
+
+    objects = ActionItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["incident", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "number"], name="action_item_number")
+        ]
+        indexes = [models.Index(fields=["owner", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} action {self.number}: {self.title}"
+
+
+class TraceView(models.Model):
+    """The span tree read from a `trace` evidence file (OTLP JSON) when it was added.
+
+    The file is the evidence; this is its parsed, displayable form, written once with it so the
+    incident page never re-parses megabytes of JSON. `spans` is the tree flattened in display
+    order (see incidents.traces.span_rows).
+    """
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.PROTECT, related_name="trace_view")
+    spans = models.JSONField(default=list)
+    span_count = models.PositiveIntegerField()
+    error_count = models.PositiveIntegerField()
+    trace_count = models.PositiveIntegerField()
+    truncated = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"trace of evidence {self.evidence_id} ({self.span_count} spans)"

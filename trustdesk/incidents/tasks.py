@@ -21,3 +21,12 @@ def open_incident_for_breach(evaluation_id: int) -> str | None:
         return None
     incident = lifecycle.open_incident_for_breach(evaluation, by=None)
     return incident.key if incident else None
+
+
+@shared_task(name="trustdesk.incidents.tasks.publish_obligation_alerts")
+def publish_obligation_alerts() -> int:
+    """Announce obligations that became due soon or overdue, once per obligation and status.
+    Idempotent: the alert row remembers what was announced."""
+    from trustdesk.incidents.obligations import publish_obligation_alerts as publish
+
+    return publish()

@@ -32,6 +32,10 @@ TRANSITIONS: dict[str, Transition] = {
     EventType.DECISION_RECORDED: Transition(None, "decided_at"),
     EventType.REOPENED: Transition(State.RECOVERED, "reopened_at"),
     EventType.CLOSED: Transition(State.CLOSED_RESTRICTED, "closed_at"),
+    # No milestone: closed_at stays the time of a `closed` event (a decision's outcome).
+    EventType.CLOSED_NOT_INCIDENT: Transition(State.CLOSED_NOT_INCIDENT, None),
+    # reclassified changes the class (below), not the state or a milestone; the other ownership
+    # and obligation events (assigned, action_*, assessed, report_filed) change no column.
 }
 # Event type -> state, for the types that change it (the last one gives the incident's state).
 STATE_AFTER = {t: tr.state for t, tr in TRANSITIONS.items() if tr.state is not None}
@@ -61,7 +65,7 @@ def advance(incident: Incident, event: Event | dict[str, Any]) -> list[str]:
     if type_ in SCOPE_EVENTS:
         incident.scope_after = data["scope_after"]
         fields.append("scope_after")
-    if type_ == EventType.CLASSIFIED:
+    if type_ in (EventType.CLASSIFIED, EventType.RECLASSIFIED):
         incident.assumption = data["assumption"]
         incident.assumption_statement = data["statement"]
         incident.confidence = data.get("confidence", "")

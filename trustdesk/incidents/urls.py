@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trustdesk.incidents import views
+from trustdesk.incidents import ownership_views, views
 
 urlpatterns = [
     path("incidents/", views.incidents_index, name="incidents"),
@@ -31,5 +31,33 @@ urlpatterns = [
         "incidents/<str:key>/disputes/<int:pk>/resolve/",
         views.incident_resolve_dispute,
         name="incident_resolve_dispute",
+    ),
+    # Ownership, clocks and obligations (ownership_views.py).
+    path("incidents/<str:key>/assign/", ownership_views.incident_assign, name="incident_assign"),
+    path(
+        "incidents/<str:key>/actions/",
+        ownership_views.incident_action_add,
+        name="incident_action_add",
+    ),
+    path(
+        "incidents/<str:key>/actions/<int:number>/",
+        ownership_views.incident_action_update,
+        name="incident_action_update",
+    ),
+    path("incidents/<str:key>/assess/", ownership_views.incident_assess, name="incident_assess"),
+    path(
+        "incidents/<str:key>/close-not-incident/",
+        ownership_views.incident_close_not_incident,
+        name="incident_close_not_incident",
+    ),
+    path(
+        "incidents/<str:key>/reclassify/",
+        ownership_views.incident_reclassify,
+        name="incident_reclassify",
+    ),
+    path(
+        "incidents/<str:key>/obligations/<str:regime>/<str:obligation>/",
+        ownership_views.obligation_filing,
+        name="obligation_filing",
     ),
 ]

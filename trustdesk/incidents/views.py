@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -30,6 +31,7 @@ from trustdesk.core.roles import (
     WORKS_INCIDENTS,
     has_role,
 )
+from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.chain import first_broken_link
@@ -129,14 +131,27 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = NewIncidentForm(request.POST)
         if form.is_valid():
+            opened: list[Incident] = []
+
+            def open_it() -> str:
+                opened.append(_open_and_contain(form.cleaned_data, by=request.user))
+                return reverse("incident_detail", kwargs={"key": opened[0].key})
+
             try:
-                incident = _open_and_contain(form.cleaned_data, by=request.user)
+                url, repeated = submit_once(
+                    form.cleaned_data.get("submission"), by=request.user, action=open_it
+                )
             except lifecycle.GateError as exc:
                 for problem in exc.problems:
                     form.add_error(None, problem)
+            except PermissionError as exc:
+                form.add_error(None, str(exc))
             else:
-                messages.success(request, f"{incident.key} opened.")
-                return redirect("incident_detail", key=incident.key)
+                if repeated:
+                    messages.info(request, "This form was already sent: here is what it opened.")
+                else:
+                    messages.success(request, f"{opened[0].key} opened.")
+                return redirect(url)
     else:
         # A GET with ?agent=... narrows the pact choices (the htmx refresh of the pact fields).
         agent = _agent_from(request.GET)
@@ -273,6 +288,8 @@ def incident_page_context(
 
     `bound` holds refused forms (by slot) to show with their errors and the user's input.
     """
+    from trustdesk.incidents.ownership_views import ownership_panel_context
+
     bound = bound or {}
     events = list(
         Event.objects.filter(incident=incident)
@@ -291,7 +308,7 @@ def incident_page_context(
     )
     evidence = list(
         Evidence.objects.filter(incident=incident)
-        .select_related("captured_by", "superseded_by", "supersedes")
+        .select_related("captured_by", "superseded_by", "supersedes", "trace_view")
         .order_by("captured_at", "pk")
     )
     disputes = list(
@@ -349,6 +366,7 @@ def incident_page_context(
         "step_forms_here": list(STEP_FORMS),
         "show_messages": _partial_requested(request),
     }
+    context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
     # The apps above (the reviews panel) add their part of the page.
     context.update(hooks.context(hooks.INCIDENT_PAGE, incident, user, gates=gates))
@@ -369,6 +387,7 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
         slots.add("dispute")
     if context["can_resolve"]:
         slots |= {f"resolve-{d.pk}" for d in context["open_disputes"]}
+    slots |= context.get("ownership_slots", set())
     return slots
 
 
@@ -578,6 +597,8 @@ def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
             expected_version=data["version"],
             summary=data["summary"],
             reference=data["reference"],
+            override=bool(data.get("override")),
+            justification=data.get("justification", ""),
         )
 
     return _after_step(request, key, form, "repair", repair, done="Repair recorded.")
@@ -622,6 +643,11 @@ def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpRes
     return _after_step(
         request, key, form, f"resolve-{dispute.pk}", resolve, done="Dispute resolved."
     )
+
+
+# The step runner and the incident loader, for the ownership views (ownership_views.py).
+run_step_form = _after_step
+get_incident = _get_incident
 
 
 # ---------------------------------------------------------------- evidence download

@@ -121,6 +121,7 @@ class IncidentFacts(models.Model):
     ev_impact_assessment = models.SmallIntegerField()
     ev_config_snapshot = models.SmallIntegerField()
     ev_other = models.SmallIntegerField()
+    ev_trace = models.SmallIntegerField()
     decisions = models.IntegerField()
     reopening_decisions = models.IntegerField()
     override_decisions = models.IntegerField()

@@ -18,12 +18,14 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from trustdesk.core import hooks
-from trustdesk.core.canonical import sha256_hex
-from trustdesk.core.effects import agent_changed, run_task_on_commit
+from trustdesk.core.bounds import past_time_problem
+from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
+from trustdesk.core.effects import agent_changed, publish, run_task_on_commit
 from trustdesk.core.errors import Refused
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
 from trustdesk.pacts.document import (
@@ -42,6 +44,7 @@ from trustdesk.pacts.models import (
     Dispute,
     DisputeStatus,
     Evaluation,
+    EvaluationLog,
     Pact,
     PactVersion,
     VersionStatus,
@@ -431,7 +434,25 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
     today = today or now.date()
     stale = PactVersion.objects.stale(today)
     with transaction.atomic():
-        marked = stale.filter(stale_since__isnull=True).update(stale_since=now)
+        newly = list(
+            stale.filter(stale_since__isnull=True)
+            .select_for_update(of=("self",))
+            .values_list("pk", "pact__key", "pact__agent__key", "number", "review_due")
+        )
+        marked = PactVersion.objects.filter(pk__in=[row[0] for row in newly]).update(
+            stale_since=now
+        )
+        for _pk, pact_key, agent_key, number, review_due in newly:
+            publish(
+                "pact.stale",
+                {
+                    "pact": pact_key,
+                    "version": number,
+                    "agent": agent_key,
+                    "review_due": review_due.isoformat() if review_due else None,
+                    "url": reverse("pact_version", args=[pact_key, number]),
+                },
+            )
         cleared = (
             PactVersion.objects.filter(stale_since__isnull=False)
             .exclude(pk__in=stale.values("pk"))
@@ -473,7 +494,7 @@ def _as_time(value: Any) -> datetime | None:
     return value
 
 
-def _clean_items(items: Sequence[Any], token: ApiToken, prefix: str) -> tuple[list, list[str]]:
+def _clean_items(items: Sequence[Any], source_name: str, prefix: str) -> tuple[list, list[str]]:
     """Check the shape and values of every item; return (cleaned items, problems)."""
     now = timezone.now()
     cleaned, problems = [], []
@@ -508,10 +529,12 @@ def _clean_items(items: Sequence[Any], token: ApiToken, prefix: str) -> tuple[li
             )
         elif measured_at > now + FUTURE_TOLERANCE:
             item_problems.append(f"{at}.measured_at: cannot be in the future")
+        elif problem := past_time_problem(measured_at, now=now):
+            item_problems.append(f"{at}.measured_at: {problem}")
         source = item.get("source")
-        if source is not None and source != token.source:
+        if source is not None and source != source_name:
             item_problems.append(
-                f"{at}.source: must be '{token.source}', the source of this token (or left out)"
+                f"{at}.source: must be '{source_name}', the source of this token (or left out)"
             )
         unknown = sorted(
             set(item) - {"pact", "clause", "value", "measured_at", "external_id", "source"}
@@ -535,7 +558,12 @@ def _clean_items(items: Sequence[Any], token: ApiToken, prefix: str) -> tuple[li
 
 
 def record_evaluations(
-    items: Sequence[Any], *, token: ApiToken, prefix: str = "evaluations"
+    items: Sequence[Any],
+    *,
+    token: ApiToken | None = None,
+    source: str | None = None,
+    log: EvaluationLog | None = None,
+    prefix: str = "evaluations",
 ) -> list[Evaluation]:
     """Record measured values for clauses of active pact versions, all or nothing.
 
@@ -545,15 +573,22 @@ def record_evaluations(
     failure of a restrict/suspend clause is a breach, handed to the incidents app on commit.
     Idempotent on (source, external_id): a repeat returns the stored evaluation (with
     `.duplicate = True`). Raises PactError naming every bad item by its path.
+
+    Give either the API `token` that posted them, or (trusted callers on the server, like
+    `manage.py ingest_eval_log`) the `source` name itself. `log` is the file that produced them
+    (pacts.eval_sources); new evaluations link to it.
     """
-    if token.revoked_at is not None:
+    if (token is None) == (source is None):
+        raise ValueError("record_evaluations takes a token or a source, not both or neither")
+    if token is not None and token.revoked_at is not None:
         raise PactError("This API token was revoked.")
+    source_name = token.source if token is not None else source
     where = prefix or "(body)"
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
         raise PactError(f"{where}: at most {MAX_EVALUATIONS_PER_BATCH} evaluations per request")
     if not items:
         raise PactError(f"{where}: give at least one evaluation")
-    cleaned, problems = _clean_items(items, token, prefix)
+    cleaned, problems = _clean_items(items, source_name, prefix)
     # Clauses of the active versions, in one query.
     pact_keys = {c["pact"] for c in cleaned}
     clauses = {
@@ -579,10 +614,10 @@ def record_evaluations(
             clause = clauses[(c["pact"], c["clause"])]
             # A clause that names its evaluation source takes measurements from that source
             # only: otherwise anyone with a token could grade it (the `measurement` assumption).
-            if clause.source and clause.source != token.source:
+            if clause.source and clause.source != source_name:
                 problems.append(
                     f"{at}.clause: '{c['clause']}' is evaluated by source '{clause.source}', "
-                    f"not '{token.source}'"
+                    f"not '{source_name}'"
                 )
             c["clause_obj"] = clause
         earlier = first_by_id.get(c["external_id"])
@@ -599,7 +634,7 @@ def record_evaluations(
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _store_evaluations(cleaned, token)
+                return _store_evaluations(cleaned, token, source_name, log)
         except IntegrityError:
             # A concurrent request stored one of these idempotency keys first: the second
             # attempt finds it and returns it, as a repeat.
@@ -610,12 +645,29 @@ def record_evaluations(
     raise AssertionError("unreachable")
 
 
-def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]:
+def _replay_differences(stored: Evaluation, sent: dict) -> dict[str, dict[str, str]]:
+    """What a repeat of (source, external_id) says differently from the stored evaluation, as
+    {field: {"stored": ..., "sent": ...}}. The stored one stands (idempotency), but a client
+    replaying with another value must be told rather than believe it was recorded."""
+    pairs = {
+        "pact": (stored.clause.version.pact.key, sent["pact"]),
+        "clause": (stored.clause.key, sent["clause"]),
+        "value": (format_decimal(stored.value), format_decimal(sent["value"])),
+        "measured_at": (format_time(stored.measured_at), format_time(sent["measured_at"])),
+    }
+    return {name: {"stored": old, "sent": new} for name, (old, new) in pairs.items() if old != new}
+
+
+def _store_evaluations(
+    cleaned: list[dict], token: ApiToken | None, source: str, log: EvaluationLog | None
+) -> list[Evaluation]:
     now = timezone.now()
     ids = [c["external_id"] for c in cleaned]
     stored = {
         e.external_id: e
-        for e in Evaluation.objects.filter(source=token.source, external_id__in=ids)
+        for e in Evaluation.objects.filter(source=source, external_id__in=ids).select_related(
+            "clause__version__pact"
+        )
     }
     new: dict[str, Evaluation] = {}
     for c in cleaned:
@@ -630,13 +682,14 @@ def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]
             is_breach=not passed
             and clause.on_breach in (Consequence.RESTRICT, Consequence.SUSPEND),
             measured_at=c["measured_at"],
-            source=token.source,
+            source=source,
             external_id=c["external_id"],
             ingested_at=now,
+            log=log,
         )
     created = Evaluation.objects.bulk_create(list(new.values()))
     if any(e.pk is None for e in created):  # a backend that cannot return ids from bulk inserts
-        created = list(Evaluation.objects.filter(source=token.source, external_id__in=list(new)))
+        created = list(Evaluation.objects.filter(source=source, external_id__in=list(new)))
     by_id = {e.external_id: e for e in created}
     for e in by_id.values():
         e.duplicate = False
@@ -644,8 +697,13 @@ def _store_evaluations(cleaned: list[dict], token: ApiToken) -> list[Evaluation]
             _schedule_breach_incident(e.pk)
     for e in stored.values():
         e.duplicate = True
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    token.last_used_at = now
+        e.differs = {}
+    for c in cleaned:
+        if (e := stored.get(c["external_id"])) is not None:
+            e.differs.update(_replay_differences(e, c))
+    if token is not None:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     result = []
     for c in cleaned:
         e = stored.get(c["external_id"]) or by_id[c["external_id"]]

@@ -66,6 +66,11 @@ class EvaluationIn(Schema):
     )
 
 
+class ReplayDifference(Schema):
+    stored: str
+    sent: str
+
+
 class EvaluationOut(Schema):
     id: int
     pact: str
@@ -78,6 +83,11 @@ class EvaluationOut(Schema):
     source: str
     external_id: str
     duplicate: bool = Field(description="True when this (source, external_id) was stored before.")
+    differs: dict[str, ReplayDifference] = Field(
+        default_factory=dict,
+        description="On a repeat: each field (pact, clause, value, measured_at) whose sent value "
+        "differs from the stored one. The stored evaluation stands; empty when the repeat matches.",
+    )
     voided: bool
 
 
@@ -190,6 +200,7 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
                 "source": s.source,
                 "external_id": s.external_id,
                 "duplicate": getattr(e, "duplicate", False),
+                "differs": getattr(e, "differs", {}),
                 "voided": s.voided_at is not None,
             }
         )
@@ -211,7 +222,9 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
         "document names an evaluation source takes only that source's token). Pass or fail follows "
         "the clause's objective; a failure of a restrict or suspend clause is a breach and "
         "opens (or joins) an incident. A repeat of (source, external_id) returns the stored "
-        f"evaluation with duplicate=true. At most {MAX_EVALUATIONS_PER_BATCH} per request. "
+        "evaluation with duplicate=true, and `differs` names each field the repeat sent "
+        "differently (stored and sent values: the stored one stands). "
+        f"At most {MAX_EVALUATIONS_PER_BATCH} per request. "
         "Answers 201 when something new was stored, 200 when everything was a repeat, 400 with "
         "the path of every problem, 401 for a missing, unknown or revoked token, 413 for a body "
         f"over {MAX_BODY_BYTES // (1024 * 1024)} MB."

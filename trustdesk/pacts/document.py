@@ -67,7 +67,7 @@ _KEY_ORDER = {
         "on_breach",
     ],
     ("clause", "objective"): ["op", "target"],
-    ("clause", "evaluation"): ["method", "source"],
+    ("clause", "evaluation"): ["method", "source", "task", "scorer", "metric", "suite"],
 }
 
 _TYPE_WORDS = {
@@ -374,12 +374,35 @@ def _rule_problems(doc: dict) -> list[str]:
                         problems.append(f"{path}: at most {TARGET_DECIMALS} decimal places")
                     if integer_digits > TARGET_INTEGER_DIGITS:
                         problems.append(f"{path}: at most {TARGET_INTEGER_DIGITS} digits")
+        problems.extend(_evaluation_field_problems(clause.get("evaluation"), i))
         window = clause.get("window")
         if isinstance(window, str) and re.fullmatch(r"[1-9][0-9]{0,5}[dh]", window):
             hours = int(window[:-1]) * (24 if window.endswith("d") else 1)
             if hours > MAX_WINDOW_HOURS:
                 problems.append(f"spec.clauses[{i}].window: at most 3650 days")
     return problems
+
+
+# Fields of `evaluation` that only a log-fed method reads (DESIGN.md section 14). The schema
+# requires them for their method; this refuses them elsewhere, where they would be ignored.
+EVALUATION_METHOD_FIELDS = {
+    "task": "inspect",
+    "scorer": "inspect",
+    "metric": "inspect",
+    "suite": "junit",
+}
+
+
+def _evaluation_field_problems(evaluation: Any, i: int) -> list[str]:
+    if not isinstance(evaluation, dict) or not isinstance(evaluation.get("method"), str):
+        return []
+    method = evaluation["method"]
+    return [
+        f"spec.clauses[{i}].evaluation.{field}: only for method {owner} (this clause's method "
+        f"is {method})"
+        for field, owner in EVALUATION_METHOD_FIELDS.items()
+        if field in evaluation and owner != method
+    ]
 
 
 def validate_document(doc: Any) -> list[str]:

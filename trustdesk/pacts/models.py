@@ -53,6 +53,9 @@ class EvaluationMethod(models.TextChoices):
     SAMPLED_HUMAN_REVIEW = "sampled_human_review", "Sampled human review"
     JURY = "jury", "Jury"
     HUMAN = "human", "Human"
+    # Measured from files the teams' tools write (DESIGN.md section 14; pacts.eval_sources).
+    INSPECT = "inspect", "Inspect AI log"
+    JUNIT = "junit", "JUnit XML report"
 
 
 class Consequence(models.TextChoices):
@@ -69,6 +72,15 @@ class EvidenceKind(models.TextChoices):
     IMPACT_ASSESSMENT = "impact_assessment", "Impact assessment"
     CONFIG_SNAPSHOT = "config_snapshot", "Config snapshot"
     OTHER = "other", "Other"
+    TRACE = "trace", "Agent trace (OTLP JSON)"
+
+
+class Nis2Entity(models.TextChoices):
+    """What NIS2 makes of the agent's operator (DESIGN.md section 13's agent profile)."""
+
+    NONE = "none", "Not in scope"
+    IMPORTANT = "important", "Important entity"
+    ESSENTIAL = "essential", "Essential entity"
 
 
 class AgentQuerySet(models.QuerySet):
@@ -110,6 +122,13 @@ class Agent(models.Model):
     )
     retired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The regulatory profile: which obligations an incident of this agent can trigger
+    # (trustdesk/incidents/obligations.json reads these names).
+    high_risk_ai = models.BooleanField("high-risk AI system (EU AI Act)", default=False)
+    personal_data = models.BooleanField("processes personal data (GDPR)", default=False)
+    nis2 = models.CharField(
+        "NIS2 entity", max_length=20, choices=Nis2Entity.choices, default=Nis2Entity.NONE
+    )
 
     objects = AgentQuerySet.as_manager()
 
@@ -279,7 +298,18 @@ class Clause(models.Model):
             "sampled_human_review": "by human review of a sample",
             "jury": "by a jury of evaluators",
             "human": "by a human reviewer",
+            "inspect": "from Inspect AI evaluation logs",
+            "junit": "from JUnit XML test reports",
         }.get(self.method, self.method)
+
+    @property
+    def evaluation_spec(self) -> dict:
+        """The clause's `evaluation` mapping as its (immutable) document states it: method,
+        source and, for log-fed methods, task/scorer/metric (inspect) or suite (junit)."""
+        clauses = self.version.document.get("spec", {}).get("clauses", [])
+        if self.position < len(clauses) and clauses[self.position].get("key") == self.key:
+            return dict(clauses[self.position].get("evaluation", {}))
+        return {"method": self.method, "source": self.source}
 
     @property
     def breach_words(self) -> str:
@@ -350,6 +380,14 @@ class Evaluation(models.Model):
     external_id = models.CharField(max_length=200)
     ingested_at = models.DateTimeField(default=timezone.now)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # The file that produced it (an Inspect AI log, a JUnit report), when it came from one.
+    log = models.ForeignKey(
+        "EvaluationLog",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="evaluations",
+    )
 
     objects = EvaluationQuerySet.as_manager()
 
@@ -467,3 +505,43 @@ class ApiToken(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None
+
+
+class LogFormat(models.TextChoices):
+    INSPECT_EVAL = "inspect_eval", "Inspect AI log (.eval)"
+    INSPECT_JSON = "inspect_json", "Inspect AI log (.json)"
+    JUNIT = "junit", "JUnit XML report"
+
+
+LOG_SUFFIX = {"inspect_eval": ".eval", "inspect_json": ".json", "junit": ".xml"}
+
+
+class EvaluationLog(models.Model):
+    """A file that produced evaluations (DESIGN.md section 14), kept as evidence: its bytes live
+    content-addressed in the incidents evidence store, under their SHA-256, and never change.
+    One row per distinct file; ingesting it again reuses the row."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.PositiveBigIntegerField()
+    storage_path = models.CharField(max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=20, choices=LogFormat.choices)
+    # What was read from the file: eval id, task, status and scores, or the JUnit suites.
+    summary = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The evaluation source of the API token that posted it; empty from the command line.
+    received_from = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} {self.sha256[:12]}"
+
+    @property
+    def download_name(self) -> str:
+        """A file name for downloads: the name it arrived with, else its hash and format."""
+        return self.original_name or f"{self.sha256[:16]}{LOG_SUFFIX.get(self.format, '')}"

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from trustdesk.pacts import views
+# This module registers its endpoint on `api` when imported, so before api.urls is read:
+# POST /eval-logs. (POST /incidents/{key}/traces is registered by the incidents app's ready().)
+from trustdesk.pacts import api_eval_logs, views  # noqa: F401
 from trustdesk.pacts.api import api
 
 urlpatterns = [
@@ -30,5 +32,6 @@ urlpatterns = [
     path("api-tokens/", views.api_tokens, name="api_tokens"),
     path("api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("schemas/pact-v1.json", views.pact_schema, name="pact_schema"),
+    path("evaluation-logs/<str:sha256>/", views.evaluation_log_download, name="evaluation_log"),
     path("api/v1/", api.urls),
 ]

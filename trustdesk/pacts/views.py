@@ -534,3 +534,35 @@ def pact_schema(request: HttpRequest) -> HttpResponse:
     """The pact JSON Schema at a stable URL. Public on purpose: it is a published format that
     tools outside TrustDesk validate against, and it holds no data."""
     return JsonResponse(schema(), json_dumps_params={"indent": 2})
+
+
+# ---------------------------------------------------------------- evaluation logs
+
+
+@require_GET
+@role_required(*INTERNAL)
+def evaluation_log_download(request: HttpRequest, sha256: str) -> HttpResponse:
+    """The stored log file that produced evaluations, as an attachment of an opaque type."""
+    from django.http import FileResponse
+
+    from trustdesk.core import blobs as evidence_store
+    from trustdesk.pacts.models import EvaluationLog
+
+    log = get_object_or_404(EvaluationLog, sha256=sha256.lower()[:64])
+    try:
+        path = evidence_store.absolute_path(log.storage_path)
+    except ValueError:
+        raise Http404("The log file is not in the evidence store.") from None
+    if not path.is_file():
+        raise Http404("The log file is missing from storage.")
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=log.download_name,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-SHA256"] = log.sha256
+    return response

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import run_task_on_commit
 from trustdesk.core.roles import (
@@ -32,6 +33,7 @@ from trustdesk.core.roles import (
     has_role,
     user_roles,
 )
+from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     append_event,
     gate_status,
@@ -306,6 +308,8 @@ def request_review(
         _refuse(problems)
         event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
         inc.save(update_fields=advance(inc, event))
+        announce.announce_state_change(inc)
+        announce.announce("review.requested", inc)
         _after_step(inc)
     return inc
 
@@ -487,6 +491,11 @@ def record_recovery_decision(
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
         inc.save(update_fields=sorted(set(fields)))
+        announce.announce_state_change(inc)
+        facts = {"decision": decision, "scope_after": scope_after, "override": is_override}
+        announce.announce("decision.recorded", inc, **facts)
+        # Every decision asks other stakeholders to attest that the page alone explains it.
+        announce.announce("attestation.needed", inc, decision=decision)
         schedule_metrics_refresh(inc)
     return record
 
@@ -578,6 +587,8 @@ def create_meeting(
         problems.append("The title is too long (at most 200 characters).")
     if scheduled_at is None:
         problems.append("A meeting needs a time.")
+    elif problem := planned_time_problem(scheduled_at):
+        problems.append(f"The meeting time {problem}.")
     if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():

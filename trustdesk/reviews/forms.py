@@ -12,6 +12,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from trustdesk.core.bounds import EARLIEST_TIME, planned_time_problem
 from trustdesk.core.roles import ROLE_LABELS, user_roles
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Agent, PactVersion
@@ -179,6 +180,12 @@ def _reviewers():
 
 
 class MeetingForm(forms.Form):
+    def clean_scheduled_at(self):
+        scheduled_at = self.cleaned_data["scheduled_at"]
+        if problem := planned_time_problem(scheduled_at):
+            raise forms.ValidationError(f"The meeting time {problem}.")
+        return scheduled_at
+
     title = forms.CharField(label="Title", max_length=200)
     scheduled_at = forms.DateTimeField(
         label="When (UTC)",
@@ -195,6 +202,7 @@ class MeetingForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.fields["scheduled_at"].widget.attrs["min"] = EARLIEST_TIME.strftime(DATETIME_LOCAL)
         self.fields["facilitator"].queryset = _reviewers()
         self.fields["agenda"].queryset = (
             Incident.objects.filter(state=State.IN_REVIEW)
