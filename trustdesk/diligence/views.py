@@ -27,12 +27,11 @@ from django.views.decorators.http import (
 )
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
+from trustdesk.core.decorators import permission_required
 from trustdesk.core.proxy import client_ip
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
+from trustdesk.core.roles import can
 from trustdesk.diligence import buyer, ratelimit, signing
 from trustdesk.diligence.actions import (
-    INTERNAL_BUNDLE_ROLES,
     DiligenceError,
     create_share_link,
     ip_hash,
@@ -83,7 +82,7 @@ def _public_key_or_none() -> signing.PublicKey | None:
 # ------------------------------------------------------------------ internal pages
 
 
-@role_required(*INTERNAL)
+@permission_required("read")
 @require_GET
 @vary_on_headers("HX-Request")
 def diligence_index(request: HttpRequest) -> HttpResponse:
@@ -99,7 +98,7 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "filtered": bool(form.is_valid() and any(form.cleaned_data.values())),
-        "can_manage": has_role(request.user, INCIDENT_MANAGER),
+        "can_manage": can(request.user, "share_links"),
         "public_key": _public_key_or_none(),
         "query": request.GET.copy(),
     }
@@ -110,7 +109,7 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@role_required(INCIDENT_MANAGER)
+@permission_required("share_links")
 @require_http_methods(["GET", "POST"])
 def share_link_new(request: HttpRequest) -> HttpResponse:
     form = ShareLinkForm(request.POST or None)
@@ -149,7 +148,7 @@ def _link_for_page(pk: int) -> ShareLink:
     )
 
 
-@role_required(*INTERNAL)
+@permission_required("read")
 @require_GET
 def share_link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for_page(pk)
@@ -160,12 +159,12 @@ def share_link_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "link": link,
             "views": views.get_page(_page_number(request)),
-            "can_manage": has_role(request.user, INCIDENT_MANAGER),
+            "can_manage": can(request.user, "share_links"),
         },
     )
 
 
-@role_required(INCIDENT_MANAGER)
+@permission_required("share_links")
 @require_POST
 def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(ShareLink, pk=pk)
@@ -201,7 +200,7 @@ def _bundle_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return render(request, "diligence/bundle_error.html", {"message": str(exc)}, status=409)
 
 
-@role_required(*INTERNAL_BUNDLE_ROLES)
+@permission_required("export_internal_bundles")
 @require_GET
 def incident_bundle(request: HttpRequest, key: str) -> HttpResponse:
     incident = get_object_or_404(Incident.objects.select_related("agent"), key=key)

@@ -23,6 +23,7 @@ from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import agent_changed
 from trustdesk.core.errors import Refused
+from trustdesk.core.roles import authorize, can
 from trustdesk.incidents import announce
 from trustdesk.incidents import evidence as store
 from trustdesk.incidents.chain import canonical_event, event_hash
@@ -147,6 +148,7 @@ def open_incident(
     The caller guarantees the clauses belong to `pact_version`. The detection may be backdated,
     never in the future.
     """
+    authorize(by, "work_incidents", "open an incident", GateError)
     now = timezone.now()
     detected_at = detected_at or now
     if detected_at > now + timezone.timedelta(seconds=5):
@@ -299,6 +301,7 @@ def contain_incident(
     `action` is one of ContainmentAction; with "no_scope_change" a reason is required and the
     agent's scope stays as it is. A containment never widens the agent's scope.
     """
+    authorize(by, "work_incidents", "contain an incident", GateError)
     reason = (reason or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
@@ -371,6 +374,7 @@ def add_evidence(
     item with `supersedes` set; nothing is overwritten. The file is streamed to content-addressed
     storage before the lock is taken, so a slow upload never holds the incident.
     """
+    authorize(by, "work_incidents", "add evidence", GateError)
     from trustdesk.incidents import traces
 
     description = (description or "").strip()
@@ -537,6 +541,7 @@ def mark_evidence_preserved(
     Every kind the pact version requires must be present, or be acknowledged as a gap with a
     reason; the completeness (present / required) stays on record.
     """
+    authorize(by, "work_incidents", "mark evidence preserved", GateError)
     gaps = list(dict.fromkeys(acknowledged_gaps or ()))
     reason = (reason or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
@@ -613,6 +618,7 @@ def classify_incident(
     item 8) when the agent's scope was reopened after an incident of the same class within the
     90 days before this detection.
     """
+    authorize(by, "work_incidents", "classify an incident", GateError)
     statement = (statement or "").strip()
     clauses = list(clauses or ())
     secondary = list(dict.fromkeys(secondary or ()))
@@ -733,7 +739,7 @@ def record_repair(
     repair is refused unless an incident manager overrides with a justification; the event then
     carries `override: true` and the justification (counted as `repair_overrides` in metrics).
     """
-    from trustdesk.core.roles import INCIDENT_MANAGER, has_role
+    authorize(by, "work_incidents", "record a repair", GateError)
     from trustdesk.incidents.obligations import repair_blockers
 
     summary = (summary or "").strip()
@@ -756,7 +762,7 @@ def record_repair(
                 for b in blockers
             )
         elif blockers:
-            if by is not None and not has_role(by, INCIDENT_MANAGER):
+            if not can(by, "override"):
                 problems.append("Only an incident manager may repair before the report is filed.")
             if not justification:
                 problems.append(
@@ -784,6 +790,7 @@ def add_note(
     at: datetime | None = None,
 ) -> Event:
     """A note on the timeline, in any state. Internal notes never reach the buyer view."""
+    authorize(by, "work_incidents", "add a note", GateError)
     text = (text or "").strip()
     with locked_incident(incident) as inc:
         problems: list[str] = []
@@ -802,6 +809,7 @@ def add_note(
 def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, reason: str):
     """Challenge an incident's classification. Needs a classified incident and no open dispute
     of its classification."""
+    authorize(by, "open_dispute", "dispute a classification", GateError)
     reason = (reason or "").strip()
     with locked_incident(incident) as inc:
         problems: list[str] = []
@@ -837,6 +845,7 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
 def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str, resolution: str):
     """Uphold or reject a classification dispute, with a resolution others can read.
     (Who may resolve, risk, is enforced by the views.)"""
+    authorize(by, "resolve_dispute", "resolve a dispute", GateError)
     resolution = (resolution or "").strip()
     if dispute.incident_id is None:
         raise GateError("This dispute is about an evaluation, not an incident's classification.")

@@ -35,14 +35,14 @@ from django.utils.dateparse import parse_duration
 
 from trustdesk.core.canonical import format_time
 from trustdesk.core.effects import publish
-from trustdesk.core.roles import INCIDENT_MANAGER, RISK, has_role
+from trustdesk.core.roles import can, roles_for
 from trustdesk.incidents.models import Event, EventType, Incident
 
 RULES_FILE = Path(__file__).with_name("obligations.json")
 #: Who may record an assessment (DESIGN.md section 13).
-ASSESSES = (INCIDENT_MANAGER, RISK)
+ASSESSES = roles_for("assess_obligations")  # who may: core.roles.PERMISSIONS
 #: Who may file a report (the same people who assess: they speak to the authorities).
-FILES_REPORTS = (INCIDENT_MANAGER, RISK)
+FILES_REPORTS = roles_for("file_reports")  # who may: core.roles.PERMISSIONS
 STATUSES = ("filed", "filed_late", "overdue", "due_soon", "open")
 SHA_LENGTH = 64
 
@@ -320,7 +320,7 @@ def assess_incident(
     table = rules()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
-        if by is not None and not has_role(by, *ASSESSES):
+        if by is not None and not can(by, "assess_obligations"):
             problems.append("Only an incident manager or risk may record an assessment.")
         unknown = sorted(set(flags) - set(table.flags))
         if unknown:
@@ -366,7 +366,7 @@ def file_report(
     sha256 = (sha256 or "").strip().lower()
     with locked_incident(incident) as inc:
         problems: list[str] = []
-        if by is not None and not has_role(by, *FILES_REPORTS):
+        if by is not None and not can(by, "file_reports"):
             problems.append("Only an incident manager or risk may record a filed report.")
         current = {(o.regime, o.obligation): o for o in obligations_for(inc)}
         found = current.get((regime, obligation))

@@ -22,14 +22,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core import hooks
-from trustdesk.core.decorators import role_required
+from trustdesk.core.decorators import permission_required
 from trustdesk.core.roles import (
-    INCIDENT_MANAGER,
-    INTERNAL,
-    OPERATOR,
-    RISK,
-    WORKS_INCIDENTS,
-    has_role,
+    can,
+    roles_for,
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
@@ -61,8 +57,8 @@ from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 PAGE_SIZE = 25
 # Who may open a classification dispute, and who resolves it (DESIGN.md section 10).
-DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
-DISPUTE_RESOLVERS = (RISK,)
+DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
+DISPUTE_RESOLVERS = roles_for("resolve_dispute")  # who may: core.roles.PERMISSIONS
 # The steps whose form is on this page; the review steps are carried out in the reviews panel.
 STEP_FORMS = ("contain", "preserve_evidence", "classify", "repair")
 
@@ -78,7 +74,7 @@ def _partial_requested(request: HttpRequest) -> bool:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incidents_index(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET)
     filtered = form.filter(Incident.objects.all())
@@ -113,7 +109,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         "total_all_states": sum(by_state.values()),
         "filtered": bool(set(form.values()) - {"sort"}),
         "sort": form.sort_key,
-        "can_open": has_role(request.user, *WORKS_INCIDENTS),
+        "can_open": can(request.user, "work_incidents"),
     }
     template = "incidents/incidents_index.html"
     if _partial_requested(request):
@@ -126,7 +122,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = NewIncidentForm(request.POST)
@@ -323,7 +319,7 @@ def incident_page_context(
     gates = lifecycle.gate_status(incident, rows=lifecycle.gate_rows(events))
     step = lifecycle.current_step(incident)
     user = request.user
-    works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
+    works = can(user, "work_incidents") and incident.is_open
     forms = _page_forms(
         incident,
         evidence=evidence,
@@ -360,8 +356,8 @@ def incident_page_context(
         "proposal": proposal,
         "conflict": conflict,
         "can_work": works,
-        "can_dispute": has_role(user, *DISPUTE_OPENERS) and incident.classified_at is not None,
-        "can_resolve": has_role(user, *DISPUTE_RESOLVERS),
+        "can_dispute": can(user, "open_dispute") and incident.classified_at is not None,
+        "can_resolve": can(user, "resolve_dispute"),
         "step_number": next((r["number"] for r in rail if r["status"] == "current"), None),
         "step_forms_here": list(STEP_FORMS),
         "show_messages": _partial_requested(request),
@@ -393,7 +389,7 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     template = "incidents/incident_detail.html"
@@ -473,7 +469,7 @@ def _rebind_at(form: Any, incident: Incident) -> Any:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     form = ContainForm(request.POST, incident=incident, prefix="contain")
@@ -492,7 +488,7 @@ def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
     """The one-click containment a pact breach proposed: the proposal is re-read, not posted."""
     incident = _get_incident(key)
@@ -515,7 +511,7 @@ def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     evidence = list(Evidence.objects.filter(incident=incident).select_related("superseded_by"))
@@ -540,7 +536,7 @@ def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     events = list(Event.objects.filter(incident=incident, type=EventType.EVIDENCE_ADDED))
@@ -562,7 +558,7 @@ def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
@@ -585,7 +581,7 @@ def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     form = RepairForm(request.POST, incident=incident, prefix="repair")
@@ -605,7 +601,7 @@ def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
     form = NoteForm(request.POST, prefix="note")
 
@@ -618,7 +614,7 @@ def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*DISPUTE_OPENERS)
+@permission_required("open_dispute")
 def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
     form = DisputeForm(request.POST, prefix="dispute")
 
@@ -629,7 +625,7 @@ def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*DISPUTE_RESOLVERS)
+@permission_required("resolve_dispute")
 def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     incident = _get_incident(key)
     dispute = get_object_or_404(Dispute, pk=pk, incident=incident)
@@ -654,7 +650,7 @@ get_incident = _get_incident
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     """The stored bytes, always as an attachment of an opaque type: never rendered by a browser."""
     incident = _get_incident(key)

@@ -13,8 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.roles import can, roles_for
 from trustdesk.notify import actions
 from trustdesk.notify.events import EVENT_TYPES
 from trustdesk.notify.forms import ChannelForm, DisableForm, WebhookForm
@@ -26,7 +26,7 @@ from trustdesk.notify.models import (
     WebhookSubscription,
 )
 
-MANAGES = (INCIDENT_MANAGER,)
+MANAGES = roles_for("manage_notifications")  # who may: core.roles.PERMISSIONS
 LOG_ROWS = 100
 
 
@@ -61,7 +61,7 @@ def _add_problems(form, exc: actions.NotifyError) -> None:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def webhooks(request: HttpRequest) -> HttpResponse:
     subs = _with_counts(WebhookSubscription.objects.all()).order_by("-enabled", "pk")
     return render(
@@ -72,7 +72,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_new(request: HttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -97,7 +97,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sub = get_object_or_404(
         WebhookSubscription.objects.select_related("created_by", "disabled_by"), pk=pk
@@ -119,7 +119,7 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def channels(request: HttpRequest) -> HttpResponse:
     rows = _with_counts(NotificationChannel.objects.all()).order_by("-enabled", "name", "pk")
     return render(
@@ -130,7 +130,7 @@ def channels(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_new(request: HttpRequest) -> HttpResponse:
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -152,7 +152,7 @@ def channel_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def channel_detail(request: HttpRequest, pk: int) -> HttpResponse:
     channel = get_object_or_404(
         NotificationChannel.objects.select_related("created_by", "disabled_by"), pk=pk
@@ -191,25 +191,25 @@ def _toggle(request: HttpRequest, model, pk: int, enable: bool) -> HttpResponse:
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_disable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, WebhookSubscription, pk, enable=False)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, WebhookSubscription, pk, enable=True)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_disable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, NotificationChannel, pk, enable=False)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, NotificationChannel, pk, enable=True)
 
@@ -225,7 +225,7 @@ def _message(pk: int) -> Message:
 
 
 def _manages(request: HttpRequest) -> bool:
-    return has_role(request.user, *MANAGES)
+    return can(request.user, "manage_notifications")
 
 
 def _message_page(request: HttpRequest, message: Message, *, status: int = 200) -> HttpResponse:
@@ -242,14 +242,14 @@ def _message_page(request: HttpRequest, message: Message, *, status: int = 200) 
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 @vary_on_headers("HX-Request")
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _message_page(request, _message(pk))
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 @vary_on_headers("HX-Request")
 def message_redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     message = _message(pk)

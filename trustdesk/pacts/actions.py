@@ -27,7 +27,7 @@ from trustdesk.core.bounds import past_time_problem
 from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
 from trustdesk.core.effects import agent_changed, publish, run_task_on_commit
 from trustdesk.core.errors import Refused
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
+from trustdesk.core.roles import can
 from trustdesk.pacts.document import (
     canonical_document,
     canonical_text,
@@ -76,9 +76,10 @@ TOKEN_PREFIX = "tdk_"
 SOURCE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/")
 
 
-def _require_role(by: AbstractBaseUser | None, roles: Sequence[str], doing: str) -> None:
-    """Users must hold one of `roles`. `by=None` is the system (commands, the demo seed)."""
-    if by is not None and not has_role(by, *roles):
+def _require_role(by: AbstractBaseUser | None, action: str, doing: str) -> None:
+    """`by` may do `action` (core.roles.PERMISSIONS). `by=None` is the system (commands, the demo
+    seed)."""
+    if not can(by, action):
         raise PactError(f"Your role does not allow you to {doing}.")
 
 
@@ -93,7 +94,7 @@ def register_agent(
     Importing a pact creates a missing agent with a name made from its key; this gives it a real
     name and description first. Scope is never set here (the incident lifecycle owns it).
     """
-    _require_role(by, (RISK,), "add agents")
+    _require_role(by, "author_pacts", "add agents")
     problems = []
     if not key or not set(key) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_") or len(key) > 80:
         problems.append("key: lowercase letters, digits, '-' and '_' only, at most 80")
@@ -261,7 +262,7 @@ def import_pact_documents(
     SHA-256 is refused. With `activate`, each new version becomes active unless a newer one
     already is. `labels` (e.g. file names) prefix the problems of each document.
     """
-    _require_role(by, (RISK,), "import pacts")
+    _require_role(by, "author_pacts", "import pacts")
     if labels is None:
         labels = [f"document {i}" for i in range(1, len(docs) + 1)] if len(docs) > 1 else [""]
     labels = list(labels)
@@ -305,7 +306,7 @@ def create_draft(document: Any, *, by: AbstractBaseUser | None) -> PactVersion:
     A new pact, and its agent, are created when missing. A document identical to the latest
     version is refused: there is nothing to draft.
     """
-    _require_role(by, (RISK,), "author pacts")
+    _require_role(by, "author_pacts", "author pacts")
     doc = canonical_document(document)
     try:
         with transaction.atomic():
@@ -328,7 +329,7 @@ def update_draft(
 ) -> PactVersion:
     """Replace a draft's document and clauses. Anything but a draft is refused: an active
     version is immutable (amend = new version)."""
-    _require_role(by, (RISK,), "author pacts")
+    _require_role(by, "author_pacts", "author pacts")
     doc = canonical_document(document, version=version.number)
     with transaction.atomic():
         current = (
@@ -375,7 +376,7 @@ def update_draft(
 
 def activate_version(version: PactVersion, *, by: AbstractBaseUser | None) -> PactVersion:
     """Make a draft the active version of its pact; the previous active one is superseded."""
-    _require_role(by, (RISK,), "activate pacts")
+    _require_role(by, "author_pacts", "activate pacts")
     with transaction.atomic():
         pact = Pact.objects.select_for_update().select_related("agent").get(pk=version.pact_id)
         current = PactVersion.objects.select_for_update().get(pk=version.pk)
@@ -399,7 +400,7 @@ def mark_reviewed(
     The document keeps the review date it was written with (it is immutable); the version's
     `last_reviewed` is the review on record.
     """
-    _require_role(by, (RISK,), "review pacts")
+    _require_role(by, "author_pacts", "review pacts")
     now = timezone.now()
     today = now.date()
     on = on or today
@@ -721,7 +722,7 @@ def _schedule_metrics_refresh(agent_id: int) -> None:
 
 def open_dispute(evaluation: Evaluation, *, by: AbstractBaseUser, reason: str) -> Dispute:
     """Challenge an evaluation. Anyone internal but a viewer may; one open dispute at a time."""
-    _require_role(by, (OPERATOR, INCIDENT_MANAGER, RISK), "open disputes")
+    _require_role(by, "open_dispute", "open disputes")
     reason = (reason or "").strip()
     if not reason:
         raise PactError("reason: say why the evaluation is wrong.")
@@ -744,7 +745,7 @@ def resolve_dispute(
     A dispute of an incident's classification is resolved by the incidents lifecycle (it writes
     to the incident's log); this function hands it over, so callers need not tell them apart.
     """
-    _require_role(by, (RISK,), "resolve disputes")
+    _require_role(by, "resolve_dispute", "resolve disputes")
     if dispute.incident_id is not None:
         # The incidents app owns that rule and registers it here (pacts never import incidents).
         resolve = hooks.the_one(hooks.INCIDENT_DISPUTE_RESOLUTION)
@@ -789,7 +790,7 @@ def resolve_dispute(
 def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> tuple[ApiToken, str]:
     """A new bearer token for an evaluation source. Returns (token, secret): the secret is shown
     once and only its SHA-256 is stored. A source has at most one live token."""
-    _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
+    _require_role(by, "manage_tokens", "manage API tokens")
     source = (source or "").strip()
     problems = []
     if not source:
@@ -825,7 +826,7 @@ def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> t
 
 
 def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser) -> ApiToken:
-    _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
+    _require_role(by, "manage_tokens", "manage API tokens")
     with transaction.atomic():
         current = ApiToken.objects.select_for_update().get(pk=token.pk)
         if current.revoked_at is not None:

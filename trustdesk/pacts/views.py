@@ -19,8 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core import hooks
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, RISK, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.roles import (
+    can,
+    roles_for,
+)
 from trustdesk.pacts import actions
 from trustdesk.pacts.document import document_diff, document_yaml
 from trustdesk.pacts.document import pact_schema as schema
@@ -49,9 +52,9 @@ from trustdesk.pacts.models import (
 )
 
 PAGE_SIZE = 25
-AUTHORS = (RISK,)
-TOKEN_MANAGERS = (INCIDENT_MANAGER, RISK)
-DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
+AUTHORS = roles_for("author_pacts")  # who may: core.roles.PERMISSIONS
+TOKEN_MANAGERS = roles_for("manage_tokens")  # who may: core.roles.PERMISSIONS
+DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 
 
 def _partial_requested(request: HttpRequest) -> bool:
@@ -77,7 +80,7 @@ def _render(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def agents_index(request: HttpRequest) -> HttpResponse:
     form = AgentFilterForm(request.GET)
     agents = form.filter(Agent.objects.for_listing()).order_by("key")
@@ -92,7 +95,7 @@ def agents_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("scope_incident"), key=key)
     pacts = Pact.objects.for_listing().filter(agent=agent).order_by("key")
@@ -110,7 +113,7 @@ def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def pacts_index(request: HttpRequest) -> HttpResponse:
     agents = list(Agent.objects.order_by("key").values_list("key", "name"))
     form = PactFilterForm(request.GET, agents=agents)
@@ -121,8 +124,8 @@ def pacts_index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "pacts": page.object_list,
         "filtered": bool(form.values()),
-        "can_author": has_role(request.user, *AUTHORS),
-        "can_manage_tokens": has_role(request.user, *TOKEN_MANAGERS),
+        "can_author": can(request.user, "author_pacts"),
+        "can_manage_tokens": can(request.user, "manage_tokens"),
     }
     return _render(request, "pacts/pacts_index.html", context, partial="results")
 
@@ -147,7 +150,7 @@ def _get_version(key: str, number: int | None = None) -> PactVersion:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> HttpResponse:
     version = _get_version(key, number)
     pact = version.pact
@@ -166,7 +169,7 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
         else (version.number, later[-1] if later else version.number)
     )
     compare = CompareForm(initial={"a": pair[0], "b": pair[1]}, numbers=numbers)
-    is_risk = has_role(request.user, *AUTHORS)
+    is_risk = can(request.user, "author_pacts")
     context = {
         "pact": pact,
         "version": version,
@@ -185,7 +188,7 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_download(request: HttpRequest, key: str, number: int, fmt: str) -> HttpResponse:
     if fmt not in ("json", "yaml"):
         raise Http404("Download as .yaml or .json.")
@@ -203,7 +206,7 @@ def pact_download(request: HttpRequest, key: str, number: int, fmt: str) -> Http
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_diff(request: HttpRequest, key: str) -> HttpResponse:
     pact = get_object_or_404(Pact.objects.select_related("agent"), key=key)
     versions = {v.number: v for v in pact.versions.order_by("-number")}
@@ -250,7 +253,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_new(request: HttpRequest) -> HttpResponse:
     """Paste or upload a document to create a draft (a new pact, or the next version)."""
     if request.method == "POST":
@@ -283,7 +286,7 @@ def pact_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_edit(request: HttpRequest, key: str, number: int) -> HttpResponse:
     """Edit a draft. An active (or superseded) version is immutable: the form is refused."""
     version = _get_version(key, number)
@@ -314,7 +317,7 @@ def _version_url(version: PactVersion) -> str:
 
 
 @require_POST
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
     version = _get_version(key, number)
     try:
@@ -328,7 +331,7 @@ def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
     version = _get_version(key, number)
     form = ReviewForm(request.POST)
@@ -354,7 +357,7 @@ def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> HttpResponse:
     version = _get_version(key, number)
     clause_obj = get_object_or_404(Clause, version=version, key=clause)
@@ -376,7 +379,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
         "window_start": now - timezone.timedelta(seconds=clause_obj.window_seconds),
         "page": page,
         "evaluations": page.object_list,
-        "can_dispute": has_role(request.user, *DISPUTE_OPENERS),
+        "can_dispute": can(request.user, "open_dispute"),
     }
     return _render(request, "pacts/clause_detail.html", context, partial="evaluations")
 
@@ -385,7 +388,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*DISPUTE_OPENERS)
+@permission_required("open_dispute")
 def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_object_or_404(
         Evaluation.objects.select_related("clause__version__pact__agent"), pk=evaluation_id
@@ -413,7 +416,7 @@ def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def disputes_index(request: HttpRequest) -> HttpResponse:
     form = DisputeFilterForm(request.GET)
     disputes = Dispute.objects.select_related(
@@ -434,7 +437,7 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*INTERNAL)
+@permission_required("read")
 def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
     dispute = get_object_or_404(
         Dispute.objects.select_related(
@@ -442,10 +445,10 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
         ),
         pk=dispute_id,
     )
-    can_resolve = has_role(request.user, RISK) and dispute.is_open
+    can_resolve = can(request.user, "resolve_dispute") and dispute.is_open
     form = ResolveDisputeForm(request.POST or None)
     if request.method == "POST":
-        if not has_role(request.user, RISK):
+        if not can(request.user, "resolve_dispute"):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied("Only risk resolves disputes.")
@@ -476,7 +479,7 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*TOKEN_MANAGERS)
+@permission_required("manage_tokens")
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """List tokens and create one. The secret is shown once, in the answer to the POST."""
     form = ApiTokenForm(request.POST or None)
@@ -512,7 +515,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@role_required(*TOKEN_MANAGERS)
+@permission_required("manage_tokens")
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
     try:
@@ -540,7 +543,7 @@ def pact_schema(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def evaluation_log_download(request: HttpRequest, sha256: str) -> HttpResponse:
     """The stored log file that produced evaluations, as an attachment of an opaque type."""
     from django.http import FileResponse

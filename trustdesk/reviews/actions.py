@@ -26,11 +26,11 @@ from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import run_task_on_commit
 from trustdesk.core.roles import (
-    INCIDENT_MANAGER,
-    OPERATOR,
-    RISK,
     ROLE_LABELS,
-    has_role,
+    authorize,
+    can,
+    refusal,
+    roles_for,
     user_roles,
 )
 from trustdesk.incidents import announce
@@ -64,12 +64,12 @@ from trustdesk.reviews.models import (
 )
 
 # Who may do what (DESIGN.md section 10; issue 5).
-WORKS_REVIEWS = (OPERATOR, INCIDENT_MANAGER, RISK)  # changes, conditions, sign-offs, review
-DECIDES = (RISK, INCIDENT_MANAGER)
-OVERRIDES = (INCIDENT_MANAGER,)
-ATTESTS = (OPERATOR, INCIDENT_MANAGER, RISK)  # every internal role but viewer
-RUNS_MEETINGS = (INCIDENT_MANAGER,)
-TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
+WORKS_REVIEWS = roles_for("work_reviews")  # who may: core.roles.PERMISSIONS
+DECIDES = roles_for("decide")  # who may: core.roles.PERMISSIONS
+OVERRIDES = roles_for("override")  # who may: core.roles.PERMISSIONS
+ATTESTS = roles_for("attest")  # who may: core.roles.PERMISSIONS
+RUNS_MEETINGS = roles_for("run_meetings")  # who may: core.roles.PERMISSIONS
+TAKES_NOTES = roles_for("take_meeting_notes")  # who may: core.roles.PERMISSIONS
 
 MAX_TEXT = 5000
 # A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
@@ -95,11 +95,12 @@ def _text(value: str | None, name: str, problems: list[str], *, required: bool =
     return value
 
 
-def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str) -> None:
-    roles = tuple(roles)
-    if by is None or not has_role(by, *roles):
-        names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
-        raise ReviewError(f"Only a user with the {names} role may {doing}.")
+def _require_role(by: AbstractBaseUser | None, action: str, doing: str) -> None:
+    """`by` may do `action` (core.roles.PERMISSIONS). Every record of this app names the person
+    who made it, so the system (`by=None`) cannot act here: it is refused for that reason."""
+    if by is None:
+        raise ReviewError(f"{refusal(action, doing)} (The record names the person who acts.)")
+    authorize(by, action, doing, ReviewError)
 
 
 def _held_by_other_incident(incident: Incident, agent) -> Incident | None:
@@ -148,7 +149,7 @@ def add_operating_model_change(
 ) -> OperatingModelChange:
     """Record a change around the agent. `pact_amended` needs a newer version of the incident's
     pact; the other kinds take none."""
-    _require_role(by, WORKS_REVIEWS, "record an operating-model change")
+    _require_role(by, "work_reviews", "record an operating-model change")
     problems: list[str] = []
     summary = _text(summary, "A summary of the change", problems)
     if kind not in OperatingModelChangeKind.values:
@@ -203,7 +204,7 @@ def set_reentry_condition(
     at: datetime | None = None,
 ) -> ReentryCondition:
     """Add a machine-checkable re-entry condition; its statement is written from its params."""
-    _require_role(by, WORKS_REVIEWS, "set a re-entry condition")
+    _require_role(by, "work_reviews", "set a re-entry condition")
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         _require_open(inc, "setting a re-entry condition", problems)
@@ -251,7 +252,7 @@ def sign_off_incident(
     """Sign off the recovery plan in one of the roles one holds (counted by `signoffs`
     conditions). Recorded in the chain as a public note, since the exchange format has no
     sign-off event type."""
-    _require_role(by, conditions.SIGNOFF_ROLES, "sign off a recovery plan")
+    _require_role(by, "sign_off", "sign off a recovery plan")
     problems: list[str] = []
     comment = _text(comment, "The comment", problems, required=False)
     if role not in conditions.SIGNOFF_ROLES or role not in user_roles(by):
@@ -290,7 +291,7 @@ def request_review(
     at: datetime | None = None,
 ) -> Incident:
     """repaired -> in_review, once there is an operating-model change and a re-entry condition."""
-    _require_role(by, WORKS_REVIEWS, "request a review")
+    _require_role(by, "work_reviews", "request a review")
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         if inc.state != State.REPAIRED:
@@ -368,7 +369,7 @@ def record_recovery_decision(
     `in_review`, except an override, which may be taken from any open state. The conditions are
     evaluated afresh inside the lock, so the snapshot is what held when the decision was taken.
     """
-    _require_role(by, DECIDES, "record a recovery decision")
+    _require_role(by, "decide", "record a recovery decision")
     problems: list[str] = []
     rationale = _text(rationale, "A rationale", problems)
     justification = _text(justification, "The justification", problems, required=False)
@@ -399,7 +400,7 @@ def record_recovery_decision(
         reasons = override_reasons(gates, snapshot) if reopening else []
         is_override = bool(reasons)
         if is_override:
-            if not has_role(by, *OVERRIDES):
+            if not can(by, "override"):
                 problems.append(
                     "Reopening now would be an override, which only an incident manager may "
                     "make, because: " + "; ".join(r.rstrip(".") for r in reasons) + "."
@@ -513,7 +514,7 @@ def attest(
 ) -> Attestation:
     """Someone other than the decider says whether the page alone explains the decision.
     One per person per decision; never changed."""
-    _require_role(by, ATTESTS, "attest a decision")
+    _require_role(by, "attest", "attest a decision")
     problems: list[str] = []
     comment = _text(comment, "A comment", problems)
     if not isinstance(can_explain, bool):
@@ -580,7 +581,7 @@ def create_meeting(
     agenda: Iterable[Incident] = (),
 ) -> ReviewMeeting:
     """Schedule a review meeting with its agenda of incidents in review."""
-    _require_role(by, RUNS_MEETINGS, "create a review meeting")
+    _require_role(by, "run_meetings", "create a review meeting")
     problems: list[str] = []
     title = _text(title, "A title", problems)
     if len(title) > 200:
@@ -589,7 +590,7 @@ def create_meeting(
         problems.append("A meeting needs a time.")
     elif problem := planned_time_problem(scheduled_at):
         problems.append(f"The meeting time {problem}.")
-    if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
+    if facilitator is None or not can(facilitator, "work_reviews"):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():
         wanted = [i.pk for i in agenda]
@@ -613,7 +614,7 @@ def create_meeting(
 
 def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: Incident):
     """Put one more incident in review on an open meeting's agenda."""
-    _require_role(by, RUNS_MEETINGS, "change a meeting's agenda")
+    _require_role(by, "run_meetings", "change a meeting's agenda")
     with transaction.atomic():
         # Incident before meeting, the order record_recovery_decision takes them in.
         inc = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -638,7 +639,7 @@ def add_meeting_note(
 ) -> MeetingNote:
     """Append an entry to an open meeting's notes; entries are never edited. `at` (not in the
     future) lets demo data date the notes of a past meeting."""
-    _require_role(by, TAKES_NOTES, "add to a meeting's notes")
+    _require_role(by, "take_meeting_notes", "add to a meeting's notes")
     problems: list[str] = []
     text = _text(text, "The note", problems)
     with transaction.atomic():
@@ -654,7 +655,7 @@ def add_meeting_note(
 
 def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeeting:
     """End a meeting: its notes and agenda become final."""
-    _require_role(by, RUNS_MEETINGS, "close a meeting")
+    _require_role(by, "run_meetings", "close a meeting")
     with transaction.atomic():
         meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
         if not meeting.is_open:

@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from trustdesk.core.canonical import format_decimal, to_canonical_value
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, ROLE_LABELS
+from trustdesk.core.roles import ROLE_LABELS, roles_for
 from trustdesk.incidents.models import Evidence, Incident
 from trustdesk.pacts.models import Clause, Dispute, DisputeStatus, Evaluation
 from trustdesk.reviews.errors import ReviewError
@@ -32,7 +32,7 @@ from trustdesk.reviews.models import (
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 # Who can sign off a recovery plan, and so which roles a `signoffs` condition may ask for.
-SIGNOFF_ROLES: tuple[str, ...] = (RISK, INCIDENT_MANAGER, OPERATOR)
+SIGNOFF_ROLES = roles_for("sign_off")  # who may: core.roles.PERMISSIONS
 MAX_LAST_N = 1000
 MAX_DAYS = 3650
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms as django_forms
 
-from trustdesk.core.roles import has_role, user_roles
+from trustdesk.core.roles import can, user_roles
 from trustdesk.incidents.lifecycle import gate_status
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Clause, PactVersion
@@ -47,20 +47,18 @@ def percent(value) -> str | None:
 
 def _permissions(incident: Incident, user, decision, signoffs, attestations) -> dict[str, bool]:
     open_ = incident.is_open and decision is None
-    works = open_ and has_role(user, *actions.WORKS_REVIEWS)
-    manager = has_role(user, *actions.OVERRIDES)
+    works = open_ and can(user, "work_reviews")
+    manager = can(user, "override")
     return {
         "work": works,
         "request": works and incident.state == State.REPAIRED,
-        "decide": open_
-        and has_role(user, *actions.DECIDES)
-        and (incident.state == State.IN_REVIEW or manager),
+        "decide": open_ and can(user, "decide") and (incident.state == State.IN_REVIEW or manager),
         "override": manager,
         "signoff": works
         and bool(user_roles(user) & set(actions.ATTESTS))
         and not any(s.by_id == user.pk for s in signoffs),
         "attest": decision is not None
-        and has_role(user, *actions.ATTESTS)
+        and can(user, "attest")
         and decision.decided_by_id != user.pk
         and not any(a.by_id == user.pk for a in attestations),
     }

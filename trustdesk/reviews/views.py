@@ -22,8 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.roles import can
 from trustdesk.incidents.lifecycle import ConflictError, GateError
 from trustdesk.incidents.models import Incident
 from trustdesk.reviews import actions, queries
@@ -72,7 +72,7 @@ def _querystring(request: HttpRequest) -> str:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def reviews_index(request: HttpRequest) -> HttpResponse:
     form = ReviewFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -85,7 +85,7 @@ def reviews_index(request: HttpRequest) -> HttpResponse:
         "decisions": queries.recent_decisions(),
         "upcoming": upcoming,
         "past": past,
-        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+        "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/reviews_index.html"
     if _htmx(request):
@@ -163,14 +163,14 @@ def _panel_step(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incident_review(request: HttpRequest, key: str) -> HttpResponse:
     """The review panel alone: a page of its own, or the fragment for htmx."""
     return _panel_response(request, _incident(key))
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     newer = incident.pact_version.pact.versions.all() if incident.pact_version_id else None
@@ -197,7 +197,7 @@ def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     keys = (
@@ -228,7 +228,7 @@ def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
 
@@ -253,7 +253,7 @@ def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     return _panel_step(
@@ -270,10 +270,10 @@ def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.DECIDES)
+@permission_required("decide")
 def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
-    can_override = has_role(request.user, *actions.OVERRIDES)
+    can_override = can(request.user, "override")
 
     def build(data):
         return DecisionForm(data, can_override=can_override)
@@ -311,7 +311,7 @@ def _attest(request: HttpRequest, incident: Incident, data: dict[str, Any]) -> N
 
 
 @require_POST
-@role_required(*actions.ATTESTS)
+@permission_required("attest")
 def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     return _panel_step(
@@ -326,7 +326,7 @@ def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
     """Check the conditions now, in the request: the same task a worker runs."""
     incident = _incident(key)
@@ -342,7 +342,7 @@ def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_list(request: HttpRequest) -> HttpResponse:
     form = MeetingFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -352,7 +352,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "querystring": _querystring(request),
         "now": timezone.now(),
-        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+        "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/meeting_list.html"
     if _htmx(request):
@@ -361,7 +361,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = MeetingForm(request.POST)
@@ -409,9 +409,9 @@ def _decorate_agenda(
     reads to show the right form when someone else's decision arrives by polling."""
     bound = bound or {}
     user = request.user
-    decides = meeting.is_open and has_role(user, *actions.DECIDES)
-    attests = has_role(user, *actions.ATTESTS)
-    can_override = has_role(user, *actions.OVERRIDES)
+    decides = meeting.is_open and can(user, "decide")
+    attests = can(user, "attest")
+    can_override = can(user, "override")
     for entry in agenda:
         incident, decision = entry["incident"], entry["decision"]
         prefix = f"i{incident.pk}"
@@ -469,7 +469,7 @@ def _meeting_context(
         request, meeting, queries.meeting_agenda(meeting, since_item=since_item), bound
     )
     user = request.user
-    runs = meeting.is_open and has_role(user, *actions.RUNS_MEETINGS)
+    runs = meeting.is_open and can(user, "run_meetings")
     return {
         "meeting": meeting,
         "agenda": agenda,
@@ -479,7 +479,7 @@ def _meeting_context(
         "poll_seconds": POLL_SECONDS,
         "present": request.GET.get("present") == "1",
         "note_form": bound.get("note")
-        or (NoteForm() if meeting.is_open and has_role(user, *actions.TAKES_NOTES) else None),
+        or (NoteForm() if meeting.is_open and can(user, "take_meeting_notes") else None),
         "agenda_form": bound.get("agenda") or (AgendaItemForm(meeting=meeting) if runs else None),
         "can_close": runs,
         "now": timezone.now(),
@@ -488,7 +488,7 @@ def _meeting_context(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting))
@@ -496,7 +496,7 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @never_cache
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """The live screen's change check, polled every 2 s by everyone watching the meeting.
 
@@ -562,14 +562,12 @@ def _agenda_incident(meeting: ReviewMeeting, key: str) -> Incident:
 
 
 @require_POST
-@role_required(*actions.DECIDES)
+@permission_required("decide")
 def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
     incident = _agenda_incident(meeting, key)
     prefix = f"i{incident.pk}"
-    form = DecisionForm(
-        request.POST, prefix=prefix, can_override=has_role(request.user, *actions.OVERRIDES)
-    )
+    form = DecisionForm(request.POST, prefix=prefix, can_override=can(request.user, "override"))
     if form.is_valid():
         d = form.cleaned_data
         try:
@@ -588,7 +586,7 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
             form = DecisionForm(
                 _with_version(form, fresh.version),
                 prefix=prefix,
-                can_override=has_role(request.user, *actions.OVERRIDES),
+                can_override=can(request.user, "override"),
             )
             form.is_valid()
             form.add_error(None, str(exc))
@@ -614,7 +612,7 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.ATTESTS)
+@permission_required("attest")
 def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
     incident = _agenda_incident(meeting, key)
@@ -644,7 +642,7 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.TAKES_NOTES)
+@permission_required("take_meeting_notes")
 def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     form = NoteForm(request.POST)
@@ -662,7 +660,7 @@ def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     form = AgendaItemForm(request.POST, meeting=meeting)
@@ -682,7 +680,7 @@ def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_close(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     try:
