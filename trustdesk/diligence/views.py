@@ -28,6 +28,7 @@ from django.views.decorators.http import (
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import show_problems, wants_partial
 from trustdesk.core.proxy import client_ip
 from trustdesk.core.roles import can
 from trustdesk.diligence import buyer, ratelimit, signing
@@ -104,7 +105,7 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
     }
     context["query"].pop("page", None)
     template = "diligence/diligence_index.html"
-    if request.htmx:
+    if wants_partial(request):
         template += "#link_list"
     return render(request, template, context)
 
@@ -124,8 +125,7 @@ def share_link_new(request: HttpRequest) -> HttpResponse:
                 include_evidence=form.cleaned_data["include_evidence"],
             )
         except DiligenceError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             # The token is shown in this response and nowhere else: it is not stored, not put in
             # the session, and the response may not be cached. (A reload re-posts the form and
@@ -173,7 +173,7 @@ def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         problem = None
     except DiligenceError as exc:
         problem = str(exc)
-    if request.htmx:
+    if wants_partial(request):
         # The swapped row shows the outcome (revoked either way); no message left for later.
         row = _with_view_counts(ShareLink.objects.prefetch_related("agents")).get(pk=pk)
         return render(

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from trustdesk.core import hooks
 from trustdesk.core.bounds import past_time_problem, text_problems
-from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
+from trustdesk.core.canonical import ZERO_HASH, format_time, strict_json_loads, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.exchange_ownership import (
     OWNERSHIP_EVENT_TYPES,
@@ -99,15 +99,6 @@ class ExchangeError(GateError):
 # ---------------------------------------------------------------- parsing
 
 
-def _no_duplicate_keys(pairs):
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def parse(data: bytes | str) -> Any:
     """Parse the JSON text of an exchange file (decimals kept exact, duplicate keys refused)."""
     if isinstance(data, bytes):
@@ -118,7 +109,7 @@ def parse(data: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise ExchangeError(f"(file): not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(data, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
+        return strict_json_loads(data)
     except json.JSONDecodeError as exc:
         raise ExchangeError(
             f"(file): not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import show_problems
 from trustdesk.core.roles import can
 from trustdesk.incidents import obligations, ownership
 from trustdesk.incidents.clocks import containment_clock
@@ -306,8 +307,7 @@ def obligation_filing(request: HttpRequest, key: str, regime: str, obligation: s
                     filed_at=data["filed_at"],
                 )
             except GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
                 status = exc.status_code
             else:
                 messages.success(request, f"{found.title}: filing recorded.")

@@ -23,6 +23,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core import hooks
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.errors import Refused
+from trustdesk.core.pages import render_page, run_step, show_problems, wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -61,12 +63,6 @@ DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 DISPUTE_RESOLVERS = roles_for("resolve_dispute")  # who may: core.roles.PERMISSIONS
 # The steps whose form is on this page; the review steps are carried out in the reviews panel.
 STEP_FORMS = ("contain", "preserve_evidence", "classify", "repair")
-
-
-def _partial_requested(request: HttpRequest) -> bool:
-    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 # ---------------------------------------------------------------- list
@@ -111,10 +107,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         "sort": form.sort_key,
         "can_open": can(request.user, "work_incidents"),
     }
-    template = "incidents/incidents_index.html"
-    if _partial_requested(request):
-        template += "#results"
-    return render(request, template, context)
+    return render_page(request, "incidents/incidents_index.html", context, partial="results")
 
 
 # ---------------------------------------------------------------- new incident
@@ -138,8 +131,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                     form.cleaned_data.get("submission"), by=request.user, action=open_it
                 )
             except lifecycle.GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             except PermissionError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -160,7 +152,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
             versions = list(form.fields["pact_version"].queryset[:2])
             if len(versions) == 1:
                 form.initial["pact_version"] = versions[0].pk
-        if _partial_requested(request):
+        if wants_partial(request):
             return render(request, "incidents/incident_new.html#pact_fields", {"form": form})
     return render(request, "incidents/incident_new.html", {"form": form})
 
@@ -360,7 +352,7 @@ def incident_page_context(
         "can_resolve": can(user, "resolve_dispute"),
         "step_number": next((r["number"] for r in rail if r["status"] == "current"), None),
         "step_forms_here": list(STEP_FORMS),
-        "show_messages": _partial_requested(request),
+        "show_messages": wants_partial(request),
     }
     context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
@@ -392,10 +384,8 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
 @permission_required("read")
 def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
-    template = "incidents/incident_detail.html"
-    if _partial_requested(request):
-        template += "#main"
-    return render(request, template, incident_page_context(request, incident))
+    context = incident_page_context(request, incident)
+    return render_page(request, "incidents/incident_detail.html", context, partial="main")
 
 
 def _after_step(
@@ -407,44 +397,45 @@ def _after_step(
     *,
     done: str,
 ) -> HttpResponse:
-    """Run one step from a bound form: PRG on success, the page with the form's errors if not.
-
-    A GateError's problems go on the form; a ConflictError keeps the user's input, moves the
-    form's version to the current one, and says what changed meanwhile.
-    """
+    """Run one step from a bound form (core.pages.run_step): PRG on success, the page with the
+    form's errors if not (422; 409 when someone changed the incident meanwhile: the form keeps
+    the user's input, moves to the current version, and the page says what changed)."""
     incident = form.incident if hasattr(form, "incident") else _get_incident(key)
-    conflict = None
-    if form.is_valid():
-        try:
-            action(incident, form.cleaned_data)
-        except lifecycle.ConflictError as exc:
-            conflict = exc
-        except lifecycle.GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            messages.success(request, done)
-            if _partial_requested(request):
-                fresh = _get_incident(key)
-                response = render(
-                    request,
-                    "incidents/incident_detail.html#main",
-                    incident_page_context(request, fresh),
-                )
-                response["HX-Trigger"] = "incidentChanged"
-                return response
-            return redirect("incident_detail", key=key)
-    fresh = _get_incident(key)
-    if conflict is not None:
-        form = _rebind_at(form, fresh)
-    context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
-    if slot not in context["visible_slots"]:
-        # The form's place is gone (the step moved on, the dispute closed): show it on its own.
-        context["unsaved"] = {"form": form, "action": request.path}
-    template = "incidents/incident_detail.html"
-    if _partial_requested(request):
-        template += "#main"
-    return render(request, template, context)
+
+    def on_success() -> HttpResponse:
+        if wants_partial(request):
+            fresh = _get_incident(key)
+            response = render_page(
+                request,
+                "incidents/incident_detail.html",
+                incident_page_context(request, fresh),
+                partial="main",
+            )
+            response["HX-Trigger"] = "incidentChanged"
+            return response
+        return redirect("incident_detail", key=key)
+
+    def on_refused(form: Any, refusal: Refused | None, status: int) -> HttpResponse:
+        fresh = _get_incident(key)
+        conflict = refusal if isinstance(refusal, lifecycle.ConflictError) else None
+        if conflict is not None:
+            form = _rebind_at(form, fresh)
+        context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
+        if slot not in context["visible_slots"]:
+            # The form's place is gone (the step moved on, the dispute closed): show it alone.
+            context["unsaved"] = {"form": form, "action": request.path}
+        return render_page(
+            request, "incidents/incident_detail.html", context, partial="main", status=status
+        )
+
+    return run_step(
+        request,
+        form,
+        lambda data: action(incident, data),
+        done=done,
+        on_success=on_success,
+        on_refused=on_refused,
+    )
 
 
 def _rebind_at(form: Any, incident: Incident) -> Any:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -96,7 +97,7 @@ def _dashboard_context(request: HttpRequest) -> dict:
 @permission_required("read")
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _dashboard_context(request)
-    template = "metrics/dashboard.html#body" if request.htmx else "metrics/dashboard.html"
+    template = "metrics/dashboard.html#body" if wants_partial(request) else "metrics/dashboard.html"
     return render(request, template, context)
 
 

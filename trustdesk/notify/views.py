@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import flash_problems, show_problems, wants_partial
 from trustdesk.core.roles import can, roles_for
 from trustdesk.notify import actions
 from trustdesk.notify.events import EVENT_TYPES
@@ -48,15 +49,6 @@ def _log(field: str, target) -> list[Message]:
     )
 
 
-def _add_problems(form, exc: actions.NotifyError) -> None:
-    for problem in exc.problems:
-        field, sep, text = problem.partition(": ")
-        if sep and field in form.fields:
-            form.add_error(field, text)
-        else:
-            form.add_error(None, problem)
-
-
 # ---------------------------------------------------------------- webhooks
 
 
@@ -85,7 +77,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
                 by=request.user,
             )
         except actions.NotifyError as exc:
-            _add_problems(form, exc)
+            show_problems(form, exc, by_field=True)
         else:
             response = render(
                 request, "notify/webhook_created.html", {"sub": sub, "secret": secret}, status=201
@@ -143,7 +135,7 @@ def channel_new(request: HttpRequest) -> HttpResponse:
                 by=request.user,
             )
         except actions.NotifyError as exc:
-            _add_problems(form, exc)
+            show_problems(form, exc, by_field=True)
         else:
             messages.success(request, f"Channel “{channel.name}” added.")
             return redirect(channel)
@@ -183,8 +175,7 @@ def _toggle(request: HttpRequest, model, pk: int, enable: bool) -> HttpResponse:
         else:
             actions.disable_target(target, by=request.user, reason=reason)
     except actions.NotifyError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"{target} {'enabled' if enable else 'disabled'}.")
     return redirect(target)
@@ -230,13 +221,13 @@ def _manages(request: HttpRequest) -> bool:
 
 def _message_page(request: HttpRequest, message: Message, *, status: int = 200) -> HttpResponse:
     template = "notify/message_detail.html"
-    if request.htmx:
+    if wants_partial(request):
         template += "#main"
     context = {
         "message": message,
         "attempts": list(message.attempts.order_by("pk")),
         "can_manage": _manages(request),
-        "show_messages": bool(request.htmx),
+        "show_messages": wants_partial(request),
     }
     return render(request, template, context, status=status)
 
@@ -256,12 +247,11 @@ def message_redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         actions.redeliver_message(message, by=request.user)
     except actions.NotifyError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
-        if request.htmx:
+        flash_problems(request, exc)
+        if wants_partial(request):
             return _message_page(request, _message(pk), status=422)
     else:
         messages.success(request, f"{message.webhook_id} will be sent again.")
-        if request.htmx:
+        if wants_partial(request):
             return _message_page(request, _message(pk))
     return redirect(message)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from trustdesk.core.canonical import canonical_json, format_decimal, sha256_hex
+from trustdesk.core.canonical import canonical_json, format_decimal, sha256_hex, strict_json_loads
 from trustdesk.pacts.errors import DocumentError
 
 __all__ = [
@@ -157,19 +157,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"(yaml) {where}{problem}"
 
 
-def _reject_duplicate_json_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def _parse_json(text: str) -> Any:
-    return json.loads(
-        text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_json_keys
-    )  # Decimal: 0.1 stays exactly 0.1
+    return strict_json_loads(text)  # Decimal: 0.1 stays exactly 0.1; duplicate keys refused
 
 
 def parse_documents(data: bytes | str, *, filename: str | None = None) -> list[Any]:

@@ -20,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core import hooks
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import flash_problems, render_page, show_problems, wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -57,24 +58,6 @@ TOKEN_MANAGERS = roles_for("manage_tokens")  # who may: core.roles.PERMISSIONS
 DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 
 
-def _partial_requested(request: HttpRequest) -> bool:
-    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-def _render(
-    request: HttpRequest,
-    template: str,
-    context: dict,
-    partial: str | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    if partial and _partial_requested(request):
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
-
-
 # ---------------------------------------------------------------- agents
 
 
@@ -91,7 +74,7 @@ def agents_index(request: HttpRequest) -> HttpResponse:
         "agents": page.object_list,
         "filtered": bool(form.values()),
     }
-    return _render(request, "pacts/agents_index.html", context, partial="results")
+    return render_page(request, "pacts/agents_index.html", context, partial="results")
 
 
 @require_GET
@@ -127,7 +110,7 @@ def pacts_index(request: HttpRequest) -> HttpResponse:
         "can_author": can(request.user, "author_pacts"),
         "can_manage_tokens": can(request.user, "manage_tokens"),
     }
-    return _render(request, "pacts/pacts_index.html", context, partial="results")
+    return render_page(request, "pacts/pacts_index.html", context, partial="results")
 
 
 def _get_version(key: str, number: int | None = None) -> PactVersion:
@@ -233,19 +216,19 @@ def pact_diff(request: HttpRequest, key: str) -> HttpResponse:
         "changes": sum(1 for r in rows if r["kind"] not in ("same", "skip")),
     }
     status = 400 if form.is_bound and not form.is_valid() else 200
-    return _render(request, "pacts/pact_diff.html", context, partial="diff", status=status)
+    return render_page(request, "pacts/pact_diff.html", context, partial="diff", status=status)
 
 
 def _authoring_response(request: HttpRequest, context: dict) -> HttpResponse:
     """The form again, with its problems: 400 for a plain POST; 200 for htmx, which only swaps
     successful answers."""
-    status = 200 if _partial_requested(request) else 400
-    return _render(request, "pacts/pact_form.html", context, partial="authoring", status=status)
+    status = 200 if wants_partial(request) else 400
+    return render_page(request, "pacts/pact_form.html", context, partial="authoring", status=status)
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     """A redirect that htmx follows as a full navigation."""
-    if _partial_requested(request):
+    if wants_partial(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
@@ -323,8 +306,7 @@ def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
     try:
         actions.activate_version(version, by=request.user)
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"{version.label} is now the active version.")
     return redirect(_version_url(version))
@@ -341,8 +323,7 @@ def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
     try:
         reviewed = actions.mark_reviewed(version, by=request.user, on=form.cleaned_data["on"])
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(
             request,
@@ -381,7 +362,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
         "evaluations": page.object_list,
         "can_dispute": can(request.user, "open_dispute"),
     }
-    return _render(request, "pacts/clause_detail.html", context, partial="evaluations")
+    return render_page(request, "pacts/clause_detail.html", context, partial="evaluations")
 
 
 # ---------------------------------------------------------------- disputes
@@ -400,8 +381,7 @@ def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
                 evaluation, by=request.user, reason=form.cleaned_data["reason"]
             )
         except PactError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             messages.success(request, f"Dispute #{dispute.pk} opened; risk will resolve it.")
             return redirect("dispute_detail", dispute.pk)
@@ -433,7 +413,7 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
         "filtered": bool(form.values()),
         "open_count": counts.get(DisputeStatus.OPEN, 0),
     }
-    return _render(request, "pacts/disputes_index.html", context, partial="results")
+    return render_page(request, "pacts/disputes_index.html", context, partial="results")
 
 
 @require_http_methods(["GET", "POST"])
@@ -461,8 +441,7 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
                     resolution=form.cleaned_data["resolution"],
                 )
             except PactError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             else:
                 messages.success(request, f"Dispute #{dispute.pk} resolved.")
                 return redirect("dispute_detail", dispute.pk)
@@ -494,12 +473,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                     by=request.user,
                 )
             except PactError as exc:
-                for problem in exc.problems:
-                    field, sep, message = problem.partition(": ")
-                    if sep and field in form.fields:
-                        form.add_error(field, message)
-                    else:
-                        form.add_error(None, problem)
+                show_problems(form, exc, by_field=True)
         if created is None:
             status = 400
         else:
@@ -521,8 +495,7 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
         actions.revoke_api_token(token, by=request.user)
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"The token of {token.source} was revoked.")
     return redirect("api_tokens")

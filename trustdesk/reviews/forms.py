@@ -27,7 +27,7 @@ DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 class VersionedForm(forms.Form):
     """A step on one incident: carries the version the page showed."""
 
-    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
 
 
 # ---------------------------------------------------------------- incident panel

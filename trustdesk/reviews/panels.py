@@ -125,7 +125,7 @@ def incident_panel_context(
         "decision": can["decide"],
         "attest": can["attest"],
     }
-    initial = {"expected_version": version}
+    initial = {"version": version}
     pact_version = incident.pact_version if incident.pact_version_id else None
     newer = (
         PactVersion.objects.filter(pact_id=pact_version.pact_id, number__gt=pact_version.number)

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import run_step, show_problems, wants_partial
 from trustdesk.core.roles import can
 from trustdesk.incidents.lifecycle import ConflictError, GateError
 from trustdesk.incidents.models import Incident
@@ -49,11 +50,6 @@ from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 PAGE_SIZE = 25
 POLL_SECONDS = 2
-
-
-def _htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def _page(request: HttpRequest, qs, number: int | None):
@@ -88,7 +84,7 @@ def reviews_index(request: HttpRequest) -> HttpResponse:
         "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/reviews_index.html"
-    if _htmx(request):
+    if wants_partial(request):
         template += "#queue"
     return render(request, template, context)
 
@@ -111,7 +107,7 @@ def _panel_response(
     status: int = 200,
 ) -> HttpResponse:
     context = incident_panel_context(incident, request.user, bound=bound, conflict=conflict)
-    if _htmx(request):
+    if wants_partial(request):
         # htmx swaps only 2xx answers: a refused form comes back as 200 with its errors.
         response = render(request, "reviews/_incident_panel.html", context)
         if status == 200 and not bound:
@@ -124,7 +120,7 @@ def _panel_response(
 def _with_version(form: django_forms.Form, version: int) -> dict[str, Any]:
     """The submitted data with the current version, so the user can resubmit after a conflict."""
     data = form.data.copy()
-    key = form.add_prefix("expected_version")
+    key = form.add_prefix("version")
     data[key] = str(version)
     return data
 
@@ -138,27 +134,27 @@ def _panel_step(
     success: str,
     rebuild: Callable[[dict[str, Any]], django_forms.Form],
 ) -> HttpResponse:
-    """Run one panel step: valid form -> action -> redirect (or the panel for htmx); a refusal
-    shows the form again with every problem and the user's input."""
-    if form.is_valid():
-        try:
-            run(form.cleaned_data)
-        except ConflictError as exc:
-            fresh = _incident(incident.key)
+    """Run one panel step (core.pages.run_step): valid form -> action -> redirect (or the panel
+    for htmx); a refusal shows the form again with every problem and the user's input (422), a
+    conflict with the input moved to the current version (409)."""
+
+    def on_success() -> HttpResponse:
+        if not wants_partial(request):
+            messages.success(request, success)
+            return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
+        return _panel_response(request, _incident(incident.key))
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        fresh = _incident(incident.key)
+        if isinstance(refusal, ConflictError):
             again = rebuild(_with_version(form, fresh.version))
             again.is_valid()
             return _panel_response(
-                request, fresh, bound={name: again}, conflict=str(exc), status=409
+                request, fresh, bound={name: again}, conflict=str(refusal), status=status
             )
-        except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            if not _htmx(request):
-                messages.success(request, success)
-                return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
-            return _panel_response(request, _incident(incident.key))
-    return _panel_response(request, _incident(incident.key), bound={name: form}, status=400)
+        return _panel_response(request, fresh, bound={name: form}, status=status)
+
+    return run_step(request, form, run, done=None, on_success=on_success, on_refused=on_refused)
 
 
 @require_GET
@@ -186,7 +182,7 @@ def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.add_operating_model_change(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             kind=d["kind"],
             summary=d["summary"],
             pact_version=d.get("pact_version"),
@@ -218,7 +214,7 @@ def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.set_reentry_condition(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             kind=d["kind"],
             params=form.params(),
         ),
@@ -243,7 +239,7 @@ def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.sign_off_incident(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             role=d["role"],
             comment=d["comment"],
         ),
@@ -261,9 +257,7 @@ def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
         incident,
         "request",
         RequestReviewForm(request.POST),
-        lambda d: actions.request_review(
-            incident, by=request.user, expected_version=d["expected_version"]
-        ),
+        lambda d: actions.request_review(incident, by=request.user, expected_version=d["version"]),
         f"{incident.key} is in review.",
         RequestReviewForm,
     )
@@ -286,7 +280,7 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.record_recovery_decision(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             decision=d["decision"],
             rationale=d["rationale"],
             justification=d.get("justification", ""),
@@ -331,7 +325,7 @@ def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
     """Check the conditions now, in the request: the same task a worker runs."""
     incident = _incident(key)
     recheck_conditions_for_incident(incident.pk)
-    if not _htmx(request):
+    if not wants_partial(request):
         messages.success(request, "Re-entry conditions checked.")
         return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
     return _panel_response(request, incident)
@@ -355,7 +349,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
         "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/meeting_list.html"
-    if _htmx(request):
+    if wants_partial(request):
         template += "#results"
     return render(request, template, context)
 
@@ -376,12 +370,11 @@ def meeting_create(request: HttpRequest) -> HttpResponse:
                     agenda=list(d["agenda"]),
                 )
             except GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             else:
                 messages.success(request, f"Meeting “{meeting.title}” scheduled.")
                 return redirect("review_meeting", meeting.pk)
-        status = 400
+        status = 422
     else:
         form = MeetingForm(
             initial={"scheduled_at": initial_meeting_time(), "facilitator": request.user.pk}
@@ -420,7 +413,7 @@ def _decorate_agenda(
         entry["decision_form"] = bound.get(f"decide-{incident.pk}") or (
             DecisionForm(
                 prefix=prefix,
-                initial={"expected_version": incident.version},
+                initial={"version": incident.version},
                 can_override=can_override,
             )
             if decides and decision is None and incident.is_open
@@ -541,7 +534,7 @@ def _meeting_step_response(
     """After a step on the meeting screen: the refreshed form region plus out-of-band status
     for htmx; a redirect (or the whole page with errors) otherwise."""
     meeting = _meeting(meeting.pk)
-    if not _htmx(request):
+    if not wants_partial(request):
         if status == 200:
             if success:
                 messages.success(request, success)
@@ -567,48 +560,48 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
     incident = _agenda_incident(meeting, key)
     prefix = f"i{incident.pk}"
-    form = DecisionForm(request.POST, prefix=prefix, can_override=can(request.user, "override"))
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            actions.record_recovery_decision(
-                incident,
-                by=request.user,
-                expected_version=d["expected_version"],
-                decision=d["decision"],
-                rationale=d["rationale"],
-                justification=d.get("justification", ""),
-                override_requested=d.get("override", False),
-                meeting=meeting,
-            )
-        except ConflictError as exc:
+    may_override = can(request.user, "override")
+    form = DecisionForm(request.POST, prefix=prefix, can_override=may_override)
+
+    def decide(d: dict[str, Any]) -> None:
+        actions.record_recovery_decision(
+            incident,
+            by=request.user,
+            expected_version=d["version"],
+            decision=d["decision"],
+            rationale=d["rationale"],
+            justification=d.get("justification", ""),
+            override_requested=d.get("override", False),
+            meeting=meeting,
+        )
+
+    def on_success() -> HttpResponse:
+        return _meeting_step_response(
+            request,
+            meeting,
+            "decide_response",
+            focus=incident.pk,
+            success=f"Decision on {incident.key} recorded.",
+        )
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        if isinstance(refusal, ConflictError):
             fresh = Incident.objects.get(pk=incident.pk)
             form = DecisionForm(
-                _with_version(form, fresh.version),
-                prefix=prefix,
-                can_override=can(request.user, "override"),
+                _with_version(form, fresh.version), prefix=prefix, can_override=may_override
             )
             form.is_valid()
-            form.add_error(None, str(exc))
-        except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            return _meeting_step_response(
-                request,
-                meeting,
-                "decide_response",
-                focus=incident.pk,
-                success=f"Decision on {incident.key} recorded.",
-            )
-    return _meeting_step_response(
-        request,
-        meeting,
-        "decide_response",
-        bound={f"decide-{incident.pk}": form},
-        focus=incident.pk,
-        status=400,
-    )
+            form.add_error(None, str(refusal))
+        return _meeting_step_response(
+            request,
+            meeting,
+            "decide_response",
+            bound={f"decide-{incident.pk}": form},
+            focus=incident.pk,
+            status=status if status != 200 else 422,
+        )
+
+    return run_step(request, form, decide, done=None, on_success=on_success, on_refused=on_refused)
 
 
 @require_POST
@@ -621,8 +614,7 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         try:
             _attest(request, incident, form.cleaned_data)
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             return _meeting_step_response(
                 request,
@@ -637,7 +629,7 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         "attest_response",
         bound={f"attest-{incident.pk}": form},
         focus=incident.pk,
-        status=400,
+        status=422,
     )
 
 
@@ -650,12 +642,11 @@ def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             actions.add_meeting_note(meeting, by=request.user, text=form.cleaned_data["text"])
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             return _meeting_step_response(request, meeting, "note_response", success="Note added.")
     return _meeting_step_response(
-        request, meeting, "note_response", bound={"note": form}, status=400
+        request, meeting, "note_response", bound={"note": form}, status=422
     )
 
 
@@ -670,13 +661,12 @@ def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
                 meeting, by=request.user, incident=form.cleaned_data["incident"]
             )
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             messages.success(request, f"{form.cleaned_data['incident'].key} added to the agenda.")
             return redirect("review_meeting", meeting.pk)
     context = _meeting_context(request, meeting, bound={"agenda": form})
-    return render(request, "reviews/meeting_detail.html", context, status=400)
+    return render(request, "reviews/meeting_detail.html", context, status=422)
 
 
 @require_POST
