@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "trustdesk.reviews",
     "trustdesk.metrics",
     "trustdesk.diligence",
+    "trustdesk.agentapi",
     "trustdesk.notify",
 ]
 
@@ -132,6 +133,8 @@ DATA_DIR = Path(os.environ.get("TRUSTDESK_DATA_DIR", BASE_DIR / "data"))
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"  # never served directly: evidence goes through a view as an attachment
 EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 1024)))
+# OTLP traces are parsed in memory when added (incidents.traces): a tighter cap.
+TRACE_MAX_BYTES = int(os.environ.get("TRACE_MAX_BYTES", str(20 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -227,6 +230,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "trustdesk.reviews.tasks.recheck_open_conditions",
             "schedule": timedelta(minutes=3),
         },
+        # Refresh requests whose task was lost (broker down, worker killed): docs/operations.md.
+        "catch-up-metric-refreshes": {
+            "task": "trustdesk.metrics.tasks.catch_up_refreshes",
+            "schedule": timedelta(seconds=30),
+        },
         "recompute-all-metrics": {
             "task": "trustdesk.metrics.tasks.recompute_all_metrics",
             "schedule": timedelta(minutes=10),
@@ -240,6 +248,8 @@ CELERY_BEAT_SCHEDULE.update(
 HEARTBEAT_STALE_AFTER = timedelta(
     seconds=int(os.environ.get("TRUSTDESK_HEARTBEAT_STALE_SECONDS", "120"))
 )
+# A metrics refresh claim not renewed for this long is a dead worker's (docs/operations.md).
+METRICS_CLAIM_TTL_SECONDS = float(os.environ.get("TRUSTDESK_METRICS_CLAIM_TTL_SECONDS", "30"))
 # /healthz: how long it waits for Redis before calling it unreachable.
 HEALTHZ_REDIS_TIMEOUT = float(os.environ.get("TRUSTDESK_HEALTHZ_REDIS_TIMEOUT", "0.5"))
 

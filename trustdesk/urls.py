@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("trustdesk.incidents.urls")),
     path("", include("trustdesk.reviews.urls")),
     path("", include("trustdesk.diligence.urls")),
+    path("", include("trustdesk.agentapi.urls")),
     path("", include("trustdesk.notify.urls")),
     path("admin/", admin.site.urls),
 ]

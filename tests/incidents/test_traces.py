@@ -298,3 +298,13 @@ def test_the_api_refuses_a_50_mb_trace_before_reading_it(client, secret, evidenc
     assert response.status_code == 413
     assert "a trace may be at most 20.0 MB" in response.json()["errors"][0]["message"]
     assert not Evidence.objects.exists() and files(evidence_media) == []
+
+
+def test_the_api_refuses_a_token_without_evaluations_write(client, make_user, evidence_media):
+    from trustdesk.pacts.actions import create_api_token
+
+    incident = make_incident()
+    _token, secret = create_api_token(source="reader", scopes=["read"], by=make_user("risk"))
+    response = post_trace(client, incident.key, trace_json(), secret)
+    assert response.status_code == 403
+    assert not Evidence.objects.exists() and files(evidence_media) == []

@@ -231,12 +231,14 @@ def test_two_workers_never_compute_the_same_scope_at_once(two_agents, monkeypatc
     ((task, args, _),) = queue.sent
     queue.sent.clear()
     assert task(*args) == "busy"
-    # it asked to be retried shortly, with the same token
-    assert [(t.name, a_, c) for t, a_, c in queue.sent] == [(task.name, args, tasks.BUSY_RETRY)]
+    # it asked to be retried shortly, with the same token (and its attempt count)
+    assert [(t.name, a_, c) for t, a_, c in queue.sent] == [
+        (task.name, [*args, 1], tasks.BUSY_RETRY)
+    ]
     assert not MetricSnapshot.objects.filter(scope="snap-a").exists()
-    # a claim older than the time limit is a dead worker's: taken over
+    # a claim not renewed within its time to live is a dead worker's: taken over
     RefreshRequest.objects.filter(scope=scope).update(
-        running_since=timezone.now() - tasks.RUNNING_TIMEOUT * 2
+        running_since=timezone.now() - tasks.claim_ttl() * 2
     )
     queue.sent.clear()
     assert task(*args) == "computed"

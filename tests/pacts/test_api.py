@@ -407,7 +407,9 @@ def test_the_api_cannot_change_a_pact_version(client, pact, secret):
     for method in ("put", "patch", "delete"):
         assert getattr(client, method)(URL, headers=auth).status_code == 405
     for path in ("/api/v1/pacts", "/api/v1/pacts/support-refunds", "/api/v1/clauses/op-0"):
-        assert client.post(path, data="{}", content_type="application/json").status_code == 404
+        # No write route: unknown (404) or read-only (405).
+        answer = client.post(path, data="{}", content_type="application/json")
+        assert answer.status_code in (404, 405)
     extra = item(document={"spec": {}}, target=0)
     response = post(client, extra, secret)
     assert response.status_code == 400 and sorted(paths(response)) == ["document", "target"]

@@ -447,3 +447,61 @@ def test_the_stored_log_downloads_as_an_attachment_for_internal_roles_only(
     assert response["Content-Type"] == "application/octet-stream"
     assert client.get(url).status_code == 302  # anonymous: to the login page
     assert client_for("viewer").get("/evaluation-logs/" + "0" * 64 + "/").status_code == 404
+
+
+# ---------------------------------------------------------------- the pact page
+
+
+def test_the_pact_page_lists_each_clauses_last_evaluations_with_their_logs(
+    tmp_path, client_for, django_assert_num_queries
+):
+    version = import_pact()
+    viewer = client_for("viewer")
+    url = f"/pacts/{version.pact.key}/"
+
+    def page_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    empty = page_queries()
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(hours=2)
+    values = ["0.9", "0.85", "0.5", "0.95", "0.81", "0.99", "0.7"]
+    for i, value in enumerate(values):
+        completed = start + timedelta(minutes=i)
+        log = tmp_path / f"run-{i}.eval"
+        ingest(make_inspect_log(log, accuracy=float(value), completed=completed))
+    ingest(junit_from_pytest(tmp_path / "ci", passing=9, failing=1))
+    assert page_queries() == empty  # the same queries whatever the number of evaluations
+
+    page = viewer.get(url).content.decode()
+    accuracy_card = page[page.index('id="clause-refund-accuracy"') : page.index('id="clause-regr')]
+    assert "Last 5 evaluations" in accuracy_card
+    logs = {e.value_text: e.log for e in Evaluation.objects.select_related("log")}
+    shown = sorted((accuracy_card.index(f">{v}<"), v) for v in values if f">{v}<" in accuracy_card)
+    assert [v for _, v in shown] == list(reversed(values[2:]))  # the five newest, newest first
+    for _, value in shown:
+        assert f"/evaluation-logs/{logs[value].sha256}/" in accuracy_card
+        assert f"run-{values.index(value)}.eval" in accuracy_card
+    assert "Task <code>refund_policy</code>, scorer <code>match</code>" in accuracy_card
+    suite_card = page[page.index('id="clause-regression-suite"') :]
+    assert "report.xml" in suite_card and "Test suite <code>refund-regression</code>" in suite_card
+
+
+def test_a_token_without_evaluations_write_is_refused_and_nothing_is_stored(
+    client, tmp_path, make_user, media
+):
+    from trustdesk.pacts.actions import create_api_token
+
+    import_pact()
+    _token, secret = create_api_token(source="refund-evals", scopes=["read"], by=make_user("risk"))
+    data = make_inspect_log(tmp_path / "run.eval", accuracy=0.5).read_bytes()
+    response = post_log(client, data, secret)
+    assert response.status_code == 403
+    assert "evaluations:write" in response.json()["errors"][0]["message"]
+    assert counts() == (0, 0, 0, 0) and stored_files(media) == []

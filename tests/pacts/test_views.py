@@ -480,7 +480,10 @@ def test_disputes_list_filters_by_status(world, client_for):
 
 def test_creating_a_token_shows_it_once(world, client_for):
     c = client_for("incident_manager")
-    response = c.post(reverse("api_tokens"), {"source": "csat-survey", "label": "Survey"})
+    response = c.post(
+        reverse("api_tokens"),
+        {"source": "csat-survey", "label": "Survey", "scopes": ["evaluations:write"]},
+    )
     assert response.status_code == 201
     secret = response.context["secret"]
     assert secret in response.content.decode()
@@ -490,7 +493,9 @@ def test_creating_a_token_shows_it_once(world, client_for):
 
 
 def test_a_second_live_token_for_a_source_is_refused_on_the_form(world, client_for):
-    response = client_for("risk").post(reverse("api_tokens"), {"source": "refund-audit"})
+    response = client_for("risk").post(
+        reverse("api_tokens"), {"source": "refund-audit", "scopes": ["evaluations:write"]}
+    )
     assert response.status_code == 400
     assert "already has a live token" in response.content.decode()
     assert ApiToken.objects.count() == 1

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
-from trustdesk.core.effects import agent_changed
+from trustdesk.core.effects import agent_changed, publish
 from trustdesk.core.errors import Refused
 from trustdesk.core.roles import authorize, can
 from trustdesk.incidents import announce
@@ -185,16 +185,63 @@ def schedule_metrics_refresh(incident: Incident) -> None:
     agent_changed(incident.agent_id)
 
 
-def set_agent_scope(agent, *, scope: str, reason: str, incident: Incident | None, at: datetime):
-    """The one place an agent's scope changes (containment, recovery decisions).
+def set_agent_scope(
+    agent, *, scope: str, reason: str, incident: Incident | None, at: datetime
+) -> bool:
+    """The one place an agent's scope changes (containment, recovery decisions, closing the last
+    incident that held it). Returns whether it changed.
 
-    The caller holds the incident lock, so the agent row is locked here too.
+    The caller holds the incident lock, so the agent row is locked here too. Only an actual change
+    counts: asking for the scope the agent already has changes nothing (not its reason, not its
+    time, not the scope statement's revision) and returns False. A change bumps `revision` by
+    exactly one, announces `agent.scope_changed` after commit, and, when the scope widens, records
+    the held reopenings of the agent's other incidents (decided to reopen while another incident
+    held the agent) as reopened now.
     """
-    Agent.objects.select_for_update().filter(pk=agent.pk).update(
-        scope=scope, scope_changed_at=at, scope_reason=reason, scope_incident=incident
+    current = Agent.objects.select_for_update().only("scope", "revision").get(pk=agent.pk)
+    if current.scope == scope:
+        agent.scope, agent.revision = current.scope, current.revision
+        return False
+    Agent.objects.filter(pk=agent.pk).update(
+        scope=scope,
+        scope_changed_at=at,
+        scope_reason=reason,
+        scope_incident=incident,
+        revision=F("revision") + 1,
     )
+    widened = SCOPE_RANK[scope] < SCOPE_RANK[current.scope]
     agent.scope, agent.scope_changed_at, agent.scope_reason = scope, at, reason
     agent.scope_incident = incident
+    agent.revision = current.revision + 1
+    publish(
+        "agent.scope_changed",
+        {
+            "agent": agent.key,
+            "scope": scope,
+            "revision": agent.revision,
+            "reason": reason,
+            "incident": incident.key if incident is not None else None,
+        },
+    )
+    if widened:
+        _record_held_reopenings(agent, scope=scope, at=at, exclude=incident)
+    return True
+
+
+def _record_held_reopenings(agent, *, scope: str, at: datetime, exclude: Incident | None) -> None:
+    """The agent's scope widened: every reopening that was waiting on it happened now."""
+    held = Incident.objects.reopening_held().filter(agent=agent)
+    if exclude is not None:
+        held = held.exclude(pk=exclude.pk)
+    for pk in held.values_list("pk", flat=True):
+        with locked_incident(pk) as inc:
+            last = inc.events.order_by("-seq").values_list("at", flat=True).first()
+            when = max(at, last) if last else at
+            event = append_event(
+                inc, type=EventType.REOPENED, by=None, data={"scope_after": scope}, at=when
+            )
+            _save(inc, advance(inc, event))
+            schedule_metrics_refresh(inc)
 
 
 # ---------------------------------------------------------------- shared rules of the steps
@@ -226,7 +273,10 @@ DISPUTE_RESOLUTIONS = ("upheld", "rejected")
 
 
 def current_step(incident: Incident) -> str:
-    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided and closed."""
+    """The next step of the lifecycle (a key of STEP_LABELS), or "done" once decided (a held
+    reopening waits in review with its decision taken: nothing is left to do on it)."""
+    if incident.decided_at is not None:
+        return "done"
     return STEP_FOR_STATE.get(incident.state, "done")
 
 

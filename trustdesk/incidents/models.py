@@ -25,6 +25,7 @@ class State(models.TextChoices):
 
 STATE_ORDER = [s.value for s in State]
 CLOSED_STATES = (State.RECOVERED, State.CLOSED_RESTRICTED, State.CLOSED_NOT_INCIDENT)
+HOLDING_SCOPES = (Scope.RESTRICTED, Scope.SUSPENDED)
 
 
 class Severity(models.TextChoices):
@@ -82,6 +83,28 @@ class IncidentQuerySet(models.QuerySet):
 
     def unclassified(self) -> IncidentQuerySet:
         return self.filter(classified_at__isnull=True)
+
+    def reopening_held(self) -> IncidentQuerySet:
+        """Decided to reopen while another incident held the agent (see Incident.reopening_held)."""
+        return self.filter(state=State.IN_REVIEW, decided_at__isnull=False)
+
+    def holding(self, agent) -> IncidentQuerySet:
+        """The open incidents that hold `agent` below full scope: contained with a restricted or
+        suspended scope, by an action other than "no scope change" (which lets the agent keep
+        whatever scope it has), and the reopenings decided but held (at their decided scope, which
+        they wait to reach). One query; the scope statement and the decision pages use it, and a
+        recovery decision never lifts the agent past what these still hold."""
+        no_change = Event.objects.filter(
+            incident=models.OuterRef("pk"),
+            type=EventType.CONTAINED,
+            data__action=ContainmentAction.NO_SCOPE_CHANGE,
+        )
+        return (
+            self.open()
+            .filter(agent=agent, contained_at__isnull=False, scope_after__in=HOLDING_SCOPES)
+            .exclude(models.Exists(no_change))
+            .order_by("number")
+        )
 
 
 class Incident(models.Model):
@@ -148,6 +171,20 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state not in CLOSED_STATES
+
+    @property
+    def reopening_held(self) -> bool:
+        """Decided to reopen, but the agent's scope has not been restored yet: other open
+        incidents hold it (DESIGN 6: reopened means the scope restored). It stays in review,
+        decided, until the agent's scope widens; then its `reopened` event follows."""
+        return self.state == State.IN_REVIEW and self.decided_at is not None
+
+    @property
+    def state_words(self) -> str:
+        """The state as the pages say it; a held reopening is not called recovered."""
+        if self.reopening_held:
+            return "Reopening held"
+        return self.get_state_display()
 
 
 class Event(models.Model):

@@ -24,6 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef
 
 from trustdesk.core.roles import has_role, roles_for, user_roles
+from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     GateError,
     append_event,
@@ -48,7 +49,7 @@ from trustdesk.incidents.models import (
     State,
 )
 from trustdesk.incidents.transitions import advance
-from trustdesk.pacts.models import Scope
+from trustdesk.pacts.models import SCOPE_RANK, Scope
 
 #: Who may assign roles and keep action items (everyone who works incidents or reviews them).
 ASSIGNS = roles_for("assign_owners")  # who may: core.roles.PERMISSIONS
@@ -369,12 +370,9 @@ def update_action_item(
 
 
 def holding_incidents(agent, *, besides: Incident | None = None):
-    """Open incidents of the agent whose containment reduced its scope (they hold it)."""
-    qs = Incident.objects.open().filter(
-        agent=agent,
-        contained_at__isnull=False,
-        scope_after__in=[Scope.RESTRICTED, Scope.SUSPENDED],
-    )
+    """Open incidents of the agent whose containment reduced its scope (they hold it): the one
+    query, Incident.objects.holding."""
+    qs = Incident.objects.holding(agent)
     if besides is not None:
         qs = qs.exclude(pk=besides.pk)
     return qs
@@ -430,14 +428,22 @@ def close_not_incident(
             at=at,
         )
         inc.save(update_fields=advance(inc, event))
+        announce.announce_state_change(inc)
         agent = inc.agent
-        if agent.scope != Scope.FULL and not holding_incidents(agent, besides=inc).exists():
+        held = [i.scope_after for i in holding_incidents(agent, besides=inc)]
+        # The strictest scope still held by another incident, else full.
+        target = max(held, key=SCOPE_RANK.__getitem__, default=Scope.FULL)
+        if SCOPE_RANK[target] < SCOPE_RANK[agent.scope]:
             label = CLOSE_REASONS[reason].lower()
             set_agent_scope(
                 agent,
-                scope=Scope.FULL,
-                reason=f"{inc.key} closed as not an incident ({label}); nothing else holds "
-                "the agent's scope.",
+                scope=target,
+                reason=f"{inc.key} closed as not an incident ({label}); "
+                + (
+                    "nothing else holds the agent's scope."
+                    if target == Scope.FULL
+                    else f"other incidents still hold it {target}."
+                ),
                 incident=inc,
                 at=at,
             )

@@ -11,18 +11,26 @@ again shortly. An agent refresh then asks for a refresh of the overall
 scope in the same way (with a longer countdown).
 
 Without Redis (eager mode) the task simply runs in-process when the transaction commits. When
-the broker is down, enqueueing logs and returns: the web request is not broken, the request row
-stays pending, and beat's `recompute_all_metrics` catches up.
+the broker is down, enqueueing logs and returns: the web request is not broken, and the request row
+stays pending in the database (`pending_since`), where beat's `catch_up_refreshes` finds it within
+a minute of the broker's return (and `recompute_all_metrics` within ten).
+
+Faults: a claim lasts CLAIM_TTL and the computing worker renews it every CLAIM_TTL / 3 from a small
+thread, so a worker killed mid-refresh holds its scope for at most CLAIM_TTL (not the task's time
+limit). A task that finds its scope busy re-queues itself with a growing delay (BUSY_RETRY doubling
+up to BUSY_RETRY_MAX) and gives up after BUSY_ATTEMPTS: its request stays pending for the catch-up.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import DatabaseError, IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -37,8 +45,21 @@ logger = logging.getLogger(__name__)
 AGENT_COUNTDOWN = 0.3  # seconds: long enough to gather a burst, short enough to feel live
 OVERALL_COUNTDOWN = 2.0
 MAX_WAIT = timedelta(seconds=2)
-RUNNING_TIMEOUT = timedelta(seconds=200)  # longer than the task time limit (180 s)
-BUSY_RETRY = 0.2
+BUSY_RETRY = 0.2  # seconds before the first retry of a task that found its scope busy
+BUSY_RETRY_MAX = 10.0
+BUSY_ATTEMPTS = 8  # then the pending request waits for catch_up_refreshes
+CATCH_UP_AFTER = timedelta(seconds=10)  # a request pending this long has lost its task
+
+
+def claim_ttl() -> timedelta:
+    """How long a claim holds without renewal: a dead worker's scope is free after this."""
+    return timedelta(seconds=getattr(settings, "METRICS_CLAIM_TTL_SECONDS", 30))
+
+
+def busy_retry_delay(attempt: int) -> float:
+    return min(BUSY_RETRY * 2**attempt, BUSY_RETRY_MAX)
+
+
 try:  # redis-py is there whenever the broker is Redis
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover
@@ -151,9 +172,9 @@ def _superseded(scope: str, token: str | None) -> bool:
 def _claim(scope: str, now) -> bool:
     """Take the scope for this worker, unless another one is computing it (conditional UPDATE).
 
-    A claim older than RUNNING_TIMEOUT is a worker that died mid-task: it is taken over.
+    A claim not renewed for claim_ttl() is a worker that died mid-task: it is taken over.
     """
-    free = Q(running_since__isnull=True) | Q(running_since__lt=now - RUNNING_TIMEOUT)
+    free = Q(running_since__isnull=True) | Q(running_since__lt=now - claim_ttl())
     if RefreshRequest.objects.filter(free, scope=scope).update(running_since=now):
         return True
     # No row yet (a task sent without a request, e.g. by hand): create it claimed.
@@ -180,26 +201,72 @@ def _release(scope: str, started) -> None:
     )
 
 
-def _retry_when_free(task, args: list) -> None:
-    """Another worker computes this scope: try again shortly (it may have started before the
-    event this task is about). In-process (eager) there is no other worker to wait for."""
+class _ClaimKeeper:
+    """Renews this worker's claim on `scope` every claim_ttl() / 3 while it computes, from a
+    daemon thread with its own database connection; stops (and closes it) on exit. In-process
+    (eager) there is no other worker to keep out, so nothing runs."""
+
+    def __init__(self, scope: str, since):
+        self.scope, self.since = scope, since
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _ClaimKeeper:
+        from trustdesk.celery import app
+
+        if not app.conf.task_always_eager:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="claim-keeper")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = claim_ttl().total_seconds() / 3
+        try:
+            while not self._stop.wait(interval):
+                now = timezone.now()
+                # Only our own claim: if it was taken over meanwhile, leave it alone.
+                if not RefreshRequest.objects.filter(
+                    scope=self.scope, running_since=self.since
+                ).update(running_since=now):
+                    return
+                self.since = now
+        except DatabaseError:
+            logger.warning("metrics: could not renew the claim on %s", self.scope)
+        finally:
+            connection.close()
+
+
+def _retry_when_free(task, args: list, attempt: int) -> None:
+    """Another worker computes this scope: try again after a growing delay (it may have started
+    before the event this task is about). After BUSY_ATTEMPTS the request stays pending and
+    catch_up_refreshes serves it. In-process (eager) there is no other worker to wait for."""
     from trustdesk.celery import app
 
-    if not app.conf.task_always_eager:
-        _enqueue(task, args, BUSY_RETRY)
+    if app.conf.task_always_eager:
+        return
+    if attempt >= BUSY_ATTEMPTS:
+        logger.info("metrics: %s%s still busy; left to the catch-up", task.name, tuple(args))
+        return
+    _enqueue(task, [*args, attempt + 1], busy_retry_delay(attempt))
 
 
 @shared_task(name="trustdesk.metrics.tasks.refresh_agent_metrics", bind=True, **TASK_OPTIONS)
-def refresh_agent_metrics(self, agent_id: int, token: str | None = None) -> str:
+def refresh_agent_metrics(self, agent_id: int, token: str | None = None, attempt: int = 0) -> str:
     scope = agent_scope(agent_id)
     if _superseded(scope, token):
         return "superseded"
     started = timezone.now()
     if not _claim(scope, started):
-        _retry_when_free(refresh_agent_metrics, [agent_id, token])
+        _retry_when_free(refresh_agent_metrics, [agent_id, token], attempt)
         return "busy"
     try:
-        found = refresh.refresh_agent(agent_id, now=started)
+        with _ClaimKeeper(scope, started):
+            found = refresh.refresh_agent(agent_id, now=started)
     except BaseException:
         RefreshRequest.objects.filter(scope=scope).update(running_since=None)
         raise
@@ -212,17 +279,18 @@ def refresh_agent_metrics(self, agent_id: int, token: str | None = None) -> str:
 
 
 @shared_task(name="trustdesk.metrics.tasks.refresh_overall_metrics", **TASK_OPTIONS)
-def refresh_overall_metrics(token: str | None = None) -> str:
+def refresh_overall_metrics(token: str | None = None, attempt: int = 0) -> str:
     """The overall scope's recent windows (7d to 90d and the weekly trend): what an event can
     change within seconds. The all-time figure follows with beat's full recompute."""
     if _superseded(OVERALL, token):
         return "superseded"
     started = timezone.now()
     if not _claim(OVERALL, started):
-        _retry_when_free(refresh_overall_metrics, [token])
+        _retry_when_free(refresh_overall_metrics, [token], attempt)
         return "busy"
     try:
-        refresh.refresh_overall(now=started, recent_only=True)
+        with _ClaimKeeper(OVERALL, started):
+            refresh.refresh_overall(now=started, recent_only=True)
     except BaseException:
         RefreshRequest.objects.filter(scope=OVERALL).update(running_since=None)
         raise
@@ -239,3 +307,24 @@ def recompute_all_metrics() -> int:
         pending_since=None
     )
     return written
+
+
+@shared_task(name="trustdesk.metrics.tasks.catch_up_refreshes", bind=True, **TASK_OPTIONS)
+def catch_up_refreshes(self) -> int:
+    """Beat, every 30 s: re-send the refresh of every scope whose request has waited longer
+    than CATCH_UP_AFTER with no live claim (its task was never sent because the broker was
+    down, was lost with a killed worker, or gave up while busy). Returns how many were sent."""
+    now = timezone.now()
+    rows = RefreshRequest.objects.filter(pending_since__lt=now - CATCH_UP_AFTER).filter(
+        Q(running_since__isnull=True) | Q(running_since__lt=now - claim_ttl())
+    )
+    queue = _queue_of(self.request)
+    sent = 0
+    for scope in rows.values_list("scope", flat=True):
+        if scope == OVERALL:
+            sent += _enqueue(refresh_overall_metrics, [None], 0, queue)
+        elif scope.startswith("agent:") and scope[6:].isdigit():
+            sent += _enqueue(refresh_agent_metrics, [int(scope[6:]), None], 0, queue)
+    if sent:
+        logger.info("metrics: caught up %d pending refresh(es)", sent)
+    return sent

@@ -153,19 +153,31 @@ def _enqueue(message_id: int, *, delay: timedelta | None = None) -> None:
         # In-process (eager) tasks cannot wait, and long waits belong to the beat sweep.
         return
 
+    options: dict[str, Any] = {}
+    if delay is not None:
+        options["countdown"] = delay.total_seconds()
+    if queue := _current_queue():
+        options["queue"] = queue
+
     def send() -> None:
         task = app.tasks.get(DELIVER_TASK)
         if task is None:
             return
         try:
-            if delay is None:
-                task.delay(message_id)
-            else:
-                task.apply_async((message_id,), countdown=delay.total_seconds())
+            task.apply_async((message_id,), **options)
         except Exception:  # the broker is down: the beat sweep delivers it when it is back
             logger.exception("could not enqueue delivery of message %s", message_id)
 
     transaction.on_commit(send, robust=True)
+
+
+def _current_queue() -> str | None:
+    """Inside a worker's task, the queue it came from: follow-ups go to the same workers."""
+    from celery import current_task
+
+    request = getattr(current_task, "request", None)
+    info = getattr(request, "delivery_info", None) or {}
+    return info.get("routing_key") or None
 
 
 def _title(publication: Publication) -> str:

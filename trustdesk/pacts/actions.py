@@ -37,6 +37,8 @@ from trustdesk.pacts.document import (
 )
 from trustdesk.pacts.errors import DocumentError, PactError
 from trustdesk.pacts.models import (
+    AGENT_SCOPE_PREFIX,
+    TOKEN_SCOPES,
     Agent,
     ApiToken,
     Clause,
@@ -584,6 +586,8 @@ def record_evaluations(
     if token is not None and token.revoked_at is not None:
         raise PactError("This API token was revoked.")
     source_name = token.source if token is not None else source
+    if token is not None and not token.has_scope("evaluations:write"):
+        raise PactError("This API token does not have the scope evaluations:write.")
     where = prefix or "(body)"
     if len(items) > MAX_EVALUATIONS_PER_BATCH:
         raise PactError(f"{where}: at most {MAX_EVALUATIONS_PER_BATCH} evaluations per request")
@@ -787,18 +791,51 @@ def resolve_dispute(
 # ---------------------------------------------------------------- API tokens
 
 
-def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> tuple[ApiToken, str]:
-    """A new bearer token for an evaluation source. Returns (token, secret): the secret is shown
-    once and only its SHA-256 is stored. A source has at most one live token."""
+def _token_scopes(scopes: Sequence[str] | None, problems: list[str]) -> list[str]:
+    """The scopes, checked, without repeats, in the order given. `agent:KEY` names an agent."""
+    out: list[str] = []
+    for scope in scopes or ():
+        scope = (scope or "").strip() if isinstance(scope, str) else ""
+        if scope in out:
+            continue
+        if scope in TOKEN_SCOPES:
+            out.append(scope)
+        elif scope.startswith(AGENT_SCOPE_PREFIX):
+            key = scope.removeprefix(AGENT_SCOPE_PREFIX)
+            if not key or not Agent.objects.filter(key=key).exists():
+                problems.append(f"scopes: no agent '{key}' for the scope '{scope[:100]}'")
+            else:
+                out.append(scope)
+        else:
+            problems.append(
+                f"scopes: '{scope[:100]}' is not a scope (evaluations:write, read or agent:KEY)"
+            )
+    if not out and not problems:
+        problems.append("scopes: give the token at least one scope")
+    return out
+
+
+def create_api_token(
+    *,
+    source: str,
+    label: str = "",
+    scopes: Sequence[str] | None = ("evaluations:write",),
+    by: AbstractBaseUser | None,
+) -> tuple[ApiToken, str]:
+    """A new bearer token named `source` with `scopes` (DESIGN 12: `evaluations:write`, `read`,
+    `agent:KEY`). Returns (token, secret): the secret is shown once and only its SHA-256 is
+    stored. A name has at most one live token; for `evaluations:write` the name is the evaluation
+    source. `by=None` is the system (`manage.py api_token create`)."""
     _require_role(by, "manage_tokens", "manage API tokens")
     source = (source or "").strip()
-    problems = []
+    problems: list[str] = []
     if not source:
-        problems.append("source: name the evaluation source (like refund-audit)")
+        problems.append("source: name the token (for evaluations, the source, like refund-audit)")
     elif len(source) > 200 or not set(source) <= SOURCE_CHARS:
         problems.append("source: letters, digits and - _ . : / only, at most 200 characters")
     if len(label or "") > 200:
         problems.append("label: at most 200 characters")
+    checked = _token_scopes(scopes, problems)
     if problems:
         raise PactError(problems)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -818,6 +855,7 @@ def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> t
                 label=(label or "").strip(),
                 token_hash=sha256_hex(secret),
                 prefix=secret[:12],
+                scopes=checked,
                 created_by=by,
             )
     except IntegrityError:
@@ -825,7 +863,7 @@ def create_api_token(*, source: str, label: str = "", by: AbstractBaseUser) -> t
     return token, secret
 
 
-def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser) -> ApiToken:
+def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> ApiToken:
     _require_role(by, "manage_tokens", "manage API tokens")
     with transaction.atomic():
         current = ApiToken.objects.select_for_update().get(pk=token.pk)

@@ -28,7 +28,7 @@ from trustdesk.core.bounds import text_problems
 from trustdesk.core.canonical import strict_json_loads
 from trustdesk.pacts.actions import MAX_EVALUATIONS_PER_BATCH, record_evaluations
 from trustdesk.pacts.errors import PactError
-from trustdesk.pacts.models import ApiToken, Evaluation
+from trustdesk.pacts.models import SCOPE_EVALUATIONS_WRITE, ApiToken, Evaluation
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -42,8 +42,9 @@ api = NinjaAPI(
     title="TrustDesk API",
     version="1",
     description=(
-        "Evaluations of pact clauses. Authenticate with `Authorization: Bearer <token>`; "
-        "tokens are created per evaluation source on the API tokens page."
+        "Evaluations of pact clauses, agents' scope statements and the read API. Authenticate "
+        "with `Authorization: Bearer <token>`; tokens and their scopes (`evaluations:write`, "
+        "`read`, `agent:KEY`) are made on the API tokens page or with `manage.py api_token`."
     ),
     urls_namespace="api-v1",
     docs_url=None,  # Swagger UI loads from a CDN, which the CSP (rightly) forbids
@@ -206,6 +207,7 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
         201: EvaluationsOut,
         400: ErrorOut,
         401: ErrorOut,
+        403: ErrorOut,
         413: ErrorOut,
     },
     summary="Record evaluations (one, a list, or {evaluations: [...]}), all or nothing",
@@ -218,12 +220,15 @@ def _out(evaluations: list[Evaluation]) -> list[dict]:
         "differently (stored and sent values: the stored one stands). "
         f"At most {MAX_EVALUATIONS_PER_BATCH} per request. "
         "Answers 201 when something new was stored, 200 when everything was a repeat, 400 with "
-        "the path of every problem, 401 for a missing, unknown or revoked token, 413 for a body "
+        "the path of every problem, 401 for a missing, unknown or revoked token, 403 for a token "
+        "without the scope evaluations:write, 413 for a body "
         f"over {MAX_BODY_BYTES // (1024 * 1024)} MB."
     ),
     openapi_extra={"requestBody": _REQUEST_BODY},
 )
 def post_evaluations(request: HttpRequest):
+    if not request.auth.has_scope(SCOPE_EVALUATIONS_WRITE):
+        return forbidden(SCOPE_EVALUATIONS_WRITE)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -264,6 +269,17 @@ def post_evaluations(request: HttpRequest):
         return _bad_request(problems)
     status = 201 if any(not getattr(e, "duplicate", False) for e in evaluations) else 200
     return Status(status, {"evaluations": _out(evaluations)})
+
+
+def forbidden(scope: str):
+    """403 for a valid token that lacks the scope this route needs."""
+    return Status(
+        403,
+        {
+            "detail": f"This token does not have the scope {scope}; nothing was done.",
+            "errors": [{"path": "(token)", "message": f"needs the scope {scope}"}],
+        },
+    )
 
 
 @api.exception_handler(ValidationError)

@@ -16,16 +16,14 @@ from pydantic import Field
 from trustdesk.pacts.api import ErrorOut, EvaluationOut, api
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.eval_sources import IngestResult, ingest_eval_log, safe_log_name
-from trustdesk.pacts.models import ApiToken
+from trustdesk.pacts.models import SCOPE_EVALUATIONS_WRITE, ApiToken
 
-SCOPE = "evaluations:write"
+SCOPE = SCOPE_EVALUATIONS_WRITE
 
 
 def token_may_write_evaluations(token: ApiToken) -> bool:
-    """Whether the token carries the `evaluations:write` scope (DESIGN.md section 12). Tokens
-    without scopes predate them and were all evaluation tokens."""
-    has_scope = getattr(token, "has_scope", None)
-    return True if has_scope is None else bool(has_scope(SCOPE))
+    """Whether the token carries the `evaluations:write` scope (DESIGN.md section 12)."""
+    return token.has_scope(SCOPE)
 
 
 class LogOut(Schema):

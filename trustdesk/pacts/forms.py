@@ -213,8 +213,31 @@ class DisputeFilterForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     source = forms.CharField(
-        label="Evaluation source",
+        label="Name",
         max_length=200,
-        help_text="The system that posts evaluations, like refund-audit. One live token each.",
+        help_text="Like refund-audit. For evaluations it is the source they are recorded under. "
+        "One live token each.",
     )
     label = forms.CharField(label="Label", max_length=200, required=False)
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        required=False,
+        initial=["evaluations:write"],
+        choices=[
+            ("evaluations:write", "evaluations:write: post evaluations"),
+            ("read", "read: the read API and every agent's scope statement"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    agents = forms.CharField(
+        label="Scope statements of agents",
+        max_length=2000,
+        required=False,
+        help_text="Agent keys, separated by spaces or commas: the token gets agent:KEY for each, "
+        "for that agent's runtime to read its scope statement.",
+    )
+
+    def token_scopes(self) -> list[str]:
+        """The scopes to give: the ticked ones, then agent:KEY for each agent key."""
+        keys = self.cleaned_data.get("agents", "").replace(",", " ").split()
+        return [*self.cleaned_data.get("scopes", []), *(f"agent:{k}" for k in keys)]

@@ -64,6 +64,13 @@ class Consequence(models.TextChoices):
     SUSPEND = "suspend", "Suspend"
 
 
+class Containment(models.TextChoices):
+    """What a breach does to the agent (DESIGN 12): propose the containment, or apply it."""
+
+    PROPOSE = "propose", "Propose"
+    AUTO = "auto", "Automatic"
+
+
 class EvidenceKind(models.TextChoices):
     TRANSCRIPT = "transcript", "Transcript"
     TOOL_CALLS = "tool_calls", "Tool calls"
@@ -121,6 +128,9 @@ class Agent(models.Model):
         "incidents.Incident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     retired_at = models.DateTimeField(null=True, blank=True)
+    # The scope statement's revision (DESIGN 12): 1 at creation, +1 at each actual scope change,
+    # written only by incidents.lifecycle.set_agent_scope.
+    revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     # The regulatory profile: which obligations an incident of this agent can trigger
     # (trustdesk/incidents/obligations.json reads these names).
@@ -264,6 +274,9 @@ class Clause(models.Model):
     method = models.CharField(max_length=30, choices=EvaluationMethod.choices)
     source = models.CharField(max_length=200, blank=True)
     on_breach = models.CharField(max_length=20, choices=Consequence.choices)
+    contain = models.CharField(
+        max_length=10, choices=Containment.choices, default=Containment.PROPOSE
+    )
 
     class Meta:
         ordering = ["version", "position"]
@@ -316,6 +329,11 @@ class Clause(models.Model):
         if self.on_breach == Consequence.FLAG:
             return "A failing evaluation is flagged here for follow-up; the agent keeps its scope."
         action = "restricting" if self.on_breach == Consequence.RESTRICT else "suspending"
+        if self.contain == Containment.AUTO:
+            return (
+                "A failing evaluation is a breach: it opens an incident (or joins the open one for "
+                f"this clause) and contains it at once by {action} the agent."
+            )
         return (
             "A failing evaluation is a breach: it opens an incident (or joins the open one for "
             f"this clause) and proposes {action} the agent."
@@ -368,6 +386,33 @@ class EvaluationQuerySet(models.QuerySet):
                 "rate": row["passed"] / row["total"] if row["total"] else None,
             }
         return rates
+
+    def latest_per_clause(self, clauses, n: int = 5) -> dict[int, list[Evaluation]]:
+        """The last `n` evaluations (by measurement time) of each clause, with the log that
+        produced each: {clause_id: [newest first]}. One SQL query (a ROW_NUMBER window)."""
+        from django.db.models import F, Window
+        from django.db.models.functions import RowNumber
+
+        ids = [c.pk for c in clauses]
+        if not ids:
+            return {}
+        rows = (
+            self.filter(clause_id__in=ids)
+            .select_related("log")
+            .annotate(
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[F("clause_id")],
+                    order_by=[F("measured_at").desc(), F("pk").desc()],
+                )
+            )
+            .filter(rank__lte=n)
+            .order_by("clause_id", "rank")
+        )
+        latest: dict[int, list[Evaluation]] = {pk: [] for pk in ids}
+        for row in rows:
+            latest[row.clause_id].append(row)
+        return latest
 
 
 class Evaluation(models.Model):
@@ -458,6 +503,13 @@ class Dispute(models.Model):
         return self.status == DisputeStatus.OPEN
 
 
+# Token scopes (DESIGN 12): what a bearer token may do.
+SCOPE_EVALUATIONS_WRITE = "evaluations:write"
+SCOPE_READ = "read"
+AGENT_SCOPE_PREFIX = "agent:"
+TOKEN_SCOPES = (SCOPE_EVALUATIONS_WRITE, SCOPE_READ)
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def live(self) -> ApiTokenQuerySet:
         return self.filter(revoked_at__isnull=True)
@@ -471,14 +523,20 @@ class ApiTokenQuerySet(models.QuerySet):
 
 
 class ApiToken(models.Model):
-    """A bearer token for one evaluation source; only its SHA-256 is stored."""
+    """A bearer token with scopes; only its SHA-256 is stored.
+
+    `source` is the token's name: for `evaluations:write` it is also the evaluation source its
+    evaluations are recorded under. `scopes` lists `evaluations:write`, `read`, `agent:KEY`.
+    """
 
     source = models.CharField(max_length=200)
     label = models.CharField(max_length=200, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=12)
+    scopes = models.JSONField(default=list)
+    # None when made by `manage.py api_token create` (the system).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -505,6 +563,13 @@ class ApiToken(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+    def may_read_agent(self, key: str) -> bool:
+        """Whether this token may read the scope statement of agent `key`."""
+        return self.has_scope(SCOPE_READ) or self.has_scope(AGENT_SCOPE_PREFIX + key)
 
 
 class LogFormat(models.TextChoices):

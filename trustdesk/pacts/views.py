@@ -53,6 +53,7 @@ from trustdesk.pacts.models import (
 )
 
 PAGE_SIZE = 25
+RECENT_EVALUATIONS = 5  # per clause on the pact page, each with the log that produced it
 AUTHORS = roles_for("author_pacts")  # who may: core.roles.PERMISSIONS
 TOKEN_MANAGERS = roles_for("manage_tokens")  # who may: core.roles.PERMISSIONS
 DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
@@ -139,8 +140,10 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
     pact = version.pact
     clauses = list(version.clauses.all())
     rates = Evaluation.objects.window_pass_rates(clauses)
+    latest = Evaluation.objects.latest_per_clause(clauses, n=RECENT_EVALUATIONS)
     for clause in clauses:
         clause.window_rate = rates.get(clause.pk)
+        clause.recent_evaluations = latest.get(clause.pk, [])
     history = list(pact.versions.order_by("-number").select_related("created_by", "activated_by"))
     numbers = [v.number for v in history]
     earlier = [n for n in numbers if n < version.number]
@@ -348,6 +351,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
     open_disputes = Dispute.objects.filter(evaluation=OuterRef("pk"), status=DisputeStatus.OPEN)
     evaluations = (
         Evaluation.objects.filter(clause=clause_obj)
+        .select_related("log")
         .annotate(disputed=Exists(open_disputes))
         .order_by("-measured_at", "-pk")
     )
@@ -470,10 +474,18 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 created, secret = actions.create_api_token(
                     source=form.cleaned_data["source"],
                     label=form.cleaned_data["label"],
+                    scopes=form.token_scopes(),
                     by=request.user,
                 )
             except PactError as exc:
-                show_problems(form, exc, by_field=True)
+                for problem in exc.problems:
+                    field, sep, message = problem.partition(": ")
+                    if field == "scopes" and "agent" in message:
+                        field = "agents"
+                    if sep and field in form.fields:
+                        form.add_error(field, message)
+                    else:
+                        form.add_error(None, problem)
         if created is None:
             status = 400
         else:

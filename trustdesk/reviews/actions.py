@@ -42,7 +42,14 @@ from trustdesk.incidents.lifecycle import (
     set_agent_scope,
     step_time,
 )
-from trustdesk.incidents.models import CLOSED_STATES, Event, EventType, Incident, State
+from trustdesk.incidents.models import (
+    CLOSED_STATES,
+    HOLDING_SCOPES,
+    Event,
+    EventType,
+    Incident,
+    State,
+)
 from trustdesk.incidents.transitions import advance
 from trustdesk.pacts.models import SCOPE_RANK, PactVersion, Scope
 from trustdesk.reviews import conditions
@@ -103,13 +110,14 @@ def _require_role(by: AbstractBaseUser | None, action: str, doing: str) -> None:
     authorize(by, action, doing, ReviewError)
 
 
-def _held_by_other_incident(incident: Incident, agent) -> Incident | None:
-    """The other open incident whose containment set the agent's current scope, if any."""
-    if agent.scope_incident_id in (None, incident.pk):
-        return None
-    return (
-        Incident.objects.filter(pk=agent.scope_incident_id).exclude(state__in=CLOSED_STATES).first()
-    )
+def _held_by_other_incident(incident: Incident, agent, scope: str) -> Incident | None:
+    """The strictest other open incident that holds the agent stricter than `scope`, if any."""
+    holders = [
+        other
+        for other in Incident.objects.holding(agent).exclude(pk=incident.pk)
+        if SCOPE_RANK[other.scope_after] > SCOPE_RANK[scope]
+    ]
+    return max(holders, key=lambda other: SCOPE_RANK[other.scope_after], default=None)
 
 
 def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
@@ -426,16 +434,18 @@ def record_recovery_decision(
         _refuse(problems)
 
         if decision == Decision.KEEP_RESTRICTED:
-            scope_after = agent.scope if agent.scope != Scope.FULL else Scope.RESTRICTED
+            # What this incident holds (never wider than the agent is now, never full): another
+            # incident's hold is not this decision's doing (it shows as agent_held_by).
+            own = inc.scope_after if inc.scope_after in HOLDING_SCOPES else Scope.RESTRICTED
+            scope_after = min(own, agent.scope, key=SCOPE_RANK.__getitem__)
+            if scope_after == Scope.FULL:
+                scope_after = Scope.RESTRICTED
         else:
             scope_after = SCOPE_FOR_DECISION[decision]
-        held_by = _held_by_other_incident(inc, agent)
-        agent_scope = scope_after
-        if held_by is not None and SCOPE_RANK[agent.scope] > SCOPE_RANK[scope_after]:
-            # Another open incident holds the agent stricter: this decision does not lift it.
-            agent_scope = agent.scope
-        else:
-            held_by = None
+        # Another open incident holding the agent stricter keeps it there: a decision never lifts
+        # another incident's containment.
+        held_by = _held_by_other_incident(inc, agent, scope_after)
+        agent_scope = held_by.scope_after if held_by is not None else scope_after
         event = append_event(
             inc,
             type=EventType.DECISION_RECORDED,
@@ -470,24 +480,28 @@ def record_recovery_decision(
         )
         label = Decision(decision).label.lower()
         fields = advance(inc, event)
-        if reopening:
+        # Reopened means the agent's scope restored (DESIGN 6): not while another incident holds
+        # it where it is. Such a held reopening leaves the incident decided but in review; the
+        # `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
+        restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
+        if reopening and restored:
             outcome = append_event(
-                inc, type=EventType.REOPENED, by=by, data={"scope_after": scope_after}, at=now
+                inc, type=EventType.REOPENED, by=by, data={"scope_after": agent_scope}, at=now
             )
-        else:
+            fields += advance(inc, outcome)
+        elif not reopening:
             outcome = append_event(
                 inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now
             )
-        fields += advance(inc, outcome)
-        if agent_scope != agent.scope:
-            set_agent_scope(
-                agent,
-                scope=agent_scope,
-                reason=f"Recovery decision on {inc.key}: {label}"
-                + (" (override)." if is_override else "."),
-                incident=inc,
-                at=now,
-            )
+            fields += advance(inc, outcome)
+        set_agent_scope(
+            agent,
+            scope=agent_scope,
+            reason=f"Recovery decision on {inc.key}: {label}"
+            + (" (override)." if is_override else "."),
+            incident=inc,
+            at=now,
+        )
         if decision == Decision.RETIRE:
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
