@@ -1,4 +1,4 @@
-"""Walk every URL of the project with every role (DESIGN.md section 10).
+"""Walk every URL of the project with every role (docs/design.md section 10).
 
 A view that forgets its role check fails here: every route must either carry
 `permission_required(action)` (an action of core.roles.PERMISSIONS, whose roles become its

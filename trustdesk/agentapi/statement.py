@@ -1,4 +1,5 @@
-"""The scope statement of an agent (DESIGN 12): what its runtime may do, signed by the instance.
+"""The scope statement of an agent (docs/design.md section 12): what its runtime may do, signed by
+the instance.
 
 `revision` is the agent's scope revision (incidents.lifecycle.set_agent_scope bumps it at each
 actual change), so `ETag: "r<revision>"` changes exactly when the statement's meaning does;
@@ -46,7 +47,7 @@ def governing_pact(agent: Agent) -> PactVersion | None:
 
 
 def statement(agent: Agent, *, now: datetime | None = None) -> dict[str, Any]:
-    """The statement as a dict, keys in the order of DESIGN 12."""
+    """The statement as a dict, keys in the order of docs/design.md section 12."""
     holding = list(Incident.objects.holding(agent).values_list("key", flat=True))
     version = governing_pact(agent)
     return {

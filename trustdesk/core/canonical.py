@@ -1,4 +1,4 @@
-"""Canonical JSON (DESIGN.md section 4): UTF-8, sorted keys, no insignificant whitespace,
+"""Canonical JSON (docs/design.md section 4): UTF-8, sorted keys, no insignificant whitespace,
 no floats (decimals as strings), times in UTC ISO 8601 with `Z`.
 
 The same bytes feed the event hash chain, pact document hashes and the evidence bundle, so this

@@ -57,7 +57,8 @@ def agent_changed(agent_id: int) -> None:
 
 
 def publish(event_type: str, data: dict[str, Any], *, severity: str | None = None) -> None:
-    """Announce a domain event (DESIGN section 12's types) to webhooks and people, after commit.
+    """Announce a domain event (docs/design.md section 12's types) to webhooks and people, after
+    commit.
 
     `data` carries keys and page paths, never evidence bytes or internal notes. `severity` (sev1..
     sev4) lets notification rules filter.

@@ -1,4 +1,5 @@
-"""The evidence bundle (DESIGN.md sections 7 and 8): a signed zip that anyone can check offline.
+"""The evidence bundle (docs/design.md sections 7 and 8): a signed zip that anyone can check
+offline.
 
     manifest.json   the exchange format, plus each event's seq, hash, prev_hash and canonical
                     bytes, the pact documents' SHA-256, the evidence list, and who made it when

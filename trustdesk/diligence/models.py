@@ -1,4 +1,4 @@
-"""Share links for buyers and the log of their views (DESIGN.md section 8)."""
+"""Share links for buyers and the log of their views (docs/design.md section 8)."""
 
 from __future__ import annotations
 

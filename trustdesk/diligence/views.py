@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -28,7 +27,7 @@ from django.views.decorators.http import (
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import show_problems, wants_partial
+from trustdesk.core.pages import paginate, show_problems, wants_partial
 from trustdesk.core.proxy import client_ip
 from trustdesk.core.roles import can
 from trustdesk.diligence import buyer, ratelimit, signing
@@ -46,7 +45,7 @@ from trustdesk.diligence.bundle import (
     bundle_file,
     link_scope,
 )
-from trustdesk.diligence.forms import PageForm, ShareLinkFilterForm, ShareLinkForm
+from trustdesk.diligence.forms import ShareLinkFilterForm, ShareLinkForm
 from trustdesk.diligence.models import ShareLink, ShareLinkStatus, ShareLinkView, token_hash
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import PactVersion
@@ -55,11 +54,6 @@ LINKS_PER_PAGE = 25
 VIEWS_PER_PAGE = 50
 INCIDENTS_PER_PAGE = 50
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
-
-
-def _page_number(request: HttpRequest) -> int:
-    form = PageForm(request.GET)
-    return (form.cleaned_data.get("page") or 1) if form.is_valid() else 1
 
 
 def _with_view_counts(links):
@@ -94,7 +88,7 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data["status"]:
             links = links.with_status(form.cleaned_data["status"])
     links = _with_view_counts(links).prefetch_related("agents")
-    page = Paginator(links, LINKS_PER_PAGE).get_page(_page_number(request))
+    page = paginate(request, links, LINKS_PER_PAGE)
     context = {
         "form": form,
         "page": page,
@@ -152,13 +146,12 @@ def _link_for_page(pk: int) -> ShareLink:
 @require_GET
 def share_link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for_page(pk)
-    views = Paginator(link.views.order_by("-at", "-pk"), VIEWS_PER_PAGE)
     return render(
         request,
         "diligence/share_link_detail.html",
         {
             "link": link,
-            "views": views.get_page(_page_number(request)),
+            "views": paginate(request, link.views.order_by("-at", "-pk"), VIEWS_PER_PAGE),
             "can_manage": can(request.user, "share_links"),
         },
     )
@@ -279,7 +272,7 @@ def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
     scope = link_scope(link)
     versions = buyer.active_versions(scope.agents)
     incidents = scope.incidents().order_by("-detected_at", "-number")
-    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(_page_number(request))
+    page = paginate(request, incidents, INCIDENTS_PER_PAGE)
     context = {
         "link": link,
         "token": token,

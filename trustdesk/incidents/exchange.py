@@ -1,4 +1,5 @@
-"""The incident exchange format "trustdesk.incidents/v1" (DESIGN.md section 7): import and export.
+"""The incident exchange format "trustdesk.incidents/v1" (docs/design.md section 7): import and
+export.
 
 Import is all or nothing: `validate_document` walks the whole file and returns every problem with
 its JSON path (`incidents[3].events[1].type: unknown event type 'x'`) before anything is stored;

@@ -1,4 +1,4 @@
-"""Every state change of an incident lives here, one function each (DESIGN.md section 2).
+"""Every state change of an incident lives here, one function each (docs/design.md section 2).
 
 The primitives at the top (`locked_incident`, `append_event`) are what every step, here and in
 `reviews.actions`, is built from: lock the incident row, check the version the user saw, check the
@@ -664,9 +664,9 @@ def classify_incident(
 ) -> Event:
     """Classify third: which trust assumption broke. evidence_preserved -> classified.
 
-    `clauses` are Clause objects of the incident's pact version. Links a recurrence (issue 4,
-    item 8) when the agent's scope was reopened after an incident of the same class within the
-    90 days before this detection.
+    `clauses` are Clause objects of the incident's pact version. Links a recurrence when
+    the agent's scope was reopened after an incident of the same class within the 90 days before
+    this detection.
     """
     authorize(by, "work_incidents", "classify an incident", GateError)
     statement = (statement or "").strip()
@@ -1015,7 +1015,7 @@ def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
 
 
 def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[Gate]:
-    """The six gates of DESIGN section 4 (Lifecycle), in order, as they stand now.
+    """The six gates of docs/design.md section 4 (Lifecycle), in order, as they stand now.
 
     `met` means the gate's requirement holds on record: for contain, preserve_evidence, classify
     and repair that the step was taken (its inputs are the requirement); for request_review that

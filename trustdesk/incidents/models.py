@@ -1,4 +1,4 @@
-"""Incidents, their append-only event log (a hash chain) and evidence (DESIGN.md section 4)."""
+"""Incidents, their append-only event log (a hash chain) and evidence (docs/design.md section 4)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class EventType(models.TextChoices):
     NOTE = "note"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
-    # Ownership, clocks and obligations (DESIGN.md section 13).
+    # Ownership, clocks and obligations (docs/design.md section 13).
     ASSIGNED = "assigned"
     ACTION_ADDED = "action_added"
     ACTION_UPDATED = "action_updated"
@@ -175,8 +175,8 @@ class Incident(models.Model):
     @property
     def reopening_held(self) -> bool:
         """Decided to reopen, but the agent's scope has not been restored yet: other open
-        incidents hold it (DESIGN 6: reopened means the scope restored). It stays in review,
-        decided, until the agent's scope widens; then its `reopened` event follows."""
+        incidents hold it (docs/design.md section 6: reopened means the scope restored). It stays in
+        review, decided, until the agent's scope widens; then its `reopened` event follows."""
         return self.state == State.IN_REVIEW and self.decided_at is not None
 
     @property

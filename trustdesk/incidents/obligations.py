@@ -1,4 +1,5 @@
-"""Regulatory obligations of an incident: assessments, deadlines, filings (DESIGN.md section 13).
+"""Regulatory obligations of an incident: assessments, deadlines, filings (docs/design.md section
+13).
 
 The rules (which regime applies when, and in how long) live in `obligations.json` beside this
 module, read here and nowhere else. What an incident owes is computed from its events:
@@ -39,7 +40,7 @@ from trustdesk.core.roles import can, roles_for
 from trustdesk.incidents.models import Event, EventType, Incident
 
 RULES_FILE = Path(__file__).with_name("obligations.json")
-#: Who may record an assessment (DESIGN.md section 13).
+#: Who may record an assessment (docs/design.md section 13).
 ASSESSES = roles_for("assess_obligations")  # who may: core.roles.PERMISSIONS
 #: Who may file a report (the same people who assess: they speak to the authorities).
 FILES_REPORTS = roles_for("file_reports")  # who may: core.roles.PERMISSIONS
@@ -178,7 +179,7 @@ class Obligation:
         return self.deadline - (at or timezone.now())
 
     def as_json(self, at: datetime | None = None) -> dict[str, Any]:
-        """The shape of `manage.py obligations --json` (DESIGN.md section 13)."""
+        """The shape of `manage.py obligations --json` (docs/design.md section 13)."""
         return {
             "incident": self.incident,
             "agent": self.agent,

@@ -1,4 +1,4 @@
-"""Who does what by when on an incident, and the honest ways out (DESIGN.md section 13).
+"""Who does what by when on an incident, and the honest ways out (docs/design.md section 13).
 
 One function per state change, built from the lifecycle primitives (lock, check, append the
 event, update the rows derived from it, side effects on commit):

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -24,7 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 from trustdesk.core import hooks
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.errors import Refused
-from trustdesk.core.pages import render_page, run_step, show_problems, wants_partial
+from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -58,7 +57,7 @@ from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 PAGE_SIZE = 25
-# Who may open a classification dispute, and who resolves it (DESIGN.md section 10).
+# Who may open a classification dispute, and who resolves it (docs/design.md section 10).
 DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 DISPUTE_RESOLVERS = roles_for("resolve_dispute")  # who may: core.roles.PERMISSIONS
 # The steps whose form is on this page; the review steps are carried out in the reviews panel.
@@ -84,10 +83,9 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         .values_list("state", "n")
     )
     chosen_state = form.values().get("state", "")
-    paginator = Paginator(incidents, PAGE_SIZE)
     # The list's own count is one of those (or their sum): no second COUNT query.
-    paginator.count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
-    page = paginator.get_page(request.GET.get("page"))
+    count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
+    page = paginate(request, incidents, PAGE_SIZE, count=count)
     state_counts = [
         {
             "value": value,

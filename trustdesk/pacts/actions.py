@@ -1,5 +1,5 @@
 """Every state change of agents, pacts, evaluations, disputes and API tokens lives here, one
-function each (DESIGN.md section 2). Views, the API, the commands, the demo and the tasks call
+function each (docs/design.md section 2). Views, the API, the commands, the demo and the tasks call
 these; none re-implements a rule.
 
 Each function runs in one transaction, locks what it changes, and raises PactError (with every
@@ -822,10 +822,10 @@ def create_api_token(
     scopes: Sequence[str] | None = ("evaluations:write",),
     by: AbstractBaseUser | None,
 ) -> tuple[ApiToken, str]:
-    """A new bearer token named `source` with `scopes` (DESIGN 12: `evaluations:write`, `read`,
-    `agent:KEY`). Returns (token, secret): the secret is shown once and only its SHA-256 is
-    stored. A name has at most one live token; for `evaluations:write` the name is the evaluation
-    source. `by=None` is the system (`manage.py api_token create`)."""
+    """A new bearer token named `source` with `scopes` (docs/design.md section 12:
+    `evaluations:write`, `read`, `agent:KEY`). Returns (token, secret): the secret is shown once and
+    only its SHA-256 is stored. A name has at most one live token; for `evaluations:write` the name
+    is the evaluation source. `by=None` is the system (`manage.py api_token create`)."""
     _require_role(by, "manage_tokens", "manage API tokens")
     source = (source or "").strip()
     problems: list[str] = []

@@ -1,4 +1,4 @@
-"""The evaluations API: `POST /api/v1/evaluations` with a bearer token (DESIGN.md section 4).
+"""The evaluations API: `POST /api/v1/evaluations` with a bearer token (docs/design.md section 4).
 
 django-ninja rather than DRF + drf-spectacular: one small typed endpoint does not need DRF's
 serializers, viewsets and routers; ninja's pydantic schemas generate the OpenAPI document

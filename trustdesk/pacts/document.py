@@ -1,4 +1,5 @@
-"""The pact document (DESIGN.md section 4): parsing, validation, canonical form and its SHA-256.
+"""The pact document (docs/design.md section 4): parsing, validation, canonical form and its
+SHA-256.
 
 A document arrives as YAML (PyYAML safe loading) or JSON, is checked against the JSON Schema that
 ships in `schema/pact-v1.json` (Draft 2020-12) and against the rules a schema cannot state, and is
@@ -50,7 +51,7 @@ RESERVED_PACT_KEYS = frozenset({"new"})
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 # The order in which a document is written for people (YAML export, diffs). The canonical JSON
-# sorts keys; this order only makes the YAML read like DESIGN.md's example.
+# sorts keys; this order only makes the YAML read like docs/design.md's example.
 _KEY_ORDER = {
     (): ["apiVersion", "kind", "metadata", "spec"],
     ("metadata",): ["key", "agent", "title", "owner", "version"],
@@ -372,7 +373,7 @@ def _rule_problems(doc: dict) -> list[str]:
     return problems
 
 
-# Fields of `evaluation` that only a log-fed method reads (DESIGN.md section 14). The schema
+# Fields of `evaluation` that only a log-fed method reads (docs/design.md section 14). The schema
 # requires them for their method; this refuses them elsewhere, where they would be ignored.
 EVALUATION_METHOD_FIELDS = {
     "task": "inspect",
@@ -511,7 +512,8 @@ def _child(where: tuple, key: str) -> tuple:
 
 
 def document_yaml(doc: dict) -> str:
-    """The document as YAML in the order of DESIGN.md's example. Loads back to the same dict."""
+    """The document as YAML in the order of docs/design.md's example. Loads back to the same
+    dict."""
     return yaml.safe_dump(
         _ordered(doc, ()), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )

@@ -1,4 +1,4 @@
-"""Evaluations from the files evaluation tools write (DESIGN.md section 14).
+"""Evaluations from the files evaluation tools write (docs/design.md section 14).
 
 Two kinds of file feed pact clauses:
 

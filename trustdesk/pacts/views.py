@@ -8,7 +8,6 @@ works as a plain POST/redirect/GET; with htmx, list filters and pagination swap 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core import hooks
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import flash_problems, render_page, show_problems, wants_partial
+from trustdesk.core.pages import flash_problems, paginate, render_page, show_problems, wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -68,7 +67,7 @@ DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 def agents_index(request: HttpRequest) -> HttpResponse:
     form = AgentFilterForm(request.GET)
     agents = form.filter(Agent.objects.for_listing()).order_by("key")
-    page = Paginator(agents, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, agents, PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
@@ -102,7 +101,7 @@ def pacts_index(request: HttpRequest) -> HttpResponse:
     agents = list(Agent.objects.order_by("key").values_list("key", "name"))
     form = PactFilterForm(request.GET, agents=agents)
     pacts = form.filter(Pact.objects.for_listing()).order_by("key")
-    page = Paginator(pacts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, pacts, PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
@@ -355,7 +354,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
         .annotate(disputed=Exists(open_disputes))
         .order_by("-measured_at", "-pk")
     )
-    page = Paginator(evaluations, 50).get_page(request.GET.get("page"))
+    page = paginate(request, evaluations, 50)
     context = {
         "pact": version.pact,
         "version": version,
@@ -408,7 +407,7 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
     ).order_by("-opened_at", "-pk")
     if status := form.values().get("status"):
         disputes = disputes.filter(status=status)
-    page = Paginator(disputes, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, disputes, PAGE_SIZE)
     counts = dict(Dispute.objects.order_by().values_list("status").annotate(n=Count("pk")))
     context = {
         "form": form,

@@ -1,4 +1,4 @@
-"""Every state change of the reviews app, one function each (DESIGN.md section 4, Reviews).
+"""Every state change of the reviews app, one function each (docs/design.md section 4, Reviews).
 
 Each incident step follows the lifecycle's pattern: `locked_incident(expected_version)` -> check
 the rule -> `append_event` -> write the rows -> `schedule_metrics_refresh` -> on commit, re-check
@@ -70,7 +70,7 @@ from trustdesk.reviews.models import (
     SignOff,
 )
 
-# Who may do what (DESIGN.md section 10; issue 5).
+# Who may do what (docs/design.md section 10).
 WORKS_REVIEWS = roles_for("work_reviews")  # who may: core.roles.PERMISSIONS
 DECIDES = roles_for("decide")  # who may: core.roles.PERMISSIONS
 OVERRIDES = roles_for("override")  # who may: core.roles.PERMISSIONS
@@ -480,9 +480,9 @@ def record_recovery_decision(
         )
         label = Decision(decision).label.lower()
         fields = advance(inc, event)
-        # Reopened means the agent's scope restored (DESIGN 6): not while another incident holds
-        # it where it is. Such a held reopening leaves the incident decided but in review; the
-        # `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
+        # Reopened means the agent's scope restored (docs/design.md section 6): not while another
+        # incident holds it where it is. Such a held reopening leaves the incident decided but in
+        # review; the `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
         restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
         if reopening and restored:
             outcome = append_event(

@@ -1,4 +1,4 @@
-"""Re-entry conditions: the six kinds of DESIGN.md section 4, their parameters, the plain-words
+"""Re-entry conditions: the six kinds of docs/design.md section 4, their parameters, the plain-words
 statement written from those parameters, and the check a worker runs against the data.
 
 A kind is three functions: `clean(raw, incident) -> params` (raises ConditionParamsError naming

@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms as django_forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import run_step, show_problems, wants_partial
+from trustdesk.core.pages import paginate, run_step, show_problems, wants_partial
 from trustdesk.core.roles import can
 from trustdesk.incidents.lifecycle import ConflictError, GateError
 from trustdesk.incidents.models import Incident
@@ -52,17 +51,6 @@ PAGE_SIZE = 25
 POLL_SECONDS = 2
 
 
-def _page(request: HttpRequest, qs, number: int | None):
-    return Paginator(qs, PAGE_SIZE).get_page(number or 1)
-
-
-def _querystring(request: HttpRequest) -> str:
-    """The current filters without the page number, for pagination links."""
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
-
-
 # ---------------------------------------------------------------- the index
 
 
@@ -72,12 +60,11 @@ def _querystring(request: HttpRequest) -> str:
 def reviews_index(request: HttpRequest) -> HttpResponse:
     form = ReviewFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = _page(request, queries.review_queue(filters), filters.get("page"))
+    page = paginate(request, queries.review_queue(filters), PAGE_SIZE)
     upcoming, past = queries.upcoming_and_past()
     context = {
         "form": form,
         "page": page,
-        "querystring": _querystring(request),
         "decisions": queries.recent_decisions(),
         "upcoming": upcoming,
         "past": past,
@@ -340,11 +327,10 @@ def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
 def meeting_list(request: HttpRequest) -> HttpResponse:
     form = MeetingFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = _page(request, queries.meetings(filters), filters.get("page"))
+    page = paginate(request, queries.meetings(filters), PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
-        "querystring": _querystring(request),
         "now": timezone.now(),
         "can_create_meeting": can(request.user, "run_meetings"),
     }
