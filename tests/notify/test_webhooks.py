@@ -367,3 +367,26 @@ def test_messages_of_one_incident_wait_for_the_earlier_one(receiver):
     assert actions.deliver_message(second.messages.get().pk) == "waiting"
     # Another incident's queue is not held up.
     assert actions.deliver_message(other.messages.get().pk) == "retry"
+
+
+def test_a_containment_sends_a_signed_agent_scope_changed(
+    receiver, django_capture_on_commit_callbacks
+):
+    from trustdesk.incidents import lifecycle
+
+    sub, secret = subscribe(receiver.url, "agent.scope_changed")
+    incident = make_incident()
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.contain_incident(
+            incident,
+            by=None,
+            expected_version=incident.version,
+            action="suspend",
+            scope_after="suspended",
+        )
+    [request] = receiver.wait_for(1)
+    payload = verify(secret, request)
+    assert payload["type"] == "agent.scope_changed"
+    assert payload["data"]["agent"] == incident.agent.key
+    assert payload["data"]["scope"] == "suspended"
+    assert payload["data"]["incident"] == incident.key

@@ -505,3 +505,14 @@ def test_a_token_without_evaluations_write_is_refused_and_nothing_is_stored(
     assert response.status_code == 403
     assert "evaluations:write" in response.json()["errors"][0]["message"]
     assert counts() == (0, 0, 0, 0) and stored_files(media) == []
+
+
+def test_the_api_streams_logs_above_djangos_in_memory_body_limit(
+    client, tmp_path, token_for, settings
+):
+    import_pact()
+    log = make_inspect_log(tmp_path / "run.json", accuracy=0.9).read_bytes()
+    padded = log + b" " * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024)  # still the same JSON
+    response = post_log(client, padded, token_for("refund-evals"))
+    assert response.status_code == 201, response.content
+    assert EvaluationLog.objects.get().size == len(padded)

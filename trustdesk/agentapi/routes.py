@@ -7,8 +7,6 @@ Tokens: `read` reads everything here; `agent:KEY` reads that agent's scope state
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +24,24 @@ from trustdesk.pacts.models import SCOPE_READ, Agent, ApiToken, Pact, PactVersio
 router = Router(tags=["read"])
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+# A date or an ISO 8601 time, as `manage.py metrics` takes them.
+WHEN_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+WHEN_WORDS = "use YYYY-MM-DD (midnight UTC) or an ISO 8601 time"
+
+
+def _when(raw: str) -> datetime | None:
+    """The command's parse_when (a date is midnight UTC; no offset means UTC), or None."""
+    from django.core.management.base import CommandError
+
+    from trustdesk.metrics.management.commands.metrics import parse_when
+
+    try:
+        return parse_when(raw, option="")
+    except (CommandError, ValueError, OverflowError):
+        return None
 
 
 def register() -> None:
@@ -332,10 +348,16 @@ class IncidentQuery(Schema):
     agent: str | None = Field(default=None, max_length=80, description="An agent key.")
     state: State | None = None
     severity: Severity | None = None
-    since: datetime | None = Field(
-        default=None, description="Incidents detected at or after this time (ISO 8601)."
+    since: str | None = Field(
+        default=None,
+        pattern=WHEN_PATTERN,
+        description="Incidents detected at or after: YYYY-MM-DD (midnight UTC) or ISO 8601.",
     )
-    cursor: str | None = Field(default=None, max_length=100)
+    cursor: str | None = Field(
+        default=None,
+        pattern=r"^n[1-9][0-9]{0,11}$",
+        description="The `next_cursor` of the previous page.",
+    )
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
 
 
@@ -378,17 +400,9 @@ def _incidents():
     )
 
 
-def _decode_cursor(cursor: str) -> int | None:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    prefix, _, number = text.partition(":")
-    return int(number) if prefix == "n" and number.isdigit() and len(number) < 12 else None
-
-
 def _encode_cursor(number: int) -> str:
-    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode("ascii").rstrip("=")
+    """Pages go by descending incident number: the cursor names the last one seen."""
+    return f"n{number}"
 
 
 @router.get(
@@ -412,14 +426,12 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]):
     if query.severity:
         qs = qs.filter(severity=query.severity)
     if query.since:
-        if query.since.tzinfo is None:
-            return _error(400, "The request is not valid.", "since", "give a time zone (Z)")
-        qs = qs.filter(detected_at__gte=query.since)
+        since = _when(query.since)
+        if since is None:
+            return _error(400, "The request is not valid.", "since", WHEN_WORDS)
+        qs = qs.filter(detected_at__gte=since)
     if query.cursor:
-        after = _decode_cursor(query.cursor)
-        if after is None:
-            return _error(400, "The request is not valid.", "cursor", "not a cursor from this API")
-        qs = qs.filter(number__lt=after)
+        qs = qs.filter(number__lt=int(query.cursor[1:]))
     page = list(qs.order_by("-number")[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -450,10 +462,10 @@ class MetricsQuery(Schema):
     from_: str | None = Field(
         default=None,
         alias="from",
-        max_length=40,
+        pattern=WHEN_PATTERN,
         description="Inclusive: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.",
     )
-    to: str | None = Field(default=None, max_length=40, description="Exclusive; same forms.")
+    to: str | None = Field(default=None, pattern=WHEN_PATTERN, description="Exclusive; same forms.")
     agent: str | None = Field(default=None, max_length=80, description="An agent key.")
 
 
@@ -467,25 +479,16 @@ class MetricsQuery(Schema):
     ),
 )
 def get_metrics(request: HttpRequest, query: Query[MetricsQuery]):
-    from django.core.management.base import CommandError
-
     from trustdesk.metrics.compute import compute_metrics
-    from trustdesk.metrics.management.commands.metrics import parse_when
 
     if refused := _need_read(request):
         return refused
     bounds = {}
     for name, raw in (("from", query.from_), ("to", query.to)):
         if raw:
-            try:
-                bounds[name] = parse_when(raw, option=f"--{name}")
-            except (CommandError, ValueError, OverflowError):
-                return _error(
-                    400,
-                    "The request is not valid.",
-                    name,
-                    "use YYYY-MM-DD (midnight UTC) or an ISO 8601 time",
-                )
+            bounds[name] = _when(raw)
+            if bounds[name] is None:
+                return _error(400, "The request is not valid.", name, WHEN_WORDS)
     start, end = bounds.get("from"), bounds.get("to")
     if start and end and start >= end:
         return _error(400, "The request is not valid.", "from", "must be earlier than to")

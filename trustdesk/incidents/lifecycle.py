@@ -1211,6 +1211,7 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
                 evaluation=evaluation, incident=incident, opened_incident=True
             )
             attach_evaluation_log(incident, evaluation, by=by)  # the log file, when one measured it
+            _contain_automatically(incident, clause, evaluation)
             return incident
         with locked_incident(open_one) as inc:
             last_at = (
@@ -1232,7 +1233,38 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
             BreachLink.objects.create(evaluation=evaluation, incident=inc, event=event)
             schedule_metrics_refresh(inc)
             attach_evaluation_log(inc, evaluation, by=by)
+        _contain_automatically(inc, clause, evaluation)
         return inc
+
+
+def _contain_automatically(incident: Incident, clause, evaluation) -> None:
+    """A breach of a `contain: auto` clause contains its (still detected) incident at once, by
+    the system (`by: null`), in the breach's transaction, with a reason naming the evaluation
+    (docs/design.md section 12). An agent already held stricter keeps that scope: containment
+    never widens it."""
+    from trustdesk.pacts.models import Containment
+
+    if clause.contain != Containment.AUTO:
+        return
+    inc = Incident.objects.select_related("agent").get(pk=incident.pk)
+    if inc.state != State.DETECTED:
+        return
+    prescribed = ACTION_SCOPE[clause.on_breach]
+    agent_scope = type(inc.agent).objects.values_list("scope", flat=True).get(pk=inc.agent_id)
+    scope = max(prescribed, agent_scope, key=SCOPE_RANK.__getitem__)
+    action = {Scope.RESTRICTED: ContainmentAction.RESTRICT}.get(scope, ContainmentAction.SUSPEND)
+    reason = (
+        f"Automatic containment (clause {clause.key} says contain: auto): evaluation "
+        f"#{evaluation.pk} from {evaluation.source} ({evaluation.external_id}) measured "
+        f"{clause.metric} = {format(evaluation.value.normalize(), 'f')}, objective "
+        f"{clause.op} {format(clause.target.normalize(), 'f')}."
+    )
+    if scope != prescribed:
+        reason += f" The clause prescribes {clause.on_breach}; the agent is already {scope}."
+    contain_incident(
+        inc, by=None, expected_version=None, action=action, scope_after=scope, reason=reason
+    )
+    incident.refresh_from_db()
 
 
 def proposed_containment(incident: Incident) -> dict | None:

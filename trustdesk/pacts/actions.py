@@ -188,6 +188,7 @@ def _create_clauses(version: PactVersion, doc: dict) -> None:
             method=c["evaluation"]["method"],
             source=c["evaluation"].get("source", ""),
             on_breach=c["on_breach"],
+            contain=c.get("contain", "propose"),
         )
         for position, c in enumerate(doc["spec"]["clauses"])
     )

@@ -66,6 +66,7 @@ _KEY_ORDER = {
         "window",
         "evaluation",
         "on_breach",
+        "contain",
     ],
     ("clause", "objective"): ["op", "target"],
     ("clause", "evaluation"): ["method", "source", "task", "scorer", "metric", "suite"],
@@ -365,6 +366,11 @@ def _rule_problems(doc: dict) -> list[str]:
                     if integer_digits > TARGET_INTEGER_DIGITS:
                         problems.append(f"{path}: at most {TARGET_INTEGER_DIGITS} digits")
         problems.extend(_evaluation_field_problems(clause.get("evaluation"), i))
+        if clause.get("contain") == "auto" and clause.get("on_breach") == "flag":
+            problems.append(
+                f"spec.clauses[{i}].contain: auto needs on_breach restrict or suspend "
+                "(a clause that only flags contains nothing)"
+            )
         window = clause.get("window")
         if isinstance(window, str) and re.fullmatch(r"[1-9][0-9]{0,5}[dh]", window):
             hours = int(window[:-1]) * (24 if window.endswith("d") else 1)
@@ -454,6 +460,10 @@ def canonical_document(doc: Any, *, version: int | None = None) -> dict:
     for clause in out["spec"]["clauses"]:
         target = _target_decimal(clause["objective"]["target"])
         clause["objective"]["target"] = format_decimal(target)
+        # `propose` is the default and is left out, so documents written before `contain`
+        # existed keep their exact canonical bytes and hash, and one meaning has one hash.
+        if clause.get("contain") == "propose":
+            del clause["contain"]
     return out
 
 
