@@ -178,10 +178,24 @@ def walk(
     return inc
 
 
-def incident_in(state: str, *, by=None, version=None, detected_at=None, **kw: Any) -> Incident:
-    """A new incident (its own agent and pact unless `version` is given) walked to `state`."""
-    incident = make_incident(version=version or make_pact_version(), by=by, detected_at=detected_at)
-    return walk(incident, state, by=by, at=detected_at, **kw)
+def incident_in(
+    state: str,
+    *,
+    by=None,
+    version=None,
+    detected_at=None,
+    assumption: str = "authority",
+    skip_kinds: tuple[str, ...] = (),
+    **pact: Any,
+) -> Incident:
+    """A new incident walked to `state`: under `version`, or under a new agent and pact made
+    with `pact` (make_pact_version's options, e.g. `evidence_required=[]`)."""
+    incident = make_incident(
+        version=version or make_pact_version(**pact), by=by, detected_at=detected_at
+    )
+    return walk(
+        incident, state, by=by, at=detected_at, assumption=assumption, skip_kinds=skip_kinds
+    )
 
 
 def load_history(document: dict[str, Any]) -> list[Incident]:
