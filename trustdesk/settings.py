@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trustdesk.core.context_processors.shell",
+                "trustdesk.reviews.context_processors.my_work",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
         },

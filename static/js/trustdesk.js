@@ -20,3 +20,107 @@
     }
   });
 })();
+
+// Keyboard and screen-reader users: after an in-page step (an htmx swap the user started with a
+// submit, click or change), focus goes to the region that changed, not to the top of the page:
+// to its error first, else its status message, else its heading. Swaps nobody asked for (polling,
+// refreshes on an event) leave focus alone; htmx itself keeps focus on an element with an id.
+(function () {
+  "use strict";
+  var USER_EVENTS = ["submit", "click", "change"];
+  var targetId = null;
+
+  function focusable(el) {
+    if (!el.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "-1");
+    }
+    el.focus();
+  }
+
+  function firstWithText(region, selector) {
+    var found = region.querySelectorAll(selector);
+    for (var i = 0; i < found.length; i++) {
+      if (found[i].textContent.trim()) return found[i];
+    }
+    return null;
+  }
+
+  function focusIn(region) {
+    var invalid = region.querySelector(".field.has-error input, .field.has-error select, .field.has-error textarea");
+    var target = firstWithText(region, "[role=alert]") || invalid ||
+      firstWithText(region, ".messages, [role=status]") ||
+      region.querySelector("h1, h2, h3") || region;
+    focusable(target);
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    targetId = event.detail.target ? event.detail.target.id : null;
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig || {};
+    var trigger = config.triggeringEvent;
+    if (!trigger || USER_EVENTS.indexOf(trigger.type) < 0) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) return;
+    var region = (targetId && document.getElementById(targetId)) ||
+      (document.contains(event.detail.target) ? event.detail.target : null) ||
+      document.getElementById("main");
+    if (region) focusIn(region);
+  });
+
+  // After a plain POST that was refused, start at its error.
+  document.addEventListener("DOMContentLoaded", function () {
+    var main = document.getElementById("main");
+    var alert = main && firstWithText(main, "[role=alert]");
+    if (alert) focusable(alert);
+  });
+})();
+
+// A region that scrolls sideways (a wide table on a phone) must be reachable by keyboard:
+// make it focusable and name it, but only while it actually scrolls.
+(function () {
+  "use strict";
+  function label(wrap) {
+    var caption = wrap.querySelector("caption");
+    if (caption && caption.textContent.trim()) return caption.textContent.trim();
+    var heading = wrap.closest("article, section, .card, main");
+    heading = heading && heading.querySelector("h1, h2, h3");
+    return (heading ? heading.textContent.trim().replace(/\s+/g, " ") + ": " : "") +
+      "table, scrolls sideways";
+  }
+  function mark() {
+    var wraps = document.querySelectorAll(".table-wrap, pre");
+    var used = {};
+    var named = document.querySelectorAll("[data-scroll-marked]");
+    for (var k = 0; k < named.length; k++) used[named[k].getAttribute("aria-label")] = true;
+    for (var i = 0; i < wraps.length; i++) {
+      var wrap = wraps[i];
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        if (!wrap.hasAttribute("tabindex")) {
+          // Each region needs a name of its own (two regions named alike confuse a listener).
+          var name = label(wrap), n = 2, unique = name;
+          while (used[unique]) unique = name + " (" + n++ + ")";
+          used[unique] = true;
+          wrap.setAttribute("tabindex", "0");
+          wrap.setAttribute("role", "region");
+          wrap.setAttribute("aria-label", unique);
+          wrap.setAttribute("data-scroll-marked", "");
+        }
+      } else if (wrap.hasAttribute("data-scroll-marked")) {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+        wrap.removeAttribute("data-scroll-marked");
+      }
+    }
+  }
+  var pending = null;
+  function later() {
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(mark, 100);
+  }
+  document.addEventListener("DOMContentLoaded", mark);
+  document.addEventListener("htmx:afterSettle", mark);
+  window.addEventListener("resize", later);
+})();

@@ -512,7 +512,12 @@ def test_an_override_made_through_the_reviews_app_is_in_the_facts_and_verifies(m
     from trustdesk.reviews import actions
 
     manager = make_user("incident_manager")
-    opened = make_incident(version=make_pact_version(agent=AgentFactory(key="rush-bot")))
+    from tests.reviews.helpers import advance
+
+    # A decision needs what broke classified; before the review it is an override.
+    opened = advance(
+        make_incident(version=make_pact_version(agent=AgentFactory(key="rush-bot"))), "classified"
+    )
     actions.record_recovery_decision(
         opened,
         by=manager,

@@ -101,7 +101,7 @@ def test_the_buyer_page_needs_no_login_and_shows_the_record(client, shared, inci
         "Limit enforced server-side; approval queue staffed.",
     ):
         assert text in body, text
-    assert '<td class="num">1</td>' in body  # one attestation of the decision
+    assert '<td class="num" data-label="Attestations">1</td>' in body  # one attestation
     assert "badge-override" not in body
     # The key and the bundle.
     assert signing.public_key().fingerprint_display in body

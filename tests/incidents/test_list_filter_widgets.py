@@ -35,7 +35,7 @@ def test_filter_selects_render_exactly_like_djangos_select(data):
     AgentFactory(key="agent-x", name="Agent <X>")
     fields = IncidentFilterForm().fields.items()
     names = [n for n, f in fields if isinstance(f.widget, SelectWidget)]
-    assert set(names) == {"state", "agent", "severity", "assumption", "status", "sort"}
+    assert set(names) == {"state", "agent", "severity", "assumption", "status", "mine", "sort"}
     for _ in range(2):  # the second time comes from the memo
         form, plain = IncidentFilterForm(data), _plain(data)
         form.is_valid(), plain.is_valid()

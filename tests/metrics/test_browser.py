@@ -69,15 +69,24 @@ def test_dashboard_tiles_trends_and_a_drilldown(page, live_server, login_page, s
     page.goto(f"{live_server.url}/?window=90d")
     page.wait_for_selector("#tile-time_to_containment")
     assert page.locator(".metrics-tile").count() == 12
-    assert page.locator("svg.chart-svg").count() == 3
+    assert page.locator("svg.chart-svg").count() == 4
     screenshot(page, "dashboard")
     page.locator("#tile-override_rate .tile-value a").click()
     page.wait_for_selector("h1:has-text('Override rate')")
     assert page.locator("tbody tr").count() >= 1
     screenshot(page, "drilldown")
     page.goto(f"{live_server.url}/?window=90d")
-    page.select_option("#id_agent", "support-bot")  # htmx swaps the body in place
+    # Choosing does not submit (arrow keys through the options must not reload the page):
+    # Apply does, and htmx swaps the body in place.
+    page.select_option("#id_agent", "support-bot")
+    page.wait_for_timeout(300)
+    assert "agent=support-bot" not in page.url
+    page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**agent=support-bot**")
+    # Focus follows the step to the region that changed, not to the top of the page.
+    page.wait_for_function(
+        "document.getElementById('metrics-body').contains(document.activeElement)", timeout=3000
+    )
     assert "support-bot" in page.locator(".metrics-status").inner_text()
     screenshot(page, "dashboard-agent")
 

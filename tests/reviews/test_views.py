@@ -253,6 +253,22 @@ def test_an_override_without_justification_is_refused_in_the_form(people, client
             "justification": "Customer contract; human approval in place.",
         },
     )
+    # an override is confirmed on a page that shows what it skips before it is recorded
+    assert response.status_code == 200
+    assert "Confirm the override" in response.content.decode()
+    assert not RecoveryDecision.objects.filter(incident=inc).exists()
+    response = c.post(
+        reverse("incident_review_decide", args=[inc.key]),
+        {
+            "version": inc.version,
+            "decision": "reopen_full",
+            "rationale": "Need it.",
+            "override": "on",
+            "justification": "Customer contract; human approval in place.",
+            "confirm": "1",
+            "skip": actions.override_preview(inc, decision="reopen_full"),
+        },
+    )
     assert response.status_code == 302
     decision = RecoveryDecision.objects.get(incident=inc)
     assert decision.override and decision.justification.startswith("Customer contract")

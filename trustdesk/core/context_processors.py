@@ -5,6 +5,7 @@ from trustdesk.core.roles import primary_role_label, user_roles
 
 NAVIGATION = (
     ("dashboard", "Dashboard"),
+    ("my_work", "My work"),
     ("agents", "Agents"),
     ("pacts", "Pacts"),
     ("incidents", "Incidents"),
@@ -22,7 +23,7 @@ def _nav(path: str) -> list[dict]:
         except NoReverseMatch:
             continue
         active = path == url if url == "/" else path.startswith(url)
-        items.append({"url": url, "label": label, "active": active})
+        items.append({"name": name, "url": url, "label": label, "active": active})
     return items
 
 

@@ -144,9 +144,19 @@ class IncidentFilterForm(forms.Form):
         choices=[("", "Open and closed"), ("open", "Open"), ("closed", "Closed")],
         widget=SelectWidget,
     )
+    mine = forms.ChoiceField(
+        label="Lead",
+        required=False,
+        choices=[("", "Anyone leads"), ("led", "Led by me")],
+        widget=SelectWidget,
+    )
     sort = forms.ChoiceField(
         label="Sort", required=False, choices=SORT_CHOICES, widget=SelectWidget
     )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any):
+        self.user = user
+        super().__init__(*args, **kwargs)
 
     def values(self) -> dict[str, Any]:
         """The valid filters; an invalid field is ignored (its error is shown beside it)."""
@@ -174,6 +184,10 @@ class IncidentFilterForm(forms.Form):
             incidents = incidents.open()
         elif values.get("status") == "closed":
             incidents = incidents.closed()
+        if values.get("mine") == "led" and self.user is not None:
+            from trustdesk.incidents.ownership import led_by
+
+            incidents = incidents.filter(led_by(self.user))
         return incidents
 
     @property

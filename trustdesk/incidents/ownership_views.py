@@ -46,6 +46,21 @@ def _changes(events: list[Event]) -> list[tuple[int, str]]:
     ]
 
 
+def annotate_list_rows(incidents) -> None:
+    """Set `lead` (a user or None), `clock` (the containment clock) and `next_report` (the
+    nearest unfiled obligation, or None) on each incident of a list page (load `agent` and
+    `pact_version` with them). Two queries whatever the page size."""
+    rows = list(incidents)
+    roles = ownership.current_roles(rows)
+    owed = obligations.obligations_by_incident(rows)
+    for incident in rows:
+        leads = roles[incident.pk].get(IncidentRoleName.LEAD, [])
+        incident.lead = leads[-1] if leads else None
+        incident.clock = containment_clock(incident)
+        unfiled = [o for o in owed[incident.pk] if o.filed_at is None]
+        incident.next_report = unfiled[0] if unfiled else None
+
+
 def ownership_panel_context(
     request: HttpRequest, incident: Incident, events: list[Event], bound: dict[str, Any]
 ) -> dict[str, Any]:

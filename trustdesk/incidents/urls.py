@@ -1,11 +1,12 @@
 from django.urls import path
 
-from trustdesk.incidents import ownership_views, views
+from trustdesk.incidents import live, ownership_views, views
 
 urlpatterns = [
     path("incidents/", views.incidents_index, name="incidents"),
     path("incidents/new/", views.incident_new, name="incident_new"),
     path("incidents/<str:key>/", views.incident_detail, name="incident_detail"),
+    path("incidents/<str:key>/changes", live.incident_changes, name="incident_changes"),
     path("incidents/<str:key>/contain/", views.incident_contain, name="incident_contain"),
     path(
         "incidents/<str:key>/apply-containment/",

@@ -30,7 +30,7 @@ from trustdesk.core.roles import (
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import lifecycle, live
 from trustdesk.incidents.chain import first_broken_link
 from trustdesk.incidents.forms import (
     ApplyContainmentForm,
@@ -53,6 +53,7 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
+from trustdesk.incidents.ownership_views import annotate_list_rows
 from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
@@ -71,9 +72,9 @@ STEP_FORMS = ("contain", "preserve_evidence", "classify", "repair")
 @vary_on_headers("HX-Request")
 @permission_required("read")
 def incidents_index(request: HttpRequest) -> HttpResponse:
-    form = IncidentFilterForm(request.GET)
+    form = IncidentFilterForm(request.GET, user=request.user)
     filtered = form.filter(Incident.objects.all())
-    incidents = form.order(filtered).select_related("agent")
+    incidents = form.order(filtered).select_related("agent", "pact_version")
     # Counts per state under every filter except the state itself, in one GROUP BY.
     by_state = dict(
         form.filter(Incident.objects.all(), skip_state=True)
@@ -86,6 +87,8 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
     # The list's own count is one of those (or their sum): no second COUNT query.
     count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
     page = paginate(request, incidents, PAGE_SIZE, count=count)
+    # Leads, containment overruns and the nearest report deadline of the rows: two queries.
+    annotate_list_rows(page.object_list)
     state_counts = [
         {
             "value": value,
@@ -356,6 +359,9 @@ def incident_page_context(
     context["visible_slots"] = _visible_slots(context)
     # The apps above (the reviews panel) add their part of the page.
     context.update(hooks.context(hooks.INCIDENT_PAGE, incident, user, gates=gates))
+    # The page's live poll (incidents/live.py) asks "changed since this?" with this token.
+    context["live_token"] = live.page_token(incident, context.get("review_panel", {}))
+    context["live_poll_seconds"] = live.POLL_SECONDS
     return context
 
 

@@ -106,14 +106,43 @@ class Chart:
         return mark_safe(render_svg(self))
 
 
-def _link(href: str | None, inner: str) -> str:
-    return f'<a href="{escape(href)}">{inner}</a>' if href else inner
+def _link(href: str | None, inner: str, text: str) -> str:
+    """A link around a mark, named by the mark's text (screen readers read the link's name)."""
+    if not href:
+        return inner
+    return f'<a href="{escape(href)}" aria-label="{escape(text)}">{inner}</a>'
+
+
+# Rough width of one character of the 11 px tick labels, to leave the y axis room for its labels.
+TICK_CHAR_WIDTH = 6.6
+
+
+def left_margin(tick_labels: Sequence[str]) -> int:
+    """Room left of the plot for the widest y tick label, so none is clipped ("10000 min")."""
+    widest = max((len(label) for label in tick_labels), default=0)
+    return max(LEFT, math.ceil(widest * TICK_CHAR_WIDTH) + 12)
+
+
+def duration_unit(largest_seconds: float) -> tuple[float, str]:
+    """The unit a duration axis reads best in, from its largest value: (seconds per unit, name).
+
+    Minutes up to two hours, hours up to three days, days beyond.
+    """
+    if largest_seconds <= 2 * 3600:
+        return 60.0, "min"
+    if largest_seconds <= 3 * 86400:
+        return 3600.0, "h"
+    return 86400.0, "days"
 
 
 def render_svg(c: Chart) -> str:
     ink, grid = "#3d4756", "#d5dbe3"
+    # An image's content is presentational, so links inside it would be hidden from assistive
+    # technology (axe: nested-interactive): a chart with links is a group of them instead.
+    linked = any(b.href for b in c.bars) or any(p.href for s in c.series for p in s.points)
+    role = "group" if linked else "img"
     out = [
-        f'<svg class="chart-svg" viewBox="0 0 {c.width} {c.height}" role="img" '
+        f'<svg class="chart-svg" viewBox="0 0 {c.width} {c.height}" role="{role}" '
         f'aria-labelledby="{c.id}-title {c.id}-desc" xmlns="http://www.w3.org/2000/svg" '
         'font-family="sans-serif">',
         f'<title id="{c.id}-title">{escape(c.title)}</title>',
@@ -141,7 +170,7 @@ def render_svg(c: Chart) -> str:
             f'fill="#a9c1e3" stroke="#1f4e8c" stroke-width="1"><title>{escape(b.text)}</title>'
             "</rect>"
         )
-        out.append(_link(b.href, rect))
+        out.append(_link(b.href, rect, b.text))
     for s in c.series:
         if s.path:
             dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
@@ -162,7 +191,7 @@ def render_svg(c: Chart) -> str:
                     f'<polygon class="chart-point {s.css}" points="{p.polygon}" {paint}>'
                     f"{title}</polygon>"
                 )
-            out.append(_link(p.href, mark))
+            out.append(_link(p.href, mark, p.text))
     if c.empty:
         out.append(
             f'<text class="chart-empty" x="{c.mid_x}" y="{c.plot_top + 70}" text-anchor="middle" '
@@ -210,12 +239,14 @@ def chart(
     values = [v for _, vs in series for v in vs if v is not None]
     values += [v for v in (bars or []) if v is not None]
     top = y_max if y_max is not None else _nice_max(max(values, default=0))
-    plot_w = width - LEFT - RIGHT
+    tick_values = [top * k / 4 for k in range(5)]
+    left = left_margin([fmt(v) for v in tick_values])
+    plot_w = width - left - RIGHT
     plot_h = height - TOP - BOTTOM
     step = plot_w / max(n, 1)
 
     def x_at(i: int) -> float:
-        return round(LEFT + step * (i + 0.5), 1)
+        return round(left + step * (i + 0.5), 1)
 
     def y_at(v: float) -> float:
         return round(TOP + plot_h * (1 - min(v, top) / top), 1)
@@ -254,7 +285,7 @@ def chart(
         y = y_at(v)
         out_bars.append(
             Bar(
-                round(LEFT + step * i + step * 0.15, 1),
+                round(left + step * i + step * 0.15, 1),
                 y,
                 round(step * 0.7, 1),
                 round(TOP + plot_h - y, 1),
@@ -263,7 +294,7 @@ def chart(
                 hrefs[i],
             )
         )
-    ticks = [(y_at(top * k / 4), fmt(top * k / 4)) for k in range(5)]
+    ticks = [(y_at(v), fmt(v)) for v in tick_values]
     every = max(1, math.ceil(n / max(2, plot_w // 60)))
     x_labels = [(x_at(i), short_label(label)) for i, label in enumerate(labels) if i % every == 0]
     return Chart(
@@ -276,7 +307,7 @@ def chart(
         bars=out_bars,
         y_ticks=ticks,
         x_labels=x_labels,
-        plot_left=LEFT,
+        plot_left=left,
         plot_right=width - RIGHT,
         plot_top=TOP,
         plot_bottom=height - BOTTOM,

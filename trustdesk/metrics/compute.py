@@ -37,7 +37,10 @@ Definitions, pinned where the design leaves a choice:
   the same incident whose `data.decision_seq` is that decision's seq, whose `data.can_explain`
   is JSON `true`, and whose `actor_name` differs from the decision's, over all decisions.
 - `recurrence_rate`: a classified incident's assumption class is the `data.assumption` of its
-  LATEST `classified` event (the current classification; a correction after a dispute counts).
+  LATEST `classified` or `reclassified` event (the current classification; a correction counts).
+  Time to classification still uses the first `classified`.
+- Populations: an incident with a `closed_not_incident` event (a duplicate, a false positive, not
+  a breach) counts in no metric, nor in `unclassified_count`.
   It recurs when another incident of the same agent, detected earlier, with the same class,
   had its first `reopened` event within the 90 days before this detection:
   detected - 90 days <= reopened < detected (both ends pinned by tests).
@@ -68,11 +71,15 @@ from trustdesk.pacts.models import Agent, EvidenceKind, PactVersion
 EVIDENCE_KINDS: tuple[str, ...] = tuple(kind.value for kind in EvidenceKind)
 REOPENING_DECISIONS: tuple[str, ...] = ("reopen_full", "reopen_partial")
 RECURRENCE_LOOKBACK = timedelta(days=90)
+# An incident with this event was not one (duplicate, false positive, not a breach): it is left
+# out of every metric's population.
+NOT_AN_INCIDENT = "closed_not_incident"
 # The only event types any metric reads (an incident's detection time is on the incident).
 USED_EVENT_TYPES = (
     "contained",
     "evidence_added",
     "classified",
+    "reclassified",
     "operating_model_changed",
     "decision_recorded",
     "attested",
@@ -275,7 +282,7 @@ pass1 AS (
       CASE WHEN e.type = 'decision_recorded' THEN e.seq
            WHEN e.type = 'attested' THEN {d.int_or_null("e.data", "decision_seq")}
            ELSE 0 END AS k,
-      CASE WHEN e.type = 'classified'
+      CASE WHEN e.type IN ('classified', 'reclassified')
            THEN {d.seq_key("e.seq")} || COALESCE({d.text("e.data", "assumption")}, '')
            END AS class_key,
       CASE WHEN e.type = 'evidence_added' THEN {d.text("e.data", "kind")} END AS kind,
@@ -439,11 +446,17 @@ ver AS MATERIALIZED (
 ),
 {stale},
 {_computed_facts_cte(d)},
+-- Incidents closed as not an incident are in no metric's population.
+notinc AS MATERIALIZED (
+  SELECT incident_id FROM {_T_EVENT} WHERE type = '{NOT_AN_INCIDENT}'
+),
 allf AS NOT MATERIALIZED (
   SELECT x.incident_id AS id, {fact_cols} FROM {_T_FACTS} x
   WHERE x.incident_id NOT IN (SELECT id FROM stale){agent_sql}
+    AND x.incident_id NOT IN (SELECT incident_id FROM notinc)
   UNION ALL
-  SELECT x.incident_id AS id, {fact_cols} FROM computed x WHERE true{agent_sql}
+  SELECT x.incident_id AS id, {fact_cols} FROM computed x
+  WHERE x.incident_id NOT IN (SELECT incident_id FROM notinc){agent_sql}
 ),
 -- Recurrence in one sort instead of a pairwise search: per (agent, class), the detections of
 -- the classified incidents and the first reopenings (of any incident of the scope, whenever
@@ -704,7 +717,25 @@ def compute_metrics(
     data = compute_windows([window], agent_id=agent.pk if agent else None, today=today)[
         (agent.pk if agent else None, "custom")
     ]
+    data["repair_overrides"] = {"count": repair_override_count(start, end, agent)}
     return with_context(data, window=window, agent_key=agent.key if agent else None)
+
+
+def repair_override_count(start: datetime | None, end: datetime | None, agent: Agent | None) -> int:
+    """`repaired` events marked override (a repair before an EU AI Act Art. 73 report was filed,
+    taken by an incident manager with a justification) of the incidents detected in [start,
+    end), not-incidents excluded: the other override of the lifecycle, counted beside
+    `override_rate` (which counts reopening decisions)."""
+    qs = Event.objects.filter(type="repaired", data__override=True).exclude(
+        incident__state=NOT_AN_INCIDENT
+    )
+    if start is not None:
+        qs = qs.filter(incident__detected_at__gte=start)
+    if end is not None:
+        qs = qs.filter(incident__detected_at__lt=end)
+    if agent is not None:
+        qs = qs.filter(incident__agent=agent)
+    return qs.count()
 
 
 def with_context(data: dict[str, Any], *, window: Window, agent_key: str | None) -> dict:
@@ -726,9 +757,10 @@ def open_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
 
 
 def unclassified_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
-    """Incidents with no `classified` event in their log (whatever their state)."""
+    """Incidents with no `classified` event in their log (whatever their state), except those
+    closed as not an incident."""
     classified = Event.objects.filter(incident=OuterRef("pk"), type="classified")
-    qs = Incident.objects.filter(~Exists(classified))
+    qs = Incident.objects.filter(~Exists(classified)).exclude(state=NOT_AN_INCIDENT)
     return qs if agent_id is None else qs.filter(agent_id=agent_id)
 
 

@@ -15,7 +15,7 @@ from django.db.models import OuterRef, Subquery
 from django.urls import NoReverseMatch, reverse
 
 from trustdesk.core.models import WorkerHeartbeat
-from trustdesk.metrics.charts import Chart, chart
+from trustdesk.metrics.charts import Chart, chart, duration_unit
 from trustdesk.metrics.models import OVERALL, MetricSnapshot, TrustScore
 from trustdesk.metrics.refresh import trend_weeks
 from trustdesk.metrics.templatetags.metrics_tags import duration, percent
@@ -281,8 +281,22 @@ def trend_charts(snapshots: dict[str, MetricSnapshot], *, now: datetime, agent: 
     def short(key: str) -> str:
         return key.split("-")[1]
 
-    def minutes(values: list[float | None]) -> list[float | None]:
-        return [None if v is None else v / 60 for v in values]
+    def duration_chart(ident: str, metric: str, what: str) -> Chart:
+        """One duration on its own scale, in the unit its largest week reads best in: drawn
+        together, recovery (days) flattened containment (minutes) to the axis."""
+        seconds = pick((metric, "p50"))
+        per, unit = duration_unit(max((v for v in seconds if v is not None), default=0))
+        return chart(
+            ident=ident,
+            title=f"Time to {what}, weekly p50 ({unit})",
+            description=f"Median time from detection to {what} in {unit}, per ISO week of "
+            f"detection, {scope}.",
+            labels=labels,
+            series=[(f"{what} p50", [None if v is None else v / per for v in seconds])],
+            fmt=lambda v: f"{v:.0f} {unit}" if v >= 10 or v == 0 else f"{v:.1f} {unit}",
+            hrefs=hrefs(metric, "count"),
+            short_label=short,
+        )
 
     scope = f"agent {agent}" if agent else "all agents"
     return [
@@ -296,19 +310,8 @@ def trend_charts(snapshots: dict[str, MetricSnapshot], *, now: datetime, agent: 
             hrefs=hrefs("incident_count", "count"),
             short_label=short,
         ),
-        chart(
-            ident="durations",
-            title="Time to containment and to recovery, weekly p50 (minutes)",
-            description=f"Median minutes from detection, per ISO week of detection, {scope}.",
-            labels=labels,
-            series=[
-                ("containment p50", minutes(pick(("time_to_containment", "p50")))),
-                ("recovery p50", minutes(pick(("time_to_recovery", "p50")))),
-            ],
-            fmt=lambda v: f"{v:.0f} min" if v >= 10 else f"{v:.1f} min",
-            hrefs=hrefs("time_to_containment", "count"),
-            short_label=short,
-        ),
+        duration_chart("containment", "time_to_containment", "containment"),
+        duration_chart("recovery", "time_to_recovery", "recovery"),
         chart(
             ident="rates",
             title="Recovery quality per week",

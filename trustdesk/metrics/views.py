@@ -97,8 +97,20 @@ def _dashboard_context(request: HttpRequest) -> dict:
 @permission_required("read")
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _dashboard_context(request)
+    context["reports_due"] = _reports_due(context["agent_key"])
     template = "metrics/dashboard.html#body" if wants_partial(request) else "metrics/dashboard.html"
     return render(request, template, context)
+
+
+def _reports_due(agent_key: str | None, limit: int = 8) -> list:
+    """The unfiled regulatory reports nearest their deadline (two queries)."""
+    from trustdesk.incidents.models import Incident
+    from trustdesk.incidents.obligations import all_obligations
+
+    scope = Incident.objects.all()
+    if agent_key:
+        scope = scope.filter(agent__key=agent_key)
+    return [o for o in all_obligations(scope) if o.filed_at is None][:limit]
 
 
 @require_GET

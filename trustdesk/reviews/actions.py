@@ -12,7 +12,7 @@ and the models themselves refuse an update or a delete (models.WriteOnceModel).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -357,6 +357,39 @@ def override_reasons(gates: list[dict], condition_rows: list[dict]) -> list[str]
     return reasons
 
 
+#: Where a decision may be taken: what broke is known (contain, preserve, classify done). From
+#: `classified` or `repaired` it skips the review, so it is an override; from `in_review` only a
+#: reopening with an unmet gate or condition is. Alike for the four decisions.
+DECIDABLE_STATES = (State.CLASSIFIED, State.REPAIRED, State.IN_REVIEW)
+
+
+def _assess_decision(inc: Incident, decision: str) -> tuple[list[dict], list[dict], list[str]]:
+    """The gates, the freshly evaluated condition readings, and what taking `decision` now would
+    skip (each reason in plain words; empty when it is no override)."""
+    gates = current_gates(inc)
+    rows = list(ReentryCondition.objects.filter(incident=inc))
+    for row in rows:
+        row.incident = inc
+        conditions.evaluate_condition(row)
+    snapshot = [_condition_snapshot(row) for row in rows]
+    if inc.state != State.IN_REVIEW:
+        reasons = override_reasons(gates, snapshot)
+        if not any(not g["met"] for g in gates):
+            reasons.insert(0, f"the review was never requested (the incident is {inc.state})")
+    elif decision in REOPENING:
+        reasons = override_reasons(gates, snapshot)
+    else:
+        reasons = []
+    return gates, snapshot, reasons
+
+
+def override_preview(incident: Incident, *, decision: str) -> list[str]:
+    """What taking `decision` on `incident` now would skip: the list a confirmation page shows
+    before an override is recorded (empty: no override). Refreshes the condition readings."""
+    inc = Incident.objects.select_related("agent", "pact_version").get(pk=incident.pk)
+    return _assess_decision(inc, decision)[2]
+
+
 def record_recovery_decision(
     incident: Incident,
     *,
@@ -368,14 +401,19 @@ def record_recovery_decision(
     override_requested: bool = False,
     meeting: ReviewMeeting | None = None,
     at: datetime | None = None,
+    confirmed_skips: Sequence[str] | None = None,
 ) -> RecoveryDecision:
     """Decide on trust: reopen (fully or partially), keep restricted, or retire.
 
+    `confirmed_skips`, from a page that showed the user what an override skips (see
+    `override_preview`), must equal what it skips now, so nothing is recorded that was not seen.
+
     Reopening while any gate or re-entry condition is unmet is an override: only an incident
     manager may make it, explicitly (`override_requested`) and with a justification; the gates
-    and condition readings of that moment are stored with the decision. A decision is taken from
-    `in_review`, except an override, which may be taken from any open state. The conditions are
-    evaluated afresh inside the lock, so the snapshot is what held when the decision was taken.
+    and condition readings of that moment are stored with the decision. Every decision, whichever
+    of the four, needs the incident classified (DECIDABLE_STATES); before `in_review` it skips the
+    review, so it is taken only as an override. The conditions are evaluated afresh inside the
+    lock, so the snapshot is what held when the decision was taken.
     """
     _require_role(by, "decide", "record a recovery decision")
     problems: list[str] = []
@@ -398,38 +436,46 @@ def record_recovery_decision(
                 problems.append(f"The meeting “{meeting.title}” is closed.")
             elif not AgendaItem.objects.filter(meeting=meeting, incident=inc).exists():
                 problems.append(f"{inc.key} is not on the agenda of “{meeting.title}”.")
-        gates = current_gates(inc)
-        rows = list(ReentryCondition.objects.filter(incident=inc))
-        for row in rows:
-            row.incident = inc
-            conditions.evaluate_condition(row)
-        snapshot = [_condition_snapshot(row) for row in rows]
+        if inc.state not in DECIDABLE_STATES and inc.is_open:
+            # The same for all four decisions: trust is decided about a known failure.
+            problems.append(
+                f"{inc.key} is {inc.get_state_display().lower()}; a recovery decision needs it "
+                "classified first (contain, preserve the evidence, classify what broke)."
+            )
+            _refuse(problems)
+        gates, snapshot, reasons = _assess_decision(inc, decision)
         reopening = decision in REOPENING
-        reasons = override_reasons(gates, snapshot) if reopening else []
         is_override = bool(reasons)
+        because = "; ".join(r.rstrip(".") for r in reasons) + "."
+        early = inc.state != State.IN_REVIEW
+        what = (
+            f"{inc.key} is {inc.get_state_display().lower()}; request a review before deciding. "
+            "Deciding now"
+            if early
+            else "Reopening now"
+        )
         if is_override:
             if not can(by, "override"):
                 problems.append(
-                    "Reopening now would be an override, which only an incident manager may "
-                    "make, because: " + "; ".join(r.rstrip(".") for r in reasons) + "."
+                    f"{what} would be an override, which only an incident manager may make, "
+                    f"because: {because}"
                 )
             else:
                 if not override_requested:
                     problems.append(
-                        "Reopening now is an override because: "
-                        + "; ".join(r.rstrip(".") for r in reasons)
-                        + ". "
+                        f"{what} is an override because: {because} "
                         "Tick “override” and write a justification to take it anyway."
                     )
                 if not justification:
                     problems.append(
-                        "An override needs a written justification: why reopen before every "
+                        "An override needs a written justification: why decide before every "
                         "gate and condition holds."
                     )
-        elif inc.state != State.IN_REVIEW and decision in Decision.values:
-            problems.append(
-                f"{inc.key} is {inc.get_state_display().lower()}; request a review before deciding."
-            )
+                if confirmed_skips is not None and list(confirmed_skips) != reasons:
+                    problems.append(
+                        "What this override skips changed since it was confirmed; confirm "
+                        f"again. It now skips: {because}"
+                    )
         now = step_time(inc, at, problems)
         _refuse(problems)
 

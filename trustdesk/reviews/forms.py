@@ -24,7 +24,22 @@ from trustdesk.taxonomy import ASSUMPTION_CHOICES
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
-class VersionedForm(forms.Form):
+class OwnIdsMixin:
+    """The incident page holds several of these forms at once: each renders its fields with ids
+    of its own ("change-kind", "condition-kind", "decision-version"), so a label never
+    names another form's field. Field names, and so what views read, stay unprefixed; a form
+    given a `prefix` (the meeting screen) keeps Django's ids, which the prefix already separates.
+    """
+
+    id_prefix = ""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        if self.id_prefix and not kwargs.get("prefix"):
+            kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class VersionedForm(OwnIdsMixin, forms.Form):
     """A step on one incident: carries the version the page showed."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
@@ -34,6 +49,8 @@ class VersionedForm(forms.Form):
 
 
 class OperatingModelChangeForm(VersionedForm):
+    id_prefix = "change"
+
     kind = forms.ChoiceField(
         label="What changed around the agent",
         choices=OperatingModelChangeKind.choices,
@@ -62,6 +79,8 @@ class OperatingModelChangeForm(VersionedForm):
 
 class ReentryConditionForm(VersionedForm):
     """One form for the six kinds: the fields a kind does not use are ignored."""
+
+    id_prefix = "condition"
 
     kind = forms.ChoiceField(
         label="Kind",
@@ -111,6 +130,8 @@ class ReentryConditionForm(VersionedForm):
 
 
 class SignOffForm(VersionedForm):
+    id_prefix = "signoff"
+
     role = forms.ChoiceField(label="Sign off as", choices=[])
     comment = forms.CharField(
         label="Comment", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
@@ -123,10 +144,14 @@ class SignOffForm(VersionedForm):
 
 
 class RequestReviewForm(VersionedForm):
+    id_prefix = "request"
+
     pass
 
 
 class DecisionForm(VersionedForm):
+    id_prefix = "decision"
+
     decision = forms.ChoiceField(
         label="Decision", choices=Decision.choices, widget=forms.RadioSelect
     )
@@ -146,6 +171,8 @@ class DecisionForm(VersionedForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required for an override; it is stored with the decision and counted.",
     )
+    # Set by the confirmation page that showed what the override skips (views._confirm_override).
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, can_override: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -155,7 +182,9 @@ class DecisionForm(VersionedForm):
             del self.fields["justification"]
 
 
-class AttestationForm(forms.Form):
+class AttestationForm(OwnIdsMixin, forms.Form):
+    id_prefix = "attest"
+
     can_explain = forms.TypedChoiceField(
         label="Can you explain this decision from this page alone?",
         choices=[("yes", "Yes, I can explain it"), ("no", "No, something is missing")],

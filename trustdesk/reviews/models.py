@@ -230,6 +230,27 @@ class ReviewMeeting(models.Model):
     def is_open(self) -> bool:
         return self.status == MeetingStatus.SCHEDULED
 
+    # What the meeting is doing now, derived rather than stored: "Scheduled" while decisions
+    # were being taken in it read as if nothing had started.
+    PHASE_LABELS = {"scheduled": "Scheduled", "in_progress": "In progress", "closed": "Closed"}
+
+    @property
+    def phase(self) -> str:
+        """`closed`; `in_progress` once its start time has passed or a decision was taken in
+        it; else `scheduled`. Reads an `n_decisions` annotation when the query made one."""
+        if not self.is_open:
+            return "closed"
+        if self.scheduled_at <= timezone.now():
+            return "in_progress"
+        decided = getattr(self, "n_decisions", None)
+        if decided is None:
+            decided = self.decisions.exists()
+        return "in_progress" if decided else "scheduled"
+
+    @property
+    def phase_label(self) -> str:
+        return self.PHASE_LABELS[self.phase]
+
 
 class AgendaItem(models.Model):
     meeting = models.ForeignKey(ReviewMeeting, on_delete=models.PROTECT, related_name="items")

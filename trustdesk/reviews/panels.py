@@ -52,7 +52,10 @@ def _permissions(incident: Incident, user, decision, signoffs, attestations) -> 
     return {
         "work": works,
         "request": works and incident.state == State.REPAIRED,
-        "decide": open_ and can(user, "decide") and (incident.state == State.IN_REVIEW or manager),
+        "decide": open_
+        and can(user, "decide")
+        and incident.state in actions.DECIDABLE_STATES
+        and (incident.state == State.IN_REVIEW or manager),
         "override": manager,
         "signoff": works
         and bool(user_roles(user) & set(actions.ATTESTS))

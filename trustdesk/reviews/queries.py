@@ -77,7 +77,9 @@ def recent_decisions(limit: int = 10) -> list[RecoveryDecision]:
 
 
 def meetings(filters: dict[str, Any]) -> QuerySet[ReviewMeeting]:
-    qs = ReviewMeeting.objects.select_related("facilitator").annotate(n_items=Count("items"))
+    qs = ReviewMeeting.objects.select_related("facilitator").annotate(
+        n_items=Count("items", distinct=True), n_decisions=Count("decisions", distinct=True)
+    )
     match filters.get("when"):
         case "upcoming":
             qs = qs.upcoming()
@@ -91,7 +93,9 @@ def meetings(filters: dict[str, Any]) -> QuerySet[ReviewMeeting]:
 
 
 def upcoming_and_past(limit: int = 5) -> tuple[list[ReviewMeeting], list[ReviewMeeting]]:
-    base = ReviewMeeting.objects.select_related("facilitator").annotate(n_items=Count("items"))
+    base = ReviewMeeting.objects.select_related("facilitator").annotate(
+        n_items=Count("items", distinct=True), n_decisions=Count("decisions", distinct=True)
+    )
     return list(base.upcoming()[:limit]), list(base.past()[:limit])
 
 

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from trustdesk.reviews import views
+from trustdesk.reviews import mywork_views, views
 
 urlpatterns = [
     path("reviews/", views.reviews_index, name="reviews"),
+    path("my-work/", mywork_views.my_work_page, name="my_work"),
     path("reviews/meetings/", views.meeting_list, name="review_meetings"),
     path("reviews/meetings/new/", views.meeting_create, name="review_meeting_new"),
     path("reviews/meetings/<int:pk>/", views.meeting_detail, name="review_meeting"),

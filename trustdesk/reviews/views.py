@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import paginate, run_step, show_problems, wants_partial
+from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
 from trustdesk.core.roles import can
 from trustdesk.incidents.lifecycle import ConflictError, GateError
 from trustdesk.incidents.models import Incident
@@ -259,11 +259,22 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
     def build(data):
         return DecisionForm(data, can_override=can_override)
 
+    form = build(request.POST)
+    if form.is_valid() and (
+        page := _confirm_override(
+            request,
+            incident,
+            form,
+            action=reverse("incident_review_decide", args=[incident.key]),
+            target_id="review-panel",
+        )
+    ):
+        return page
     return _panel_step(
         request,
         incident,
         "decision",
-        build(request.POST),
+        form,
         lambda d: actions.record_recovery_decision(
             incident,
             by=request.user,
@@ -272,10 +283,52 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
             rationale=d["rationale"],
             justification=d.get("justification", ""),
             override_requested=d.get("override", False),
+            confirmed_skips=_confirmed_skips(request, form),
         ),
         "Decision recorded.",
         build,
     )
+
+
+def _confirmed_skips(request: HttpRequest, form: DecisionForm) -> list[str] | None:
+    """What the confirmation page showed as skipped (None when no page was shown)."""
+    if not form.cleaned_data.get("confirm"):
+        return None
+    return request.POST.getlist(form.add_prefix("skip"))
+
+
+def _confirm_override(
+    request: HttpRequest, incident: Incident, form: DecisionForm, *, action: str, target_id: str
+) -> HttpResponse | None:
+    """An override, which can never be edited, is recorded only after a page has shown exactly
+    what it skips (gates and conditions unmet): the first POST answers with that page, carrying
+    the form's fields; its button sends them again with confirm=1 and the list it showed."""
+    d = form.cleaned_data
+    if not d.get("override") or d.get("confirm") or not d.get("justification", "").strip():
+        return None  # no override asked, already confirmed, or refused anyway (no justification)
+    skips = actions.override_preview(incident, decision=d["decision"])
+    if not skips:
+        return None  # not an override after all: the action decides plainly
+    carried = [
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in ("csrfmiddlewaretoken", form.add_prefix("confirm"), form.add_prefix("skip"))
+        for value in values
+    ]
+    context = {
+        "incident": incident,
+        "decision_label": dict(form.fields["decision"].choices)[d["decision"]],
+        "rationale": d["rationale"],
+        "justification": d.get("justification", ""),
+        "skips": skips,
+        "carried": carried,
+        "skip_name": form.add_prefix("skip"),
+        "confirm_name": form.add_prefix("confirm"),
+        "action": action,
+        "target_id": target_id,
+        "back_url": reverse("incident_detail", args=[incident.key]) + "#review-panel",
+    }
+    return render_page(request, "reviews/override_confirm.html", context, partial="confirm")
 
 
 def _decision_of(incident: Incident) -> RecoveryDecision | None:
@@ -448,7 +501,18 @@ def _meeting_context(
         request, meeting, queries.meeting_agenda(meeting, since_item=since_item), bound
     )
     user = request.user
-    runs = meeting.is_open and can(user, "run_meetings")
+    # The shared screen in presentation mode is for reading: no form at all (people act on
+    # their own screens), so nothing half-typed is shown to the room either.
+    present = request.GET.get("present") == "1"
+    if present:
+        for entry in agenda:
+            entry["decision_form"] = entry["attest_form"] = None
+    runs = meeting.is_open and can(user, "run_meetings") and not present
+    # The header's status reads this instead of asking the database again.
+    meeting.n_decisions = sum(
+        1 for e in agenda if e["decision"] is not None and e["decision"].meeting_id == meeting.pk
+    )
+    takes_notes = meeting.is_open and can(user, "take_meeting_notes") and not present
     return {
         "meeting": meeting,
         "agenda": agenda,
@@ -456,9 +520,8 @@ def _meeting_context(
         "notes": queries.meeting_notes(meeting),
         "token": queries.meeting_fingerprint(meeting.pk),
         "poll_seconds": POLL_SECONDS,
-        "present": request.GET.get("present") == "1",
-        "note_form": bound.get("note")
-        or (NoteForm() if meeting.is_open and can(user, "take_meeting_notes") else None),
+        "present": present,
+        "note_form": bound.get("note") or (NoteForm() if takes_notes else None),
         "agenda_form": bound.get("agenda") or (AgendaItemForm(meeting=meeting) if runs else None),
         "can_close": runs,
         "now": timezone.now(),
@@ -548,6 +611,16 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     prefix = f"i{incident.pk}"
     may_override = can(request.user, "override")
     form = DecisionForm(request.POST, prefix=prefix, can_override=may_override)
+    if form.is_valid() and (
+        page := _confirm_override(
+            request,
+            incident,
+            form,
+            action=reverse("review_meeting_decide", args=[meeting.pk, incident.key]),
+            target_id=f"decide-{incident.pk}",
+        )
+    ):
+        return page
 
     def decide(d: dict[str, Any]) -> None:
         actions.record_recovery_decision(
@@ -559,6 +632,7 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
             justification=d.get("justification", ""),
             override_requested=d.get("override", False),
             meeting=meeting,
+            confirmed_skips=_confirmed_skips(request, form),
         )
 
     def on_success() -> HttpResponse:
