@@ -2,9 +2,10 @@
 
 The layering (docs/architecture.md) lets an app import only the apps below it. Where a lower app's
 page or action needs something an upper app owns (the reviews panel on the incident page, the
-trust panel on the agent page, the reviews rows of an imported history), the upper app registers
-a function under a point's name in its `AppConfig.ready()`, and the lower app calls every function
-registered there. An app that is not installed simply registers nothing.
+trust panel on the agent page, the reviews rows of an imported history), the upper app declares
+it on its AppConfig, `hooks = {POINT: "dotted.path.to.function"}`; core's `ready()` registers
+every installed app's declarations (`register_declared`), and the lower app calls every function
+registered at the point. An app that is not installed simply registers nothing.
 
 Writes that must happen after commit in another app go by Celery task name instead
 (`trustdesk.core.effects`).
@@ -29,6 +30,15 @@ def register(point: str, function: Callable[..., Any]) -> None:
     functions = _registry.setdefault(point, [])
     if function not in functions:
         functions.append(function)
+
+
+def register_declared(app_configs) -> None:
+    """Register the `hooks` each AppConfig declares ({point: dotted path}), in app order."""
+    from django.utils.module_loading import import_string
+
+    for config in app_configs:
+        for point, path in getattr(config, "hooks", {}).items():
+            register(point, import_string(path))
 
 
 def answers(point: str, *args: Any, **kwargs: Any) -> list[Any]:

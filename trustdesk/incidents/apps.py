@@ -21,13 +21,15 @@ class IncidentsConfig(AppConfig):
     label = "incidents"
     verbose_name = "Incidents"
 
-    def ready(self) -> None:
-        # Models are importable only once apps are ready; the hooks are answered from here.
-        from trustdesk.core import hooks
+    # What the pacts app's pages and actions get from incidents (core.hooks).
+    hooks = {
+        "pacts.agent_page_context": "trustdesk.incidents.apps.agent_page_context",
+        "pacts.resolve_incident_dispute": (
+            "trustdesk.incidents.lifecycle.resolve_classification_dispute"
+        ),
+    }
 
+    def ready(self) -> None:
         # Registers POST /api/v1/incidents/{key}/traces on the pacts app's API before the URLs
         # are read (pacts sit below incidents and do not import them).
-        from trustdesk.incidents import api_traces, lifecycle  # noqa: F401
-
-        hooks.register(hooks.AGENT_PAGE, agent_page_context)
-        hooks.register(hooks.INCIDENT_DISPUTE_RESOLUTION, lifecycle.resolve_classification_dispute)
+        from trustdesk.incidents import api_traces  # noqa: F401

@@ -5,10 +5,5 @@ class MetricsConfig(AppConfig):
     name = "trustdesk.metrics"
     label = "metrics"
     verbose_name = "Metrics and trust"
-
-    def ready(self) -> None:
-        # The agent page (pacts app) shows the trust panel through this hook.
-        from trustdesk.core import hooks
-        from trustdesk.metrics.panels import agent_trust_context
-
-        hooks.register(hooks.AGENT_PAGE, agent_trust_context)
+    # The agent page (pacts app) shows the trust panel (core.hooks).
+    hooks = {"pacts.agent_page_context": "trustdesk.metrics.panels.agent_trust_context"}
