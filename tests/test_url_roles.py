@@ -42,6 +42,9 @@ PUBLIC = {
     "buyer_bundle": "buyer diligence link, authorized by its token",
     "buyer_pact_json": "buyer diligence link, authorized by its token",
     "buyer_pact_yaml": "buyer diligence link, authorized by its token",
+    "log_checkpoint": "transparency log: any role, or a share link's token (checked in the view)",
+    "log_inclusion_proof": "transparency log: any role, or a share link's token",
+    "log_consistency_proof": "transparency log: any role, or a share link's token",
 }
 
 

@@ -269,6 +269,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
 AXES_HTTP_RESPONSE_CODE = 429
+# Transparency log checkpoints (docs/design.md section 15): signed every minute when the log grew.
+CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
+    "task": "trustdesk.diligence.tasks.make_log_checkpoint",
+    "schedule": timedelta(minutes=1),
+}
+# The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
+TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
 
 # Webhooks and notifications (trustdesk.notify, docs/design.md section 12). The sweep sends retries
 # due after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the

@@ -69,11 +69,13 @@
     if (region) focusIn(region);
   });
 
-  // After a plain POST that was refused, start at its error.
+  // After a plain POST: start at its error when it was refused, else at the message that says
+  // what it did (the redirect's page shows it at the top of <main>).
   document.addEventListener("DOMContentLoaded", function () {
     var main = document.getElementById("main");
-    var alert = main && firstWithText(main, "[role=alert]");
-    if (alert) focusable(alert);
+    if (!main) return;
+    var target = firstWithText(main, "[role=alert]") || firstWithText(main, ".messages");
+    if (target) focusable(target);
   });
 })();
 

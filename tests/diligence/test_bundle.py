@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zipfile
 from datetime import UTC, date, datetime
@@ -97,6 +98,7 @@ def test_the_bundle_carries_the_verifier_byte_for_byte_and_a_readme(bundle):
     assert set(files) == {
         "manifest.json",
         "manifest.sig",
+        "checkpoint.txt",
         "README.txt",
         "verify.py",
         *(f"evidence/{sha}" for sha in evidence),
@@ -285,6 +287,12 @@ def test_a_bundle_re_signed_with_another_key_fails_the_expected_fingerprint(bund
     }
     files["manifest.json"] = json.dumps(manifest).encode()
     files["manifest.sig"] = forger.sign(files["manifest.json"]).hex().encode()
+    # A forger re-signs the log checkpoint too, under the same origin.
+    checkpoint = verify.parse_checkpoint(files["checkpoint.txt"].decode())
+    signature = verify.note_key_id(checkpoint.origin, raw) + forger.sign(checkpoint.text.encode())
+    files["checkpoint.txt"] = (
+        f"{checkpoint.text}\n\u2014 {checkpoint.origin} {base64.b64encode(signature).decode()}\n"
+    ).encode()
     forged = write_zip(tmp_path / "forged.zip", files)
     real = signing.public_key().fingerprint
     assert verify_with_command(forged).startswith("OK")  # self-consistent, but not ours:
@@ -338,6 +346,9 @@ def test_a_buyer_bundle_withholds_internal_notes_and_still_verifies(incident, tm
     assert not [n for n in files if n.startswith("evidence/")]
     manifest = json.loads(files["manifest.json"])
     stub = _event(manifest, 5)
+    # Its place in the transparency log is kept too, so the log check covers it.
+    assert stub.pop("log_index") == incident.events.get(seq=5).leaf.log_index
+    assert stub.pop("inclusion_proof")
     assert stub == {
         "seq": 5,
         "prev_hash": incident.events.get(seq=5).prev_hash,

@@ -363,8 +363,9 @@ def test_the_buyer_page_runs_a_fixed_number_of_queries(
         recovered_incident(version=version)
     _, token = create_share_link(by=manager, label="x", agents=[agent])
     url = reverse("buyer_view", args=[token])
-    # The metrics section runs its own fixed SQL (PostgreSQL adds per-transaction settings).
-    with django_assert_max_num_queries(22) as few:
+    # The metrics section runs its own fixed SQL (PostgreSQL adds per-transaction settings);
+    # the transparency log section signs a checkpoint when the log grew: up to 7 more.
+    with django_assert_max_num_queries(29) as few:
         client.get(url)
     for _ in range(5):
         recovered_incident(version=version)

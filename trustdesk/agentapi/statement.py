@@ -12,6 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+from django.db.models import CharField, StringAgg, Subquery, Value
 from django.utils import timezone
 
 from trustdesk.core.canonical import format_time
@@ -33,33 +35,52 @@ def etag_matches(header: str, revision: int) -> bool:
     return False
 
 
-def governing_pact(agent: Agent) -> PactVersion | None:
-    """The active pact version in force for the agent: the first active one by pact key (an agent
-    usually has one pact; with several, the statement names the first and a client that needs
-    the others reads them from the read API)."""
+def _with_statement_parts(agent: Agent) -> Agent:
+    """The agent with what its statement adds, in one query: the keys of the incidents holding
+    it (comma-joined, by number) and the active pact version in force. With several active
+    pacts the statement names the first by key (an agent usually has one; the read API has all)."""
+    ordered = (
+        connection.features.supports_aggregate_order_by_clause
+    )  # not SQLite: a query of its own
+    holding = (
+        Incident.objects.holding(agent)
+        .order_by()
+        .values("agent")
+        .annotate(keys=StringAgg("key", Value(","), order_by="number"))
+        .values("keys")
+    )
+    active = PactVersion.objects.active().filter(pact__agent=agent).order_by("pact__key")
     return (
-        PactVersion.objects.active()
-        .filter(pact__agent=agent)
-        .select_related("pact")
-        .order_by("pact__key")
-        .first()
+        Agent.objects.filter(pk=agent.pk)
+        .annotate(
+            holding_keys=Subquery(holding[:1])
+            if ordered
+            else Value(None, output_field=CharField()),
+            pact_key=Subquery(active.values("pact__key")[:1]),
+            pact_number=Subquery(active.values("number")[:1]),
+            pact_sha256=Subquery(active.values("sha256")[:1]),
+        )
+        .get()
     )
 
 
 def statement(agent: Agent, *, now: datetime | None = None) -> dict[str, Any]:
     """The statement as a dict, keys in the order of docs/design.md section 12."""
-    holding = list(Incident.objects.holding(agent).values_list("key", flat=True))
-    version = governing_pact(agent)
+    agent = _with_statement_parts(agent)
+    if agent.holding_keys is None and not connection.features.supports_aggregate_order_by_clause:
+        keys = list(Incident.objects.holding(agent).values_list("key", flat=True))
+    else:
+        keys = agent.holding_keys.split(",") if agent.holding_keys else []
     return {
         "agent": agent.key,
         "scope": agent.scope,
         "revision": agent.revision,
         "since": format_time(agent.scope_changed_at or agent.created_at),
         "reason": agent.scope_reason,
-        "holding_incidents": holding,
+        "holding_incidents": keys,
         "pact": (
-            {"key": version.pact.key, "version": version.number, "sha256": version.sha256}
-            if version is not None
+            {"key": agent.pact_key, "version": agent.pact_number, "sha256": agent.pact_sha256}
+            if agent.pact_key is not None
             else None
         ),
         "issued_at": format_time((now or timezone.now()).replace(microsecond=0)),

@@ -4,6 +4,11 @@ offline.
     manifest.json   the exchange format, plus each event's seq, hash, prev_hash and canonical
                     bytes, the pact documents' SHA-256, the evidence list, and who made it when
     manifest.sig    Ed25519 signature of the exact bytes of manifest.json, hex
+    checkpoint.txt  the transparency log checkpoint the bundle is anchored to (section 15): the
+                    signed note exactly as GET /log/checkpoint serves it. Each event in the
+                    manifest carries its `log_index` and `inclusion_proof` (base64 hashes) up
+                    to that checkpoint's root, and `log.consistency` carries, when asked for
+                    (`since_checkpoint`), the consistency proof from an earlier tree size
     evidence/<sha256>  the evidence content (always in an internal bundle; in a buyer bundle only
                     when the share link includes evidence)
     README.txt      how to check it, in plain words
@@ -38,9 +43,13 @@ from django.utils import timezone
 
 from trustdesk.core.canonical import format_time
 from trustdesk.diligence import signing, verify
+from trustdesk.diligence.checkpoints import CheckpointError, make_checkpoint
+from trustdesk.diligence.models import Checkpoint
 from trustdesk.incidents import evidence as store
+from trustdesk.incidents import tlog
 from trustdesk.incidents.exchange import export_document
-from trustdesk.incidents.models import Evidence, Incident
+from trustdesk.incidents.merkle import ProofError
+from trustdesk.incidents.models import Event, Evidence, Incident
 from trustdesk.pacts.models import Agent, PactVersion
 
 BUNDLE_FORMAT = verify.BUNDLE_FORMAT
@@ -62,6 +71,9 @@ class BundleScope:
     audience: str = INTERNAL_AUDIENCE
     include_evidence: bool = True
     incident_keys: list[str] | None = None
+    # The tree size of a checkpoint the reader already holds: the bundle then carries the
+    # consistency proof from it to its own checkpoint (section 15).
+    since_checkpoint: int | None = None
 
     def incidents(self):
         qs = Incident.objects.filter(agent__in=self.agents)
@@ -91,15 +103,27 @@ class BundleSummary:
     evidence_files: int = 0
     fingerprint: str = ""
     incident_keys: list[str] = field(default_factory=list)
+    log_origin: str = ""
+    log_size: int = 0
 
 
 def instance_name() -> str:
     return getattr(settings, "TRUSTDESK_INSTANCE_NAME", "TrustDesk")
 
 
+#: Event types that carry free text meant for colleagues unless marked otherwise (docs/design.md
+# section 11).
+INTERNAL_BY_DEFAULT = ("note", "signed_off")
+
+
 def is_withheld(event_type: str, data: dict, audience: str) -> bool:
-    """In a buyer bundle, a note is shared only when explicitly marked not internal."""
-    return audience == BUYER_AUDIENCE and event_type == "note" and data.get("internal") is not False
+    """In a buyer bundle, a note or a sign-off is shared only when explicitly marked not
+    internal."""
+    return (
+        audience == BUYER_AUDIENCE
+        and event_type in INTERNAL_BY_DEFAULT
+        and data.get("internal") is not False
+    )
 
 
 # ------------------------------------------------------------------ the manifest
@@ -136,7 +160,72 @@ def _facts(row: dict, events: list[dict]) -> dict:
     return facts
 
 
-def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[dict, list]:
+def _b64(hashes: list[bytes]) -> list[str]:
+    import base64
+
+    return [base64.b64encode(h).decode("ascii") for h in hashes]
+
+
+def anchor_in_log(incidents: list[dict], scope: BundleScope) -> tuple[Checkpoint, dict]:
+    """Give every bundled event its log_index and inclusion proof, and return the checkpoint
+    they lead to with the manifest's `log` section.
+
+    The checkpoint is made (or reused) AFTER the events were read, so its tree contains every
+    one of them: an event is numbered in the same commit that stores it.
+    """
+    hashes = [event["hash"] for incident in incidents for event in incident["events"]]
+    tlog.number_pending()
+    indices: dict[str, int] = {}
+    for start in range(0, len(hashes), tlog.FETCH_CHUNK):
+        indices.update(
+            Event.objects.filter(hash__in=hashes[start : start + tlog.FETCH_CHUNK]).values_list(
+                "hash", "leaf__log_index"
+            )
+        )
+    try:
+        checkpoint = make_checkpoint()
+    except (CheckpointError, signing.SigningKeyError) as exc:
+        raise BundleError(f"The log checkpoint cannot be signed: {exc}") from exc
+    since = scope.since_checkpoint
+    if since is not None and not 1 <= since <= checkpoint.size:
+        raise BundleError(
+            f"No consistency proof from tree size {since}: the log's checkpoint is at size "
+            f"{checkpoint.size}, so an earlier checkpoint's size is between 1 and "
+            f"{checkpoint.size}."
+        )
+    unnumbered = [h for h in hashes if indices.get(h) is None]
+    if unnumbered:
+        raise BundleError(
+            f"An event ({unnumbered[0][:12]}…) is not in the transparency log yet; the bundle "
+            "was not made. Try again in a moment, then run manage.py verify_log."
+        )
+    try:
+        proofs = tlog.inclusion_proofs(indices.values(), checkpoint.size)
+        consistency = tlog.consistency_proof(since, checkpoint.size) if since else None
+    except ProofError as exc:
+        raise BundleError(f"The log cannot prove the bundle's events: {exc}") from exc
+    for incident in incidents:
+        for event in incident["events"]:
+            index = indices[event["hash"]]
+            event["log_index"] = index
+            event["inclusion_proof"] = _b64(proofs[index])
+    log = {
+        "origin": checkpoint.origin,
+        "size": checkpoint.size,
+        "root": checkpoint.root_base64,
+        "checkpoint": verify.CHECKPOINT_FILE,
+        "consistency": (
+            {"from": since, "to": checkpoint.size, "proof": _b64(consistency)}
+            if consistency is not None
+            else None
+        ),
+    }
+    return checkpoint, log
+
+
+def build_manifest(
+    scope: BundleScope, public_key: signing.PublicKey
+) -> tuple[dict, list, Checkpoint]:
     """The manifest and the evidence items whose content goes into the zip.
 
     The incidents, agents and pact versions in force come from the one exchange exporter
@@ -155,6 +244,7 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
         facts = _facts(rows[item["key"]], item["events"])
         events = [_withhold(event, scope.audience) for event in item.pop("events")]
         item.update(facts, events=events)
+    checkpoint, log = anchor_in_log(exchange["incidents"], scope)
 
     # The shared agents' active pacts join the versions the incidents were under.
     documents = {(d["metadata"]["key"], d["metadata"]["version"]): d for d in exchange["pacts"]}
@@ -200,6 +290,7 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
                 else "Nothing: this is an internal bundle with every event."
             ),
         },
+        "log": log,
         "agents": [agents[key] for key in sorted(agents)],
         "pacts": [documents[key] for key in sorted(documents)],
         "pact_hashes": [
@@ -219,7 +310,7 @@ def build_manifest(scope: BundleScope, public_key: signing.PublicKey) -> tuple[d
             for item in evidence
         ],
     }
-    return manifest, (evidence if scope.include_evidence else [])
+    return manifest, (evidence if scope.include_evidence else []), checkpoint
 
 
 # ------------------------------------------------------------------ the zip
@@ -265,6 +356,12 @@ def readme_text(manifest: dict) -> str:
         if about["audience"] == BUYER_AUDIENCE
         else ""
     )
+    log = manifest["log"]
+    since = (
+        f"\nThis bundle carries a consistency proof from tree size {log['consistency']['from']}.\n"
+        if log["consistency"]
+        else ""
+    )
     evidence = (
         "evidence/     the evidence files, each named by its SHA-256\n"
         if about["evidence_included"]
@@ -281,6 +378,7 @@ What is inside
 --------------
 manifest.json the pacts, incidents and their full event logs, with every hash
 manifest.sig  the instance's Ed25519 signature of the exact bytes of manifest.json
+checkpoint.txt  the transparency log checkpoint this bundle is anchored to (see below)
 {evidence}verify.py     a short checker that needs only Python 3.11 or newer; read it first
 README.txt    this file
 
@@ -304,17 +402,36 @@ To be sure the bundle comes from the vendor you expect, compare the fingerprint 
 shown on their diligence page, or pass it in:
 
     python3 verify.py bundle.zip --expect-key {about["public_key"]["fingerprint"]}
-{withheld}"""
+
+The transparency log
+--------------------
+Every event of this instance, for every agent, is a leaf of one append-only Merkle tree
+(RFC 6962). checkpoint.txt states the tree's origin, size and root, signed by the instance key:
+
+    origin {log["origin"]}
+    tree size {log["size"]}
+    root {log["root"]}
+
+verify.py checks that every event in this bundle is in that tree (its inclusion proof leads to
+the root). Keep this bundle. When you get the next one, ask for it with this tree size
+({log["size"]}: on the share link page, or `export_bundle --since-checkpoint {log["size"]}`); it
+then carries a consistency proof, and
+
+    python3 verify.py NEW.zip --previous THIS.zip
+
+checks that the new history extends this one: nothing shown here was changed or removed.
+{since}{withheld}"""
 
 
 def write_bundle(out: BinaryIO, scope: BundleScope) -> BundleSummary:
     """Write the zip to a binary file object; raise BundleError when it cannot be made honestly."""
     key = signing.public_key()
-    manifest, evidence = build_manifest(scope, key)
+    manifest, evidence, checkpoint = build_manifest(scope, key)
     manifest_bytes = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("manifest.json", manifest_bytes)
         archive.writestr("manifest.sig", signing.sign(manifest_bytes).hex() + "\n")
+        archive.writestr(verify.CHECKPOINT_FILE, checkpoint.note.encode("utf-8"))
         archive.writestr("README.txt", readme_text(manifest))
         archive.writestr("verify.py", Path(verify.__file__).read_bytes())
         seen: set[str] = set()
@@ -332,6 +449,8 @@ def write_bundle(out: BinaryIO, scope: BundleScope) -> BundleSummary:
         evidence_files=len(seen),
         fingerprint=key.fingerprint,
         incident_keys=[i["key"] for i in incidents],
+        log_origin=checkpoint.origin,
+        log_size=checkpoint.size,
     )
 
 

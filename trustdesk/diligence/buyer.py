@@ -8,11 +8,12 @@ from the `decision_recorded` and `attested` events (the recorded facts, never ed
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Prefetch
 
+from trustdesk.core.roles import ROLE_LABELS
 from trustdesk.incidents.models import Event, Incident, State
 from trustdesk.pacts.models import Clause, Comparison, EvidenceKind, PactVersion
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
@@ -92,6 +93,8 @@ class IncidentRow:
     justification: str = ""
     override: bool = False
     attestations: int = 0
+    #: Notes and sign-offs marked shareable (internal false), oldest first: (at, text).
+    shared_notes: list[tuple[datetime, str]] = field(default_factory=list)
 
 
 def active_versions(agents: list) -> list[PactVersion]:
@@ -113,16 +116,32 @@ def active_versions(agents: list) -> list[PactVersion]:
     return versions
 
 
+def _shared_text(type_: str, data: dict) -> str:
+    if type_ == "signed_off":
+        role = ROLE_LABELS.get(str(data.get("role", "")), str(data.get("role", "")))
+        comment = str(data.get("comment") or "")
+        return f"Signed off as {role}" + (f": {comment}" if comment else ".")
+    return str(data.get("text") or "")
+
+
 def incident_rows(incidents: list[Incident]) -> list[IncidentRow]:
     """One row per incident; decisions and attestations in one query for the whole page."""
     decisions: dict[int, dict] = {}
     attested: dict[tuple[int, int], int] = {}
-    for incident_id, seq, type_, data in (
-        Event.objects.filter(incident__in=incidents, type__in=["decision_recorded", "attested"])
+    shared: dict[int, list[tuple[datetime, str]]] = {}
+    for incident_id, seq, type_, data, at in (
+        Event.objects.filter(
+            incident__in=incidents,
+            type__in=["decision_recorded", "attested", "note", "signed_off"],
+        )
         .order_by("incident_id", "seq")
-        .values_list("incident_id", "seq", "type", "data")
+        .values_list("incident_id", "seq", "type", "data", "at")
     ):
-        if type_ == "decision_recorded":
+        if type_ in ("note", "signed_off"):
+            # Only what was explicitly marked shareable, exactly as the buyer's bundle shares it.
+            if data.get("internal") is False:
+                shared.setdefault(incident_id, []).append((at, _shared_text(type_, data)))
+        elif type_ == "decision_recorded":
             decisions[incident_id] = {**data, "seq": seq}
         else:
             key = (incident_id, data.get("decision_seq"))
@@ -147,6 +166,7 @@ def incident_rows(incidents: list[Incident]) -> list[IncidentRow]:
                 contained - incident.detected_at if contained else None
             ),
         )
+        row.shared_notes = shared.get(incident.pk, [])
         decision = decisions.get(incident.pk)
         if decision:
             row.decision = decision.get("decision", "")

@@ -120,3 +120,27 @@ class ShareLinkView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.what} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement of the transparency log's size and root (docs/design.md section 15): the
+    C2SP tlog-checkpoint text signed as a C2SP signed note. Every one is kept, never edited."""
+
+    size = models.BigIntegerField(unique=True)
+    root_hash = models.BinaryField(max_length=32)
+    origin = models.CharField(max_length=200)
+    # The signed note exactly as served and bundled (checkpoint.txt).
+    note = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.origin} @ {self.size}"
+
+    @property
+    def root_base64(self) -> str:
+        import base64
+
+        return base64.b64encode(bytes(self.root_hash)).decode("ascii")

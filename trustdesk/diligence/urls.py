@@ -1,8 +1,12 @@
 from django.urls import path
 
-from trustdesk.diligence import views
+from trustdesk.diligence import log_views, views
 
 urlpatterns = [
+    # The transparency log (section 15): signed-in users, or a share link's ?token=.
+    path("log/checkpoint", log_views.log_checkpoint, name="log_checkpoint"),
+    path("log/proof/inclusion", log_views.log_inclusion_proof, name="log_inclusion_proof"),
+    path("log/proof/consistency", log_views.log_consistency_proof, name="log_consistency_proof"),
     path("diligence/", views.diligence_index, name="diligence"),
     path("diligence/links/new/", views.share_link_new, name="share_link_new"),
     path("diligence/links/<int:pk>/", views.share_link_detail, name="share_link_detail"),

@@ -45,8 +45,16 @@ from trustdesk.diligence.bundle import (
     bundle_file,
     link_scope,
 )
+from trustdesk.diligence.checkpoints import CheckpointError, make_checkpoint
 from trustdesk.diligence.forms import ShareLinkFilterForm, ShareLinkForm
-from trustdesk.diligence.models import ShareLink, ShareLinkStatus, ShareLinkView, token_hash
+from trustdesk.diligence.log_forms import SinceCheckpointForm, form_errors
+from trustdesk.diligence.models import (
+    Checkpoint,
+    ShareLink,
+    ShareLinkStatus,
+    ShareLinkView,
+    token_hash,
+)
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import PactVersion
 
@@ -65,6 +73,14 @@ def _with_view_counts(links):
         .values("n")
     )
     return links.annotate(view_count=Coalesce(Subquery(views), Value(0)))
+
+
+def _checkpoint_or_none() -> Checkpoint | None:
+    """The transparency log checkpoint a bundle made now is anchored to (made if the log grew)."""
+    try:
+        return make_checkpoint()
+    except (CheckpointError, signing.SigningKeyError, OSError):
+        return None
 
 
 def _public_key_or_none() -> signing.PublicKey | None:
@@ -285,6 +301,8 @@ def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
         "metrics": buyer.agent_metrics(scope.agents),
         "public_key": _public_key_or_none(),
         "now": timezone.now(),
+        "checkpoint": _checkpoint_or_none(),
+        "since_form": SinceCheckpointForm(),
     }
     return render(request, "diligence/buyer.html", context)
 
@@ -294,8 +312,14 @@ def buyer_bundle(request: HttpRequest, token: str) -> HttpResponse:
     link = _open_link(request, token, "bundle")
     if isinstance(link, HttpResponse):
         return link
+    scope = link_scope(link)
+    since = SinceCheckpointForm(request.GET)
+    if not since.is_valid():
+        message = "The earlier tree size is not usable: " + "; ".join(form_errors(since))
+        return render(request, "diligence/bundle_error.html", {"message": message}, status=400)
+    scope.since_checkpoint = since.cleaned_data["since"]
     try:
-        handle, _summary = bundle_file(link_scope(link))
+        handle, _summary = bundle_file(scope)
     except (BundleError, signing.SigningKeyError) as exc:
         return _bundle_error(request, exc)
     return _zip_response(handle, f"trustdesk-diligence-{timezone.now():%Y-%m-%d}.zip")

@@ -88,8 +88,10 @@ CONDITION_KINDS = (
     "evidence_complete",
     "operating_model_changed",
     "dispute_free",
+    "actions_done",
 )
 DISPUTE_STATUSES = ("upheld", "rejected")
+SIGNOFF_ROLES = ("risk", "incident_manager", "operator")
 
 
 class ExchangeError(GateError):
@@ -683,6 +685,10 @@ def _validate_data(c, etype, data, path, events, index, ref, has_pact, shas, dis
         c.text(data, "outcome", path)
     elif etype == EventType.NOTE:
         c.text(data, "text", path)
+        c.typed(data, "internal", path, bool)
+    elif etype == EventType.SIGNED_OFF:
+        c.choice(data, "role", path, SIGNOFF_ROLES, "sign-off role")
+        c.typed(data, "comment", path, str)
         c.typed(data, "internal", path, bool)
     elif etype == EventType.DISPUTE_OPENED:
         dispute = c.typed(data, "dispute", path, int)

@@ -24,7 +24,7 @@ from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import agent_changed, publish
 from trustdesk.core.errors import Refused
 from trustdesk.core.roles import authorize, can
-from trustdesk.incidents import announce
+from trustdesk.incidents import announce, tlog
 from trustdesk.incidents import evidence as store
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.errors import ConflictError, GateError
@@ -119,6 +119,8 @@ def append_event(
         hash=event_hash(prev_hash, canonical),
         canonical=canonical,
     )
+    # Its place in the transparency log (section 15): numbered at commit on PostgreSQL.
+    tlog.on_event_appended(event)
     incident.event_count = seq
     incident.last_hash = event.hash
     incident.version += 1

@@ -50,6 +50,10 @@ class EventType(models.TextChoices):
     REOPENED = "reopened"
     CLOSED = "closed"
     NOTE = "note"
+    # A sign-off of the recovery plan (docs/design.md section 11): role, comment, internal (true
+    # unless the signer marked the comment shareable). Earlier sign-offs were public notes and stay
+    # readable as such.
+    SIGNED_OFF = "signed_off"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
     # Ownership, clocks and obligations (docs/design.md section 13).
@@ -415,3 +419,48 @@ class TraceView(models.Model):
 
     def __str__(self) -> str:
         return f"trace of evidence {self.evidence_id} ({self.span_count} spans)"
+
+
+# ---------------------------------------------------------------- the transparency log (section 15)
+
+
+class LogHead(models.Model):
+    """The transparency log's size: a single row (id 1), locked only for the instant a committing
+    transaction numbers its events (see trustdesk/incidents/tlog.py)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"log of {self.size} leaves"
+
+
+class LogLeaf(models.Model):
+    """One event's place in the instance-wide Merkle tree: its gapless `log_index` and leaf hash
+    SHA-256(0x00 || the event's 32-byte hash). Written once, never changed."""
+
+    log_index = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="leaf")
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        ordering = ["log_index"]
+
+    def __str__(self) -> str:
+        return f"leaf {self.log_index}"
+
+
+class LogNode(models.Model):
+    """The hash of a complete subtree above the leaves: leaves [position * 2^level,
+    (position + 1) * 2^level). Written once, when its last leaf is appended, never changed."""
+
+    pk = models.CompositePrimaryKey("level", "position")
+    level = models.PositiveSmallIntegerField()
+    position = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        ordering = ["level", "position"]
+
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.position}"

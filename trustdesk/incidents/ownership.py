@@ -341,8 +341,8 @@ def update_action_item(
             changes["due"] = due.isoformat() if due else None
         if status is not None and (status != current.status or reason != current.reason):
             changes["status"] = status
-            if reason or status == ActionStatus.WONT_DO:
-                changes["reason"] = reason
+            if reason or current.reason or status == ActionStatus.WONT_DO:
+                changes["reason"] = reason  # a reason belongs to the status it was given with
         if ticket is not None and ticket != current.ticket:
             changes["ticket"] = ticket
         if change_seq is not _UNSET and change_seq != current.change_seq:

@@ -311,6 +311,9 @@ def _target_decimal(target: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+DURATION_RE = re.compile(r"P([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?")
+
+
 def _rule_problems(doc: dict) -> list[str]:
     """The rules a JSON Schema cannot state. Only looks at values of the right shape."""
     problems: list[str] = []
@@ -333,6 +336,20 @@ def _rule_problems(doc: dict) -> list[str]:
 
                 if reviewed > timezone.now().date():
                     problems.append("spec.review.last_reviewed: cannot be in the future")
+    targets = spec.get("response_targets")
+    if isinstance(targets, dict):
+        from datetime import timedelta
+
+        from django.utils.dateparse import parse_duration
+
+        for severity, text in targets.items():
+            if not isinstance(text, str) or not DURATION_RE.fullmatch(text):
+                continue  # the schema names what is wrong with its shape
+            value = parse_duration(text) if re.search("[0-9]", text) else None
+            if value is None or value <= timedelta(0):
+                problems.append(
+                    f"spec.response_targets.{severity}: {text!r} is not a positive duration"
+                )
     clauses = spec.get("clauses")
     if not isinstance(clauses, list):
         return problems

@@ -26,7 +26,6 @@ from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import run_task_on_commit
 from trustdesk.core.roles import (
-    ROLE_LABELS,
     authorize,
     can,
     refusal,
@@ -255,11 +254,12 @@ def sign_off_incident(
     expected_version: int | None,
     role: str,
     comment: str = "",
+    shareable: bool = False,
     at: datetime | None = None,
 ) -> SignOff:
     """Sign off the recovery plan in one of the roles one holds (counted by `signoffs`
-    conditions). Recorded in the chain as a public note, since the exchange format has no
-    sign-off event type."""
+    conditions). Recorded in the chain as a `signed_off` event (docs/design.md section 11) whose
+    comment is internal, withheld from buyers, unless the signer marks it `shareable`."""
     _require_role(by, "sign_off", "sign off a recovery plan")
     problems: list[str] = []
     comment = _text(comment, "The comment", problems, required=False)
@@ -275,11 +275,12 @@ def sign_off_incident(
             )
         now = step_time(inc, at, problems)
         _refuse(problems)
-        text = f"Sign-off of the recovery plan by {by.get_username()} as {ROLE_LABELS[role]}."
-        if comment:
-            text += f" {comment}"
         event = append_event(
-            inc, type=EventType.NOTE, by=by, data={"text": text, "internal": False}, at=now
+            inc,
+            type=EventType.SIGNED_OFF,
+            by=by,
+            data={"role": role, "comment": comment, "internal": not shareable},
+            at=now,
         )
         signoff = _create(
             SignOff, incident=inc, by=by, role=role, comment=comment, at=now, event=event

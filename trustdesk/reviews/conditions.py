@@ -322,6 +322,19 @@ def _evaluate_dispute_free(condition: ReentryCondition) -> tuple[bool, dict[str,
     return not open_disputes, observed
 
 
+def _evaluate_actions_done(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
+    """Every action item marked required for re-entry is done (won't do is not done)."""
+    from trustdesk.incidents.models import ActionItem, ActionStatus
+
+    rows = list(
+        ActionItem.objects.filter(incident_id=condition.incident_id, required=True)
+        .order_by("number")
+        .values_list("number", "status")
+    )
+    pending = [number for number, status in rows if status != ActionStatus.DONE]
+    return not pending, {"required": len(rows), "not_done": pending}
+
+
 KINDS: dict[str, ConditionSpec] = {
     spec.kind: spec
     for spec in (
@@ -373,6 +386,14 @@ KINDS: dict[str, ConditionSpec] = {
             _clean_nothing,
             lambda p: "No dispute is open on this incident or on the agent's evaluations.",
             _evaluate_dispute_free,
+        ),
+        ConditionSpec(
+            ConditionKind.ACTIONS_DONE,
+            "Required action items done",
+            "Every action item marked required for re-entry is done.",
+            _clean_nothing,
+            lambda p: "Every action item marked required for re-entry is done.",
+            _evaluate_actions_done,
         ),
     )
 }
@@ -448,6 +469,13 @@ def observed_summary(kind: str, observed: dict[str, Any] | None) -> str:
         if not count:
             return "No operating-model change recorded."
         return f"{count} change(s): {', '.join(o.get('kinds', []))}."
+    if kind == ConditionKind.ACTIONS_DONE:
+        if not o.get("required"):
+            return "No action item is marked required for re-entry."
+        pending = o.get("not_done") or []
+        if not pending:
+            return f"All {o['required']} required action item(s) done."
+        return "Not done yet: " + ", ".join(f"#{n}" for n in pending) + "."
     if kind == ConditionKind.DISPUTE_FREE:
         on_incident = o.get("open_on_incident") or []
         on_evals = o.get("open_on_evaluations") or []

@@ -136,6 +136,11 @@ class SignOffForm(VersionedForm):
     comment = forms.CharField(
         label="Comment", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    shareable = forms.BooleanField(
+        label="Share this sign-off and its comment with buyers (share links)",
+        required=False,
+        help_text="Unticked, it stays internal: buyers see only that an event was withheld.",
+    )
 
     def __init__(self, *args: Any, user=None, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -104,6 +104,7 @@ class ConditionKind(models.TextChoices):
     EVIDENCE_COMPLETE = "evidence_complete", "Evidence complete"
     OPERATING_MODEL_CHANGED = "operating_model_changed", "Operating model changed"
     DISPUTE_FREE = "dispute_free", "No open dispute"
+    ACTIONS_DONE = "actions_done", "Required action items done"
 
 
 class ConditionStatus(models.TextChoices):

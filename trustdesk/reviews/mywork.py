@@ -1,4 +1,4 @@
-"""My work: what waits on the signed-in user (DESIGN.md section 13), and its count for the
+"""My work: what waits on the signed-in user (docs/design.md section 13), and its count for the
 navigation.
 
 - steps of the open incidents they lead (the next lifecycle step, the containment clock);

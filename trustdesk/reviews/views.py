@@ -229,6 +229,7 @@ def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
             expected_version=d["version"],
             role=d["role"],
             comment=d["comment"],
+            shareable=d.get("shareable", False),
         ),
         "Sign-off recorded.",
         build,

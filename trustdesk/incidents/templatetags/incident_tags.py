@@ -9,6 +9,7 @@ from typing import Any
 
 from django import template
 
+from trustdesk.core.roles import ROLE_LABELS
 from trustdesk.incidents.models import ContainmentAction, EventType
 from trustdesk.pacts.models import EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, HARM_CHOICES
@@ -33,6 +34,7 @@ EVENT_LABELS = {
     EventType.REOPENED: "Scope reopened",
     EventType.CLOSED: "Closed",
     EventType.NOTE: "Note",
+    EventType.SIGNED_OFF: "Signed off",
     EventType.DISPUTE_OPENED: "Dispute opened",
     EventType.DISPUTE_RESOLVED: "Dispute resolved",
 }
@@ -135,6 +137,10 @@ def event_summary(event: Any) -> str:
         return _sentence(f"Closed: {_text(data, 'outcome').replace('_', ' ')}")
     if t == EventType.NOTE:
         return _text(data, "text")
+    if t == EventType.SIGNED_OFF:
+        who = ROLE_LABELS.get(_text(data, "role"), _text(data, "role"))
+        shared = "" if data.get("internal") is not False else " (shared with buyers)"
+        return _sentence(f"Signed off the recovery plan as {who}{shared}", _text(data, "comment"))
     if t == EventType.DISPUTE_OPENED:
         return _sentence(f"Classification disputed: {_text(data, 'reason')}")
     if t == EventType.DISPUTE_RESOLVED:

@@ -13,7 +13,17 @@ from django.core.management.base import BaseCommand
 
 from trustdesk.core import demo as core_demo
 
-SEED_ORDER = ("core", "pacts", "incidents", "reviews", "metrics", "diligence")
+# An entry with a dot names its module under trustdesk/ (a second demo of an app that needs the
+# apps after it seeded first); the others are trustdesk/<app>/demo.py.
+SEED_ORDER = (
+    "core",
+    "pacts",
+    "incidents",
+    "reviews",
+    "incidents.ownership_demo",
+    "metrics",
+    "diligence",
+)
 
 
 class Command(BaseCommand):
@@ -21,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         for app in SEED_ORDER:
-            module_name = f"trustdesk.{app}.demo"
+            module_name = f"trustdesk.{app}" if "." in app else f"trustdesk.{app}.demo"
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:

@@ -1,7 +1,11 @@
-"""`manage.py export_bundle [--agent KEY] [--incident KEY] [--shareable] OUT.zip`.
+"""`manage.py export_bundle [--agent KEY] [--incident KEY] [--shareable] [--since-checkpoint SIZE]
+OUT.zip`.
 
 By default the internal bundle (every event). `--shareable` makes the bundle a buyer downloads from
 a diligence link: internal notes are withheld (their hashes stay, so the chain still verifies).
+`--since-checkpoint SIZE` adds the transparency log's consistency proof from that tree size (the
+size in an earlier bundle's checkpoint.txt), so `verify.py NEW.zip --previous OLD.zip` can check
+that the new history extends the old.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ class Command(BaseCommand):
             "--incident", action="append", default=[], metavar="KEY", help="repeatable"
         )
         parser.add_argument(
+            "--since-checkpoint",
+            type=int,
+            metavar="SIZE",
+            help="the tree size of an earlier bundle's checkpoint: include the transparency "
+            "log's consistency proof from it",
+        )
+        parser.add_argument(
             "--shareable",
             action="store_true",
             help="withhold internal notes, as in a buyer's download from a diligence link",
@@ -49,6 +60,7 @@ class Command(BaseCommand):
         agent: list[str],
         incident: list[str],
         shareable: bool = False,
+        since_checkpoint: int | None = None,
         **options,
     ) -> None:
         path = Path(out)
@@ -83,6 +95,7 @@ class Command(BaseCommand):
             audience=BUYER_AUDIENCE if shareable else INTERNAL_AUDIENCE,
             include_evidence=True,
             incident_keys=incident_keys,
+            since_checkpoint=since_checkpoint,
         )
         try:
             summary = export_to_path(path, scope)
@@ -92,5 +105,11 @@ class Command(BaseCommand):
             f"Wrote {path}: {summary.agents} agent(s), {summary.pacts} pact document(s), "
             f"{summary.incidents} incident(s), {summary.events} event(s), "
             f"{summary.evidence_files} evidence file(s); signed by key {summary.fingerprint}."
+        )
+        since = f", with a consistency proof from size {since_checkpoint}"
+        since = since if since_checkpoint else ""
+        self.stdout.write(
+            f"Anchored to the transparency log checkpoint {summary.log_origin} at tree size "
+            f"{summary.log_size}{since}."
         )
         self.stdout.write(f"Check it with: python3 verify.py {path.name}  (verify.py is inside)")

@@ -1,4 +1,5 @@
-"""`manage.py verify_bundle IN.zip`: the very same checks as the bundle's own verify.py."""
+"""`manage.py verify_bundle IN.zip [--previous OLD.zip]`: the very same checks as the bundle's own
+verify.py; with --previous, also that IN's history extends OLD's (transparency log)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--expect-key", metavar="FINGERPRINT", help="the instance key you expect"
         )
+        parser.add_argument(
+            "--previous",
+            metavar="OLD.zip",
+            help="an earlier bundle of the same instance: check that this one's history extends it",
+        )
 
-    def handle(self, *args, path: str, expect_key: str | None, **options) -> None:
+    def handle(
+        self, *args, path: str, expect_key: str | None, previous: str | None = None, **options
+    ) -> None:
         try:
-            summary = verify.check_bundle(path, expect_key)
+            summary = verify.check_bundle(path, expect_key, previous)
         except verify.Unreadable as exc:
             raise CommandError(f"CANNOT READ: {exc}", returncode=2) from exc
         except verify.Mismatch as exc:
