@@ -87,16 +87,23 @@ def measure_proofs(rounds: int, rng: random.Random) -> dict:
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code, response.content[:200])
 
-    inclusion, consistency, inclusion_alone, consistency_alone = [], [], [], []
-    for _ in range(rounds):
-        index = rng.randrange(size)
-        old = rng.randrange(1, size)
-        inclusion.append(_timed(get, f"/log/proof/inclusion?index={index}&size={size}"))
-        consistency.append(_timed(get, f"/log/proof/consistency?from={old}&to={size}"))
-        inclusion_alone.append(_timed(tlog.inclusion_proof, index, size))
-        consistency_alone.append(_timed(tlog.consistency_proof, old, size))
+    from django.test import override_settings
+
+    inclusion, consistency, inclusion_alone, consistency_alone, bare = [], [], [], [], []
+    # bench.urls adds a bare view behind the same middleware and login: what any request costs
+    # on this machine at this moment, measured in the same rounds.
+    with override_settings(ROOT_URLCONF="bench.urls"):
+        for _ in range(rounds):
+            index = rng.randrange(size)
+            old = rng.randrange(1, size)
+            bare.append(_timed(get, "/bench/bare/"))
+            inclusion.append(_timed(get, f"/log/proof/inclusion?index={index}&size={size}"))
+            consistency.append(_timed(get, f"/log/proof/consistency?from={old}&to={size}"))
+            inclusion_alone.append(_timed(tlog.inclusion_proof, index, size))
+            consistency_alone.append(_timed(tlog.consistency_proof, old, size))
     return {
         "size": size,
+        "bare_view_ms": _ms(bare),
         "inclusion_endpoint_ms": _ms(inclusion),
         "consistency_endpoint_ms": _ms(consistency),
         "inclusion_tlog_ms": _ms(inclusion_alone),
@@ -183,17 +190,23 @@ def report(generated: dict | None, figures: dict) -> str:
             f"{generated['log_seconds']} s"
         )
     lines += [
-        f"tree size: {figures['size']:,} leaves",
+        f"tree size: {figures['size']:,} leaves; load average while measuring: "
+        f"{figures['load_average']}",
         "",
         f"inclusion proof, GET /log/proof/inclusion (server time): p50 {inc['p50']} ms, "
         f"p95 {inc['p95']} ms, max {inc['max']} ms over {inc['n']} random leaves "
         f"(budget {PROOF_BUDGET_MS} ms: {verdict(inc['p95'] < PROOF_BUDGET_MS)})",
-        f"    the proof alone (tlog.inclusion_proof): p50 {figures['inclusion_tlog_ms']['p50']} ms",
+        f"    the proof alone (tlog.inclusion_proof): p50 "
+        f"{figures['inclusion_tlog_ms']['p50']} ms, p95 {figures['inclusion_tlog_ms']['p95']} ms",
         f"consistency proof, GET /log/proof/consistency (server time): p50 {con['p50']} ms, "
         f"p95 {con['p95']} ms, max {con['max']} ms over {con['n']} random sizes "
         f"(budget {PROOF_BUDGET_MS} ms: {verdict(con['p95'] < PROOF_BUDGET_MS)})",
         f"    the proof alone (tlog.consistency_proof): p50 "
-        f"{figures['consistency_tlog_ms']['p50']} ms",
+        f"{figures['consistency_tlog_ms']['p50']} ms, "
+        f"p95 {figures['consistency_tlog_ms']['p95']} ms",
+        f"a bare view behind the same middleware and login, same rounds: p50 "
+        f"{figures['bare_view_ms']['p50']} ms, p95 {figures['bare_view_ms']['p95']} ms "
+        "(what any request costs on this machine at the time)",
         f"checkpoint (root at full size + Ed25519 signature): p50 "
         f"{figures['checkpoint_ms']['p50']} ms",
         "",
@@ -230,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
 
         generated = populate(args.incidents)
     rng = random.Random(15)
-    figures = measure_proofs(args.rounds, rng)
+    figures = {"load_average": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    figures |= measure_proofs(args.rounds, rng)
     figures |= measure_checkpoint()
     figures |= measure_append(batches=5, per_batch=40)
     figures |= measure_verify_log()

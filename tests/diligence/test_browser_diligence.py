@@ -4,12 +4,15 @@ logging in, downloads the bundle, and the bundle verifies."""
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 
 import pytest
 from django.core.management import call_command
 
 from tests.diligence.helpers import SECRET_NOTE, recovered_incident
 from tests.factories import AgentFactory
+from trustdesk.diligence.models import Checkpoint
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,8 +51,22 @@ def test_a_buyer_opens_a_new_link_without_login_and_the_bundle_verifies(
         download = info.value
         path = tmp_path / download.suggested_filename
         download.save_as(path)
+        # The transparency log section names the checkpoint the bundle is anchored to, and
+        # its plain GET form bundles a consistency proof from a size the buyer kept.
+        size = int(buyer.locator("#log-size").inner_text())
+        assert size == Checkpoint.objects.order_by("-size").first().size
+        assert buyer.locator("#log-root").inner_text().strip().endswith("=")
+        buyer.get_by_label("Tree size of your previous bundle's checkpoint").fill("1")
+        screenshot(buyer, "buyer-log-section")
+        with buyer.expect_download() as info:
+            buyer.get_by_role("button", name="Download with a consistency proof").click()
+        later = tmp_path / "later" / info.value.suggested_filename
+        later.parent.mkdir()
+        info.value.save_as(later)
     finally:
         stranger.close()
+    manifest = json.loads(zipfile.ZipFile(later).read("manifest.json"))
+    assert manifest["log"]["consistency"]["from"] == 1
     assert path.suffix == ".zip"
     out = io.StringIO()
     call_command("verify_bundle", str(path), stdout=out)
@@ -59,7 +76,8 @@ def test_a_buyer_opens_a_new_link_without_login_and_the_bundle_verifies(
     # Back on the internal side: the visit is counted; revoking ends the link.
     page.goto(f"{live_server.url}/diligence/")
     row = page.locator("tr", has_text="Northwind procurement")
-    assert row.locator("td.num").inner_text() == "2"  # the page and the bundle
+    # The page and the two bundles (the second with a consistency proof).
+    assert row.locator("td.num").inner_text() == "3"
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Revoke").click()
     page.locator("tr", has_text="Northwind procurement").locator(".badge-revoked").wait_for()

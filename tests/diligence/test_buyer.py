@@ -373,3 +373,23 @@ def test_the_buyer_page_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(url)
     assert response.content.decode().count("Reopened partially") == 8
+
+
+def test_an_incident_closed_as_not_one_is_shown_for_what_it_is(client, manager):
+    from trustdesk.incidents.ownership import close_not_incident
+
+    agent = AgentFactory(key="dup-bot")
+    original = make_incident(version=make_pact_version(agent=agent))
+    dup = make_incident(version=original.pact_version)
+    close_not_incident(
+        dup,
+        by=manager,
+        expected_version=dup.version,
+        reason="duplicate",
+        duplicate_of=original,
+        explanation="Same alert.",
+    )
+    _, token = create_share_link(by=manager, label="x", agents=[agent])
+    body = client.get(reverse("buyer_view", args=[token])).content.decode()
+    assert "Closed, not an incident" in body
+    assert f"Not an incident: duplicate of {original.key}." in body

@@ -372,3 +372,37 @@ def test_the_buyer_page_shows_the_checkpoint_and_bundles_a_proof_from_a_given_si
         response = buyer.get(url, {"since": bad})
         assert response.status_code == status
         assert message in response.content.decode()
+
+
+def test_a_bundle_from_before_the_log_still_verifies_alone_but_cannot_anchor_a_comparison(
+    old, new, tmp_path
+):
+    """A v1 bundle (made before the log) has no checkpoint: its own checks still run, and a
+    comparison with it says plainly that there is nothing to compare."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from trustdesk.diligence import verify as verifier
+
+    files = read_zip(old)
+    manifest = json.loads(files.pop("manifest.json"))
+    files.pop("checkpoint.txt")
+    manifest["bundle"]["format"] = "trustdesk.bundle/v1"
+    manifest.pop("log")
+    for event in manifest["incidents"][0]["events"]:
+        event.pop("log_index")
+        event.pop("inclusion_proof")
+    key = Ed25519PrivateKey.generate()  # a legacy bundle of some instance, signed as v1 was
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    manifest["bundle"]["public_key"] = {
+        "algorithm": "Ed25519",
+        "public_key_hex": raw.hex(),
+        "fingerprint": verifier.sha256_hex(raw),
+    }
+    files["manifest.json"] = json.dumps(manifest).encode()
+    files["manifest.sig"] = key.sign(files["manifest.json"]).hex().encode()
+    (tmp_path / "legacy").mkdir()
+    legacy = zip_files(tmp_path / "legacy" / "legacy.zip", files)
+    summary = verify(legacy)
+    assert summary.startswith("OK") and "made before the log existed" in summary
+    refused(new, legacy, "the previous bundle predates the transparency log")

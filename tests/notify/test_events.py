@@ -143,3 +143,32 @@ def test_closing_what_was_not_an_incident_is_a_state_change(
     [change] = announced("incident.state_changed")
     assert (change["previous_state"], change["state"]) == ("detected", "closed_not_incident")
     assert "wrong column" not in Publication.objects.get(type="incident.state_changed").body
+
+
+def test_attestation_is_asked_of_the_people_on_the_incident_but_not_the_decider(
+    make_user, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from trustdesk.incidents.ownership import assign_role
+
+    manager = make_user("incident_manager")
+    risk = make_user("risk", username="rita")
+    responder = make_user("operator", username="omar")
+    watcher = make_user("viewer", username="vera")  # viewers do not attest
+    for user in (risk, responder, watcher):
+        user.email = f"{user.username}@example.org"
+        user.save()
+    incident = in_review_incident(by=manager)
+    for user, role in ((risk, "responder"), (responder, "responder"), (watcher, "responder")):
+        assign_role(fresh(incident), by=manager, role=role, user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        reviews.record_recovery_decision(
+            fresh(incident),
+            by=risk,
+            expected_version=fresh(incident).version,
+            decision="keep_restricted",
+            rationale="Not yet.",
+        )
+    asked = [m.to for m in mail.outbox if "attestation.needed" in m.subject]
+    assert asked == [["omar@example.org"]]

@@ -124,17 +124,17 @@ def test_the_person_who_opened_an_incident_gets_an_email(
     assert message.attempts.get().response_excerpt == "sent to lena@example.org"
 
 
-def test_the_lead_named_by_an_assigned_event_is_the_one_told(make_user):
-    from trustdesk.incidents.lifecycle import append_event, locked_incident
+def test_the_current_lead_is_the_one_told(make_user):
+    from trustdesk.incidents.ownership import assign_role
     from trustdesk.notify.people import incident_lead
 
     opener = make_user("operator")
     lead = make_user("incident_manager", username="lee")
     incident = make_incident(by=opener)
     assert incident_lead(incident.key) == opener
-    with locked_incident(incident) as inc:
-        append_event(inc, type="assigned", by=None, data={"role": "lead", "user": "lee"})
+    assign_role(incident, by=opener, role="lead", user=lead)
     assert incident_lead(incident.key) == lead
+    assert incident_lead("INC-404") is None
 
 
 def test_a_failed_email_is_retried(make_user, settings):

@@ -219,3 +219,12 @@ def test_the_incident_page_shows_what_each_event_sent_and_whether_it_arrived(
     for n in range(5):
         actions.record_publication("incident.state_changed", {"incident": incident.key, "n": n})
     assert count() == before
+
+
+def test_a_too_long_reason_changes_nothing(client_for):
+    sub, _ = actions.add_webhook(url="https://example.org/h", events="pact.stale", by=None)
+    client = client_for("incident_manager")
+    response = client.post(f"/webhooks/{sub.pk}/disable/", {"reason": "x" * 501}, follow=True)
+    assert "Not changed" in response.content.decode()
+    sub.refresh_from_db()
+    assert sub.enabled

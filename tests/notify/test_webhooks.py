@@ -390,3 +390,16 @@ def test_a_containment_sends_a_signed_agent_scope_changed(
     assert payload["data"]["agent"] == incident.agent.key
     assert payload["data"]["scope"] == "suspended"
     assert payload["data"]["incident"] == incident.key
+
+
+def test_an_answer_or_event_with_nul_bytes_is_logged_not_a_crash(receiver):
+    subscribe(receiver.url, "sharelink.viewed")
+    receiver.status = 500
+    receiver.answer = b"bad\x00answer"
+    publication = actions.record_publication(
+        "sharelink.viewed", {"share_link": 1, "label": "Acme\x00", "what": "page"}
+    )
+    assert publication.data["label"] == "Acme\ufffd"
+    message = publication.messages.get()
+    assert actions.deliver_message(message.pk) == "retry"
+    assert message.attempts.get().response_excerpt == "bad\ufffdanswer"

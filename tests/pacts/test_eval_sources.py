@@ -162,6 +162,17 @@ def test_a_breaching_eval_log_opens_an_incident_with_the_log_as_downloadable_evi
     assert Agent.objects.get(key="support-bot").scope == "suspended"
 
 
+def test_a_breaching_log_of_a_contain_auto_clause_suspends_the_agent_at_once(tmp_path):
+    doc = pact_document()
+    doc["spec"]["clauses"][0]["contain"] = "auto"
+    import_pact(doc)
+    ingest(make_inspect_log(tmp_path / "run.json", accuracy=0.4))
+    incident = Incident.objects.get()
+    assert incident.state == "contained"
+    assert Agent.objects.get(key="support-bot").scope == "suspended"
+    assert incident.evidence.get().kind == "evaluation_result"
+
+
 def test_a_passing_json_log_records_a_passing_evaluation_and_opens_nothing(tmp_path):
     import_pact()
     out, _ = ingest(make_inspect_log(tmp_path / "run.json", accuracy=0.92))
@@ -378,6 +389,7 @@ def test_the_api_takes_a_raw_eval_log_and_answers_with_the_evaluations(client, t
 
     again = post_log(client, data, secret)
     assert again.status_code == 200
+    assert again.json()["log"]["name"] == "nightly.eval"  # the first name it arrived with
     assert again.json()["evaluations"][0]["duplicate"] is True
     assert again.json()["message"] == "Nothing new: this log was already recorded."
     assert Evaluation.objects.count() == 1
@@ -388,6 +400,9 @@ def test_the_api_reads_json_logs_and_junit_reports_by_content(client, tmp_path, 
     json_log = make_inspect_log(tmp_path / "run.json", accuracy=0.9).read_bytes()
     response = post_log(client, json_log, token_for("refund-evals"))
     assert response.status_code == 201 and response.json()["log"]["format"] == "inspect_json"
+    # Sent without a name, it downloads under its hash and the suffix of its format.
+    sha = response.json()["log"]["sha256"]
+    assert response.json()["log"]["name"] == f"{sha[:16]}.json"
     report = junit_from_pytest(tmp_path / "ci", passing=9, failing=1).read_bytes()
     response = post_log(client, report, token_for("refund-ci"))
     assert response.status_code == 201, response.content

@@ -40,6 +40,8 @@ def test_a_partial_reopening_held_by_another_incident_says_so_and_is_not_counted
     first = in_review_incident(by=people.op)  # suspended the agent
     holder = in_review_incident(by=people.op, version=first.pact_version)  # suspended too
     agent = first.agent
+    before = page_text(client_for("risk"), first)
+    assert f"Other incidents hold {agent.key}: {holder.key} (suspended)." in before
     decide(first, people.risk, "reopen_partial")
     viewer = client_for("viewer")
     text = page_text(viewer, first)

@@ -26,3 +26,16 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} -> {self.result_url}"
+
+
+class UserProfile(models.Model):
+    """What TrustDesk keeps about a person beyond Django's user: the time zone pages show times
+    in (an IANA name, e.g. Europe/Berlin; empty until the browser or the person sets it)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trustdesk_profile"
+    )
+    time_zone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone or 'UTC'})"

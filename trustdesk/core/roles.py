@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "file_reports": (INCIDENT_MANAGER, RISK),
     # pacts
     "author_pacts": (RISK,),
+    "set_agent_profiles": (RISK,),  # an agent's regulatory profile
     "manage_tokens": (INCIDENT_MANAGER, RISK),
     # reviews
     "work_reviews": _WORKERS,  # operating-model changes, conditions, request review

@@ -1,20 +1,52 @@
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from trustdesk.core import timezones
+from trustdesk.core.decorators import permission_required
 from trustdesk.core.models import WorkerHeartbeat
 
 
 class LoginView(auth_views.LoginView):
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        timezones.on_login(self.request, form.get_user(), self.request.POST.get("time_zone"))
+        return response
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label="Time zone", choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = timezones.zone_choices()
+
+
+@permission_required("read")
+@require_http_methods(["GET", "POST"])
+def time_zone(request: HttpRequest) -> HttpResponse:
+    """Choose the time zone pages show times in (exports stay UTC)."""
+    current = request.session.get(timezones.SESSION_KEY) or timezones.DEFAULT
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": current})
+    if request.method == "POST" and form.is_valid():
+        name = timezones.set_time_zone(
+            request.user, form.cleaned_data["time_zone"], request=request
+        )
+        messages.success(request, f"Times are now shown in {name}.")
+        return redirect("time_zone")
+    return render(request, "core/time_zone.html", {"form": form, "current": current})
 
 
 def _broker_status() -> str:

@@ -95,6 +95,7 @@ class IncidentRow:
     attestations: int = 0
     #: Notes and sign-offs marked shareable (internal false), oldest first: (at, text).
     shared_notes: list[tuple[datetime, str]] = field(default_factory=list)
+    not_incident: str = ""
 
 
 def active_versions(agents: list) -> list[PactVersion]:
@@ -129,10 +130,11 @@ def incident_rows(incidents: list[Incident]) -> list[IncidentRow]:
     decisions: dict[int, dict] = {}
     attested: dict[tuple[int, int], int] = {}
     shared: dict[int, list[tuple[datetime, str]]] = {}
+    not_incidents: dict[int, dict] = {}  # closed as not an incident: what it was instead
     for incident_id, seq, type_, data, at in (
         Event.objects.filter(
             incident__in=incidents,
-            type__in=["decision_recorded", "attested", "note", "signed_off"],
+            type__in=["decision_recorded", "attested", "note", "signed_off", "closed_not_incident"],
         )
         .order_by("incident_id", "seq")
         .values_list("incident_id", "seq", "type", "data", "at")
@@ -143,6 +145,8 @@ def incident_rows(incidents: list[Incident]) -> list[IncidentRow]:
                 shared.setdefault(incident_id, []).append((at, _shared_text(type_, data)))
         elif type_ == "decision_recorded":
             decisions[incident_id] = {**data, "seq": seq}
+        elif type_ == "closed_not_incident":
+            not_incidents[incident_id] = {**data, "at": at}
         else:
             key = (incident_id, data.get("decision_seq"))
             attested[key] = attested.get(key, 0) + 1
@@ -167,6 +171,12 @@ def incident_rows(incidents: list[Incident]) -> list[IncidentRow]:
             ),
         )
         row.shared_notes = shared.get(incident.pk, [])
+        closing = not_incidents.get(incident.pk)
+        if closing:
+            reason = str(closing.get("reason") or "").replace("_", " ")
+            dup = closing.get("duplicate_of")
+            row.not_incident = f"Not an incident: {reason}" + (f" of {dup}" if dup else "") + "."
+            row.ended_at = closing["at"]
         decision = decisions.get(incident.pk)
         if decision:
             row.decision = decision.get("decision", "")

@@ -84,6 +84,17 @@ def _absolute(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL: replace it wherever a string carries one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def webhook_body(event_type: str, data: dict[str, Any], at: datetime) -> str:
     """The Standard Webhooks payload, `{"type", "timestamp", "data"}`, as compact JSON."""
     return json.dumps(
@@ -109,7 +120,7 @@ def record_publication(
         logger.warning("unknown event type %r published; dropped", event_type)
         return None
     at = at or timezone.now()
-    data = _absolute(to_canonical_value(dict(data or {})))
+    data = _absolute(_without_nul(to_canonical_value(dict(data or {}))))
     severity = severity if severity in SEVERITIES else ""
     incident_key = data.get("incident") if isinstance(data.get("incident"), str) else ""
     with transaction.atomic():
@@ -244,6 +255,7 @@ def _kick_next(message: Message) -> None:
 
 
 def _fail(message: Message, *, at: datetime, reason: str) -> None:
+    reason = _without_nul(reason)
     Message.objects.filter(pk=message.pk).update(
         status=MessageStatus.FAILED, failed_at=at, claimed_until=None, last_error=reason[:2000]
     )
@@ -297,8 +309,8 @@ def _record_attempt(message: Message, outcome: delivery.Outcome, *, at: datetime
             ok=outcome.ok,
             status_code=outcome.status_code,
             latency_ms=outcome.latency_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error,
+            response_excerpt=_without_nul(outcome.excerpt),
+            error=_without_nul(outcome.error),
         )
         tries = message.tries + 1
         if outcome.ok:
@@ -334,7 +346,7 @@ def _record_attempt(message: Message, outcome: delivery.Outcome, *, at: datetime
             tries=tries,
             next_attempt_at=at + delay,
             claimed_until=None,
-            last_error=(outcome.error or "failed")[:2000],
+            last_error=_without_nul(outcome.error or "failed")[:2000],
         )
         _enqueue(message.pk, delay=delay)
         return "retry"

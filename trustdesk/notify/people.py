@@ -47,23 +47,22 @@ def people_for(event_type: str, data: dict[str, Any]) -> list[Any]:
 
 
 def incident_lead(incident_key: str) -> Any | None:
-    """The person who leads an incident: the latest `assigned` event with role `lead` (DESIGN
-    section 13) when there is one, else the person who opened it. None for a breach the system
-    opened and nobody leads yet."""
+    """The person who leads an incident: the current holder of its `lead` role (docs/design.md
+    section 13), else the person who opened it. None for a breach the system opened that nobody
+    leads."""
     Incident = apps.get_model("incidents", "Incident")
-    Event = apps.get_model("incidents", "Event")
-    incident = Incident.objects.filter(key=incident_key).select_related("created_by").first()
-    if incident is None:
-        return None
-    assigned = (
-        Event.objects.filter(incident=incident, type="assigned", data__role="lead")
-        .order_by("-seq")
-        .values_list("data", flat=True)
+    IncidentRole = apps.get_model("incidents", "IncidentRole")
+    lead = (
+        IncidentRole.objects.current()
+        .filter(incident__key=incident_key, role="lead")
+        .select_related("user")
+        .order_by("-pk")
         .first()
     )
-    if assigned and assigned.get("user"):
-        return get_user_model().objects.filter(username=assigned["user"]).first()
-    return incident.created_by
+    if lead is not None:
+        return lead.user
+    incident = Incident.objects.filter(key=incident_key).select_related("created_by").first()
+    return incident.created_by if incident is not None else None
 
 
 @finds_people(*INCIDENT_EVENTS)
@@ -75,12 +74,26 @@ def _the_incident_lead(data: dict[str, Any]) -> list[Any]:
 
 @finds_people("attestation.needed")
 def _asked_to_attest(data: dict[str, Any]) -> list[Any]:
-    """Attestations are not yet asked of named people; when a publisher names them in
-    `data["asked_of"]` (usernames), they are told."""
-    names = data.get("asked_of") or []
-    if not isinstance(names, list) or not names:
+    """The rule of My work: people holding a role on the incident who may attest, other than
+    the decider and anyone who already attested."""
+    from trustdesk.core.roles import can
+
+    key = data.get("incident")
+    if not isinstance(key, str) or not key:
         return []
-    return list(get_user_model().objects.filter(username__in=[str(n) for n in names]))
+    IncidentRole = apps.get_model("incidents", "IncidentRole")
+    RecoveryDecision = apps.get_model("reviews", "RecoveryDecision")
+    decision = RecoveryDecision.objects.filter(incident__key=key).first()
+    if decision is None:
+        return []
+    holders = IncidentRole.objects.current().filter(incident__key=key).values("user")
+    people = (
+        get_user_model()
+        .objects.filter(pk__in=holders)
+        .exclude(pk=decision.decided_by_id)
+        .exclude(pk__in=decision.attestations.values("by"))
+    )
+    return [user for user in people if can(user, "attest")]
 
 
 @finds_people("sharelink.viewed")

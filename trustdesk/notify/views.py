@@ -168,7 +168,12 @@ def channel_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _toggle(request: HttpRequest, model, pk: int, enable: bool) -> HttpResponse:
     target = get_object_or_404(model, pk=pk)
     form = DisableForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"Not changed: {error}")
+        return redirect(target)
+    reason = form.cleaned_data["reason"]
     try:
         if enable:
             actions.enable_target(target, by=request.user)

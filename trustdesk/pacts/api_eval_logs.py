@@ -135,6 +135,7 @@ def post_eval_log(request: HttpRequest, pact: str | None = None, name: str | Non
         result = ingest_eval_log(
             _Body(request, label, declared),
             name=label,
+            file_name=label if name else "",
             token=request.auth,
             pact_key=(pact or "").strip() or None,
         )

@@ -447,11 +447,13 @@ def ingest_eval_log(
     token: ApiToken | None = None,
     pact_key: str | None = None,
     by: AbstractBaseUser | None = None,
+    file_name: str | None = None,
 ) -> IngestResult:
     """Record the evaluations one log file gives, all or nothing.
 
     `fileobj` is anything with `read()` (or a Django File/UploadedFile); `name` is how the file is
-    named in messages and downloads. With `token` (the API) only clauses of the token's source are
+    named in messages, `file_name` (default `name`) the name it is downloaded under; an empty one
+    downloads under its hash. With `token` (the API) only clauses of the token's source are
     fed; without it (the command on the server) every matching clause is, each under its own
     source. `pact_key` limits matching to one pact. Ingesting the same file again records nothing
     new: the result's evaluations are then all `.duplicate`. Raises PactError, having stored
@@ -472,7 +474,8 @@ def ingest_eval_log(
         matches = _matches(parsed, name, pact_key, source)
         items = _items(parsed, matches)
         with transaction.atomic():
-            log = _log_row(blob, parsed, name=name, token=token, by=by)
+            stored_name = name if file_name is None else file_name
+            log = _log_row(blob, parsed, name=stored_name, token=token, by=by)
             evaluations: list[Evaluation] = []
             by_source: dict[str, list[dict]] = {}
             for item in items:

@@ -156,6 +156,12 @@ def incident_panel_context(
         ),
         "attest": form("attest", lambda: AttestationForm()),
     }
+    # Before deciding, the decider sees what the decision cannot lift (one query, only then).
+    holders = (
+        list(Incident.objects.holding(incident.agent_id).exclude(pk=incident.pk))
+        if panel_forms["decision"] is not None
+        else []
+    )
     record = None
     if decision is not None:
         snapshot = []
@@ -187,5 +193,6 @@ def incident_panel_context(
             "forms": panel_forms,
             "conflict": conflict,
             "condition_kinds": list(KINDS.values()),
+            "holders": holders,
         }
     }

@@ -108,7 +108,12 @@ def event_summary(event: Any) -> str:
             else "",
         )
     if t == EventType.REPAIRED:
-        return _sentence(_text(data, "summary"), f"Reference: {_text(data, 'reference')}")
+        override = (
+            f"Override before the authority was informed: {_text(data, 'justification')}"
+            if data.get("override") is True
+            else ""
+        )
+        return _sentence(_text(data, "summary"), f"Reference: {_text(data, 'reference')}", override)
     if t == EventType.OPERATING_MODEL_CHANGED:
         return _sentence(f"{_text(data, 'kind').replace('_', ' ')}: {_text(data, 'summary')}")
     if t == EventType.REENTRY_CONDITION_SET:
@@ -146,5 +151,50 @@ def event_summary(event: Any) -> str:
     if t == EventType.DISPUTE_RESOLVED:
         return _sentence(
             f"Dispute {_text(data, 'status') or 'resolved'}: {_text(data, 'resolution')}"
+        )
+    return _ownership_summary(t, data)
+
+
+def _ownership_summary(t: str, data: dict) -> str:
+    """The events of ownership, clocks and obligations (trustdesk/incidents/ownership.py and
+    obligations.py)."""
+    if t == EventType.ASSIGNED:
+        return f"{_text(data, 'user')} is now {_text(data, 'role')}."
+    if t == EventType.ACTION_ADDED:
+        owner = f"owner {_text(data, 'owner')}" if _text(data, "owner") else "no owner yet"
+        due = f"due {_text(data, 'due')}" if _text(data, "due") else ""
+        required = "required for re-entry" if data.get("required") is True else ""
+        return _sentence(
+            f"Action item {_text(data, 'action')}: {_text(data, 'title')}",
+            ", ".join(x for x in (owner, due, required) if x),
+        )
+    if t == EventType.ACTION_UPDATED:
+        changes = ", ".join(
+            f"{k.replace('_', ' ')} {data[k] if data[k] is not None else 'none'}"
+            for k in sorted(data)
+            if k != "action"
+        )
+        return _sentence(f"Action item {_text(data, 'action')} changed: {changes}")
+    if t == EventType.CLOSED_NOT_INCIDENT:
+        reason = _text(data, "reason").replace("_", " ")
+        dup = f" of {_text(data, 'duplicate_of')}" if _text(data, "duplicate_of") else ""
+        return _sentence(f"Closed, not an incident: {reason}{dup}", _text(data, "explanation"))
+    if t == EventType.RECLASSIFIED:
+        return _sentence(
+            f"Reclassified as {assumption_label(_text(data, 'assumption'))}: "
+            f"{_text(data, 'statement')}"
+        )
+    if t == EventType.ASSESSED:
+        found = [k.replace("_", " ") for k, v in sorted(data.items()) if v is True]
+        return _sentence(
+            "Assessed for reporting: " + (", ".join(found) if found else "nothing to report"),
+            f"Aware since {_text(data, 'aware_at')}",
+            _text(data, "note"),
+        )
+    if t == EventType.REPORT_FILED:
+        return _sentence(
+            f"Report filed: {_text(data, 'regime')} {_text(data, 'obligation')}, "
+            f"reference {_text(data, 'reference')}",
+            f"Filed {_text(data, 'filed_at')} (sha256 {short_hash(_text(data, 'sha256'))})",
         )
     return ""
