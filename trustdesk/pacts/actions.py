@@ -109,6 +109,33 @@ def register_agent(
     return agent
 
 
+def set_agent_profile(
+    agent: Agent,
+    *,
+    by: AbstractBaseUser | None,
+    high_risk_ai: bool,
+    personal_data: bool,
+    nis2: str,
+) -> Agent:
+    """Set the agent's regulatory profile (which reporting obligations its incidents can owe:
+    trustdesk/incidents/obligations.json). Risk only; an unchanged profile is refused."""
+    from trustdesk.pacts.models import Nis2Entity
+
+    _require_role(by, (RISK,), "set an agent's regulatory profile")
+    if nis2 not in Nis2Entity.values:
+        raise PactError(f"nis2: must be one of {', '.join(Nis2Entity.values)}")
+    with transaction.atomic():
+        current = Agent.objects.select_for_update().get(pk=agent.pk)
+        new = (bool(high_risk_ai), bool(personal_data), nis2)
+        if (current.high_risk_ai, current.personal_data, current.nis2) == new:
+            raise PactError(f"The profile of {agent.key} already says that; nothing changed.")
+        Agent.objects.filter(pk=agent.pk).update(
+            high_risk_ai=new[0], personal_data=new[1], nis2=new[2]
+        )
+    agent.high_risk_ai, agent.personal_data, agent.nis2 = new
+    return agent
+
+
 def _agent_name(key: str) -> str:
     return key.replace("-", " ").replace("_", " ").capitalize()
 

@@ -9,6 +9,7 @@ from trustdesk.pacts.api import api
 urlpatterns = [
     path("agents/", views.agents_index, name="agents"),
     path("agents/<slug:key>/", views.agent_detail, name="agent_detail"),
+    path("agents/<slug:key>/profile/", views.agent_profile, name="agent_profile"),
     path("pacts/", views.pacts_index, name="pacts"),
     path("pacts/new/", views.pact_new, name="pact_new"),
     path("pacts/<slug:key>/", views.pact_detail, name="pact_detail"),

@@ -26,6 +26,7 @@ from trustdesk.pacts.document import pact_schema as schema
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.forms import (
     AgentFilterForm,
+    AgentProfileForm,
     ApiTokenForm,
     CompareForm,
     DisputeFilterForm,
@@ -106,9 +107,39 @@ def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
         "agent": agent,
         "pacts": pacts,
         "open_incidents": open_incidents,
+        "profile_form": AgentProfileForm(initial=_profile(agent))
+        if has_role(request.user, RISK)
+        else None,
         **agent_trust_context(agent),
     }
     return render(request, "pacts/agent_detail.html", context)
+
+
+def _profile(agent: Agent) -> dict:
+    return {
+        "high_risk_ai": agent.high_risk_ai,
+        "personal_data": agent.personal_data,
+        "nis2": agent.nis2,
+    }
+
+
+@require_POST
+@role_required(RISK)
+def agent_profile(request: HttpRequest, key: str) -> HttpResponse:
+    """Set the regulatory profile from the agent page (plain POST, redirect back)."""
+    agent = get_object_or_404(Agent, key=key)
+    form = AgentProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.set_agent_profile(agent, by=request.user, **form.cleaned_data)
+        except PactError as exc:
+            for problem in exc.problems:
+                messages.error(request, problem)
+        else:
+            messages.success(request, "Regulatory profile saved.")
+    else:
+        messages.error(request, "The profile was not saved: choose a NIS2 entity type.")
+    return redirect("agent_detail", key=agent.key)
 
 
 # ---------------------------------------------------------------- pacts
