@@ -1,5 +1,5 @@
-"""The transparency log's tree (DESIGN.md section 15): RFC 6962 / 9162 hashing checked against the
-published test vectors and against sigstore's independent Merkle inclusion check, and the stored
+"""The transparency log's tree (docs/design.md section 15): RFC 6962 / 9162 hashing checked against
+the published test vectors and against sigstore's independent Merkle inclusion check, and the stored
 tree checked against one recomputed from the events."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What a decision did to the agent's scope, said exactly on the page and counted the same way by
-the metrics (DESIGN 6: reopened means the agent's scope restored)."""
+the metrics (docs/design.md section 6: reopened means the agent's scope restored)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def test_a_partial_reopening_held_by_another_incident_says_so_and_is_not_counted
     first = in_review_incident(by=people.op)  # suspended the agent
     holder = in_review_incident(by=people.op, version=first.pact_version)  # suspended too
     agent = first.agent
+    before = page_text(client_for("risk"), first)
+    assert f"Other incidents hold {agent.key}: {holder.key} (suspended)." in before
     decide(first, people.risk, "reopen_partial")
     viewer = client_for("viewer")
     text = page_text(viewer, first)
