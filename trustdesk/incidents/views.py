@@ -29,8 +29,9 @@ from trustdesk.core.roles import (
     roles_for,
 )
 from trustdesk.core.submissions import submit_once
+from trustdesk.core.timezones import request_zone
 from trustdesk.incidents import evidence as evidence_store
-from trustdesk.incidents import lifecycle, live
+from trustdesk.incidents import lifecycle, list_rows, live
 from trustdesk.incidents.chain import first_broken_link
 from trustdesk.incidents.forms import (
     ApplyContainmentForm,
@@ -102,6 +103,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "incidents": page.object_list,
+        "rows": list_rows.rows_html(page.object_list, zone=request_zone(request)),
         "state_counts": state_counts,
         "total_all_states": sum(by_state.values()),
         "filtered": bool(set(form.values()) - {"sort"}),
