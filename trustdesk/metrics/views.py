@@ -25,7 +25,7 @@ from trustdesk.core.roles import (
     roles_for,
 )
 from trustdesk.incidents.models import Incident
-from trustdesk.metrics import compute
+from trustdesk.metrics import compute, page_cache
 from trustdesk.metrics import dashboard as board
 from trustdesk.metrics.forms import DashboardFilterForm, DrilldownForm, RefreshForm, parts_of
 from trustdesk.metrics.models import MetricSnapshot
@@ -85,8 +85,9 @@ def _dashboard_context(request: HttpRequest) -> dict:
         "fresh": board.freshness(snapshot, now=now, eager=eager, beat_age=beat_age),
         "eager": eager,
         "beat_age": beat_age,
-        "tiles": board.build_tiles(snapshot.data, window=window, agent=agent) if snapshot else [],
-        "charts": board.trend_charts(snapshots, now=now, agent=agent),
+        "snapshots": snapshots,
+        "weeks": weeks,
+        "now": now,
         "trust_rows": trust_rows,
         "can_recompute": can(request.user, "recompute_metrics"),
     }
@@ -98,6 +99,14 @@ def _dashboard_context(request: HttpRequest) -> dict:
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _dashboard_context(request)
     context["reports_due"] = _reports_due(context["agent_key"])
+    # Tiles and trend charts: rendered once per snapshot version (metrics/page_cache.py).
+    window, agent, now = context["window"], context["agent_key"], context["now"]
+    context["tiles_html"] = page_cache.tiles_html(
+        context["snapshot"], window=window, agent=agent, stale=context["fresh"].stale, now=now
+    )
+    context["trends_html"] = page_cache.trends_html(
+        context["snapshots"], weeks=context["weeks"], agent=agent, now=now
+    )
     template = "metrics/dashboard.html#body" if wants_partial(request) else "metrics/dashboard.html"
     return render(request, template, context)
 
@@ -129,7 +138,8 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     if snapshot is None:
         return response
     window = snapshot.data.get("window", {})
-    for tile in context["tiles"]:
+    tiles = board.build_tiles(snapshot.data, window=context["window"], agent=context["agent_key"])
+    for tile in tiles:
         for row in tile.csv:
             writer.writerow(
                 [
