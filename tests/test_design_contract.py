@@ -29,6 +29,7 @@ EVERY_STATE = {
     "in_review",
     "recovered",
     "closed_restricted",
+    "closed_not_incident",
 }
 
 
