@@ -1,4 +1,4 @@
-"""Checks written from DESIGN.md alone (an audit of the contract), end to end through the
+"""Checks written from docs/design.md alone (an audit of the contract), end to end through the
 management commands of section 7."""
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ SECTION_7_EXAMPLE = """\
    "events": [{"type": "detected", "at": "2026-11-02T10:00:00Z", "by": "ana"},
               {"type": "contained", "at": "2026-11-02T10:07:00Z", "by": "ana",
                "data": {"action": "suspend", "scope_after": "suspended"}}]}]}
-"""  # noqa: E501 (copied verbatim from DESIGN.md section 7)
+"""  # noqa: E501 (copied verbatim from docs/design.md section 7)
 
 
 def _run(name: str, *args: str) -> str:

@@ -1,4 +1,5 @@
-"""GET /api/v1/agents/{key}/scope and /.well-known/trustdesk-keys.json (DESIGN 12)."""
+"""GET /api/v1/agents/{key}/scope and /.well-known/trustdesk-keys.json (docs/design.md section
+12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inspect AI logs and JUnit XML reports feed pact clauses (DESIGN.md section 14)."""
+"""Inspect AI logs and JUnit XML reports feed pact clauses (docs/design.md section 14)."""
 
 from __future__ import annotations
 
@@ -160,6 +160,17 @@ def test_a_breaching_eval_log_opens_an_incident_with_the_log_as_downloadable_evi
     assert proposal["scope_after"] == "suspended"
     lifecycle.contain_incident(incident, by=None, expected_version=incident.version, **proposal)
     assert Agent.objects.get(key="support-bot").scope == "suspended"
+
+
+def test_a_breaching_log_of_a_contain_auto_clause_suspends_the_agent_at_once(tmp_path):
+    doc = pact_document()
+    doc["spec"]["clauses"][0]["contain"] = "auto"
+    import_pact(doc)
+    ingest(make_inspect_log(tmp_path / "run.json", accuracy=0.4))
+    incident = Incident.objects.get()
+    assert incident.state == "contained"
+    assert Agent.objects.get(key="support-bot").scope == "suspended"
+    assert incident.evidence.get().kind == "evaluation_result"
 
 
 def test_a_passing_json_log_records_a_passing_evaluation_and_opens_nothing(tmp_path):

@@ -564,3 +564,23 @@ def test_detail_pages_run_a_bounded_number_of_queries(
         c.get(url)
         with django_assert_max_num_queries(12):
             assert c.get(url).status_code == 200
+
+
+def test_risk_sets_the_regulatory_profile_and_others_cannot(client_for):
+    from trustdesk.pacts.models import Agent
+
+    agent = AgentFactory(key="profile-bot")
+    url = reverse("agent_profile", args=[agent.key])
+    data = {"high_risk_ai": "on", "nis2": "essential"}
+    assert client_for("operator").post(url, data).status_code == 403
+    risk = client_for("risk")
+    assert risk.post(url, data).status_code == 302
+    saved = Agent.objects.get(pk=agent.pk)
+    assert (saved.high_risk_ai, saved.personal_data, saved.nis2) == (True, False, "essential")
+    page = risk.get(reverse("agent_detail", args=[agent.key]), follow=True)
+    assert b"Essential entity" in page.content
+    again = risk.post(url, data, follow=True)
+    assert b"nothing changed" in again.content
+    assert risk.post(url, {"nis2": "huge"}, follow=True).status_code == 200
+    assert Agent.objects.get(pk=agent.pk).nis2 == "essential"
+    assert risk.get(url).status_code == 405

@@ -59,7 +59,7 @@ def test_in_review_keeping_restricted_is_no_override(people):
 
 def _post(client, inc, headers=None, **extra):
     data = {
-        "expected_version": fresh(inc).version,
+        "version": fresh(inc).version,
         "decision": "reopen_full",
         "rationale": "The fix holds.",
         "override": "on",
@@ -95,7 +95,7 @@ def test_a_confirmation_of_something_else_than_what_is_skipped_now_is_refused(pe
     inc = repaired_incident(by=people.op)
     c = client_for("incident_manager")
     response = _post(c, inc, confirm="1", skip=["nothing at all"])
-    assert response.status_code == 400
+    assert response.status_code == 422  # a refused step (core.pages.run_step)
     assert "What this override skips changed since it was confirmed" in unescape(
         response.content.decode()
     )
@@ -111,3 +111,40 @@ def test_with_htmx_the_confirmation_replaces_the_review_panel(people, client_for
     assert html.lstrip().startswith('<section id="review-panel"')
     assert "<html" not in html
     assert not RecoveryDecision.objects.exists()
+
+
+def test_in_a_meeting_an_override_is_confirmed_the_same_way(people, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    inc = in_review_incident(
+        by=people.op,
+        condition=("evaluation_pass_rate", {"clause": "refund-limit", "min": "1", "last_n": 5}),
+    )
+    c = client_for("incident_manager")
+    meeting = actions.create_meeting(
+        by=c.user,
+        title="Weekly review",
+        scheduled_at=timezone.now() + timedelta(hours=1),
+        facilitator=c.user,
+        agenda=[inc],
+    )
+    url = reverse("review_meeting_decide", args=[meeting.pk, inc.key])
+    prefix = f"i{inc.pk}-"
+    data = {
+        f"{prefix}expected_version": fresh(inc).version,
+        f"{prefix}decision": "reopen_full",
+        f"{prefix}rationale": "Holds.",
+        f"{prefix}override": "on",
+        f"{prefix}justification": "Regulator deadline.",
+    }
+    page = c.post(url, data)
+    assert page.status_code == 200
+    html = unescape(page.content.decode())
+    skips = actions.override_preview(inc, decision="reopen_full")
+    assert "Confirm the override" in html and all(s in html for s in skips)
+    assert not RecoveryDecision.objects.exists()
+    done = c.post(url, {**data, f"{prefix}confirm": "1", f"{prefix}skip": skips})
+    assert done.status_code in (200, 302)
+    assert RecoveryDecision.objects.get().meeting == meeting

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from trustdesk.pacts.document import MAX_DOCUMENT_BYTES, load_documents
 from trustdesk.pacts.errors import DocumentError
-from trustdesk.pacts.models import DisputeStatus, RiskTier, Scope
+from trustdesk.pacts.models import DisputeStatus, Nis2Entity, RiskTier, Scope
 
 MAX_SEARCH = 100
 
@@ -241,3 +241,11 @@ class ApiTokenForm(forms.Form):
         """The scopes to give: the ticked ones, then agent:KEY for each agent key."""
         keys = self.cleaned_data.get("agents", "").replace(",", " ").split()
         return [*self.cleaned_data.get("scopes", []), *(f"agent:{k}" for k in keys)]
+
+
+class AgentProfileForm(forms.Form):
+    """The agent's regulatory profile (docs/design.md section 13)."""
+
+    high_risk_ai = forms.BooleanField(required=False, label="High-risk AI system (EU AI Act)")
+    personal_data = forms.BooleanField(required=False, label="Processes personal data (GDPR)")
+    nis2 = forms.ChoiceField(label="NIS2 entity", choices=Nis2Entity.choices)

@@ -1,14 +1,14 @@
 from django.urls import path
 
-# These modules register their endpoints on `api` when imported, so before api.urls is read:
-# POST /eval-logs and POST /incidents/{key}/traces.
-from trustdesk.incidents import api_traces  # noqa: F401
+# This module registers its endpoint on `api` when imported, so before api.urls is read:
+# POST /eval-logs. (POST /incidents/{key}/traces is registered by the incidents app's ready().)
 from trustdesk.pacts import api_eval_logs, views  # noqa: F401
 from trustdesk.pacts.api import api
 
 urlpatterns = [
     path("agents/", views.agents_index, name="agents"),
     path("agents/<slug:key>/", views.agent_detail, name="agent_detail"),
+    path("agents/<slug:key>/profile/", views.agent_profile, name="agent_profile"),
     path("pacts/", views.pacts_index, name="pacts"),
     path("pacts/new/", views.pact_new, name="pact_new"),
     path("pacts/<slug:key>/", views.pact_detail, name="pact_detail"),

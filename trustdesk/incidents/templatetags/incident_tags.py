@@ -113,9 +113,7 @@ def event_summary(event: Any) -> str:
             if data.get("override") is True
             else ""
         )
-        return _sentence(
-            _text(data, "summary"), f"Reference: {_text(data, 'reference')}", override
-        )
+        return _sentence(_text(data, "summary"), f"Reference: {_text(data, 'reference')}", override)
     if t == EventType.OPERATING_MODEL_CHANGED:
         return _sentence(f"{_text(data, 'kind').replace('_', ' ')}: {_text(data, 'summary')}")
     if t == EventType.REENTRY_CONDITION_SET:
