@@ -29,6 +29,7 @@ BUILT_BY_HAND = frozenset(
         "tests/metrics/test_trust.py",
         "tests/metrics/test_views.py",
         "tests/metrics/test_worker.py",
+        "tests/metrics/test_browser.py",
     }
 )
 DB_FIXTURES = ("db", "transactional_db", "live_server", "django_db_reset_sequences")
