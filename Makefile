@@ -12,6 +12,7 @@ run:
 
 test:
 	@bash scripts/venv.sh test
+	@.venv/bin/lint-imports --no-cache
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:

@@ -1,4 +1,5 @@
-"""The transparency log benchmark (DESIGN.md section 15). Prints every figure against its budget.
+"""The transparency log benchmark (docs/design.md section 15). Prints every figure against its
+budget.
 
     python -m bench.log                    # about 1,000,000 leaves (87,000 incidents)
     python -m bench.log --incidents 20000  # smaller, faster
@@ -180,7 +181,7 @@ def report(generated: dict | None, figures: dict) -> str:
     def verdict(ok: bool) -> str:
         return "within budget" if ok else "OVER BUDGET"
 
-    lines = ["Transparency log benchmark (DESIGN.md section 15)", ""]
+    lines = ["Transparency log benchmark (docs/design.md section 15)", ""]
     if generated:
         lines.append(
             f"generated {generated['incidents']:,} incidents, {generated['events']:,} events: "

@@ -1,4 +1,4 @@
-"""The TrustDesk benchmark (DESIGN.md section 9, issue 6 item 5). Prints every figure.
+"""The TrustDesk benchmark (docs/design.md section 9). Prints every figure.
 
     python -m bench.run                       # 100,000 incidents (about 1.1 million events)
     python -m bench.run --incidents 20000     # smaller, faster

@@ -1,6 +1,6 @@
 """factory_boy factories shared by every app's tests.
 
-Pact versions are built as documents in the shape of DESIGN.md section 4; incidents are opened
+Pact versions are built as documents in the shape of docs/design.md section 4; incidents are opened
 through the lifecycle, never by writing rows directly.
 """
 

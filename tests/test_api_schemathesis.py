@@ -62,9 +62,9 @@ def test_no_5xx_and_every_answer_conforms_to_the_openapi_document(case, api_toke
     )
 
 
-# The read API and the scope statement (DESIGN 12) get more examples and every check but one:
-# content types, headers, auth that is not ignored, invalid input refused. Left out is
-# positive_data_acceptance: a schema cannot say that `from=2026-02-31` is not a date, and the
+# The read API and the scope statement (docs/design.md section 12) get more examples and every
+# check but one: content types, headers, auth that is not ignored, invalid input refused. Left out
+# is positive_data_acceptance: a schema cannot say that `from=2026-02-31` is not a date, and the
 # documented answer to it is a 400 naming the field.
 read_schema = schema.include(method="GET", path_regex=r"^/api/v1/(agents|pacts|incidents|metrics)")
 

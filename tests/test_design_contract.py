@@ -1,4 +1,4 @@
-"""Checks written from DESIGN.md alone (an audit of the contract), end to end through the
+"""Checks written from docs/design.md alone (an audit of the contract), end to end through the
 management commands of section 7."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from trustdesk.reviews.models import RecoveryDecision, ReviewMeeting
 
 pytestmark = pytest.mark.django_db
 
+# Section 4's lifecycle and section 13's closed_not_incident: every state the model knows.
 EVERY_STATE = {
     "detected",
     "contained",
@@ -318,7 +319,7 @@ SECTION_7_EXAMPLE = """\
    "events": [{"type": "detected", "at": "2026-11-02T10:00:00Z", "by": "ana"},
               {"type": "contained", "at": "2026-11-02T10:07:00Z", "by": "ana",
                "data": {"action": "suspend", "scope_after": "suspended"}}]}]}
-"""  # noqa: E501 (copied verbatim from DESIGN.md section 7)
+"""  # noqa: E501 (copied verbatim from docs/design.md section 7)
 
 
 def _run(name: str, *args: str) -> str:

@@ -1,7 +1,8 @@
-"""Walk every URL of the project with every role (DESIGN.md section 10).
+"""Walk every URL of the project with every role (docs/design.md section 10).
 
-A view that forgets its role check fails here: every route must either carry `role_required`
-(its `required_roles`) or be listed as public below with the reason.
+A view that forgets its role check fails here: every route must either carry
+`permission_required(action)` (an action of core.roles.PERMISSIONS, whose roles become its
+`required_roles`) or be listed as public below with the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.factories import make_incident
-from trustdesk.core.roles import ROLES
+from trustdesk.core.roles import PERMISSIONS, ROLES
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +98,14 @@ def test_every_route_is_role_checked_or_public_for_a_reason():
         if not getattr(p.callback, "required_roles", None) and p.name not in PUBLIC
     ]
     assert unguarded == []
+    # Who may do what is read from the one table, not spelled per view.
+    by_roles = [
+        (route, p.name)
+        for route, p in _routes(get_resolver().url_patterns)
+        if getattr(p.callback, "required_roles", None)
+        and getattr(p.callback, "permission", None) not in PERMISSIONS
+    ]
+    assert by_roles == []
 
 
 def test_every_url_with_every_role(client, make_user, sample_values):

@@ -1,4 +1,4 @@
-"""TrustDesk settings: one module, read from the environment (DESIGN.md section 3)."""
+"""TrustDesk settings: one module, read from the environment (docs/design.md section 3)."""
 
 from __future__ import annotations
 
@@ -269,7 +269,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
 AXES_HTTP_RESPONSE_CODE = 429
-# Transparency log checkpoints (DESIGN.md section 15): signed every minute when the log grew.
+# Transparency log checkpoints (docs/design.md section 15): signed every minute when the log grew.
 CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
     "task": "trustdesk.diligence.tasks.make_log_checkpoint",
     "schedule": timedelta(minutes=1),
@@ -277,9 +277,9 @@ CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
 # The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
 TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
 
-# Webhooks and notifications (trustdesk.notify, DESIGN.md section 12). The sweep sends retries due
-# after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the page
-# paths in events into absolute URLs; e-mail goes through Django's mail settings.
+# Webhooks and notifications (trustdesk.notify, docs/design.md section 12). The sweep sends retries
+# due after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the
+# page paths in events into absolute URLs; e-mail goes through Django's mail settings.
 CELERY_BEAT_SCHEDULE["deliver-due-messages"] = {
     "task": "trustdesk.notify.tasks.deliver_due",
     "schedule": timedelta(seconds=30),

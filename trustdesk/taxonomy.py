@@ -1,4 +1,5 @@
-"""The broken-assumption taxonomy of DESIGN.md section 5: the one list, with its explanations."""
+"""The broken-assumption taxonomy of docs/design.md section 5: the one list, with its
+explanations."""
 
 from __future__ import annotations
 

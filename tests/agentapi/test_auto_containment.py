@@ -1,4 +1,5 @@
-"""`contain: auto` on a clause (DESIGN 12): a breach opens the incident and contains it at once."""
+"""`contain: auto` on a clause (docs/design.md section 12): a breach opens the incident and
+contains it at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The read API (DESIGN 12): agents, pacts, incidents with events, metrics; token scope `read`."""
+"""The read API (docs/design.md section 12): agents, pacts, incidents with events, metrics; token
+scope `read`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""GET /api/v1/agents/{key}/scope and /.well-known/trustdesk-keys.json (DESIGN 12)."""
+"""GET /api/v1/agents/{key}/scope and /.well-known/trustdesk-keys.json (docs/design.md section
+12)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def contain(incident, scope="suspended", action=None, reason=""):
 def published(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "trustdesk.core.effects.publish", lambda t, data, severity=None: calls.append((t, data))
+        "trustdesk.incidents.lifecycle.publish",
+        lambda t, data, severity=None: calls.append((t, data)),
     )
     return calls
 

@@ -1,4 +1,4 @@
-"""Token scopes and `manage.py api_token create|list|revoke` (DESIGN 12)."""
+"""Token scopes and `manage.py api_token create|list|revoke` (docs/design.md section 12)."""
 
 from __future__ import annotations
 

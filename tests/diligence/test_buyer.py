@@ -131,7 +131,6 @@ def test_an_override_and_its_justification_are_shown(client, manager):
             "override": True,
             "justification": "Peak season; risk accepted by the COO.",
         },
-        decided_at=t + timedelta(minutes=1),
     )
     _, token = create_share_link(by=manager, label="x", agents=[incident.agent])
     body = client.get(reverse("buyer_view", args=[token])).content.decode()

@@ -1,4 +1,4 @@
-"""Signed checkpoints, the /log endpoints and `manage.py verify_log` (DESIGN.md section 15)."""
+"""Signed checkpoints, the /log endpoints and `manage.py verify_log` (docs/design.md section 15)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Bundles anchored to the transparency log, and a later bundle checked against an earlier one
-(DESIGN.md section 15): `verify.py NEW.zip --previous OLD.zip` and `verify_bundle` accept a
+(docs/design.md section 15): `verify.py NEW.zip --previous OLD.zip` and `verify_bundle` accept a
 history that extends the old one and name the first thing that does not hold."""
 
 from __future__ import annotations

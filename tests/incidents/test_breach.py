@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.builders import walk
 from tests.factories import DEFAULT_CLAUSE, make_pact_version
 from trustdesk.incidents import lifecycle, tasks
 from trustdesk.incidents.models import BreachLink, Incident
@@ -77,7 +78,7 @@ def test_a_second_breach_attaches_a_note_and_the_same_evaluation_twice_does_noth
 def test_a_closed_incident_does_not_receive_new_breaches():
     clause = make_pact_version().clauses.get()
     first = lifecycle.open_incident_for_breach(evaluation(clause, ext="a"), by=None)
-    Incident.objects.filter(pk=first.pk).update(state="recovered")
+    walk(first, "recovered")
     second = lifecycle.open_incident_for_breach(evaluation(clause, ext="b"), by=None)
     assert second.pk != first.pk
 

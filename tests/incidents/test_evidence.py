@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
 
+from tests.builders import walk
 from tests.incidents.backend_helpers import fresh, incident_in, media, upload  # noqa: F401
 from trustdesk.incidents import evidence as store
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.lifecycle import GateError
-from trustdesk.incidents.models import Event, Evidence, Incident
+from trustdesk.incidents.models import Event, Evidence
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
@@ -167,8 +167,7 @@ def test_a_file_named_like_html_is_kept_as_inert_bytes_under_its_hash(settings):
 
 @pytest.mark.columns_off_record  # a decision set by hand
 def test_evidence_after_the_decision_is_accepted_and_marked_late(settings):
-    incident = incident_in("repaired")
-    Incident.objects.filter(pk=incident.pk).update(state="recovered", decided_at=timezone.now())
+    incident = walk(incident_in("repaired"), "recovered")
     item = add(incident, upload=upload(b"late bytes"))
     assert item.event.data["late"] is True
     assert fresh(incident).state == "recovered"

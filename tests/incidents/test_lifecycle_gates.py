@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.forms.models import model_to_dict
 
-from tests.incidents.backend_helpers import incident_in, media  # noqa: F401
+from tests.builders import incident_in
+from tests.incidents.backend_helpers import media  # noqa: F401
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.lifecycle import GateError
 from trustdesk.incidents.models import Event, Evidence, Incident
@@ -27,14 +28,8 @@ REACHABLE = ["detected", "contained", "evidence_preserved", "classified", "repai
 
 
 def reach(state: str) -> Incident:
-    """An incident in `state`: walked there through the lifecycle, or, for the review states
-    (written by the reviews app), walked to repaired and then moved by a raw UPDATE."""
-    if state in REACHABLE:
-        return incident_in(state)
-    incident = incident_in("repaired")
-    Incident.objects.filter(pk=incident.pk).update(state=state)
-    incident.refresh_from_db()
-    return incident
+    """An incident in `state`, walked there through the real actions (tests/builders.py)."""
+    return incident_in(state)
 
 
 def do_contain(inc):

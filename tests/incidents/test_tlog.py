@@ -1,5 +1,5 @@
-"""The transparency log's tree (DESIGN.md section 15): RFC 6962 / 9162 hashing checked against the
-published test vectors and against sigstore's independent Merkle inclusion check, and the stored
+"""The transparency log's tree (docs/design.md section 15): RFC 6962 / 9162 hashing checked against
+the published test vectors and against sigstore's independent Merkle inclusion check, and the stored
 tree checked against one recomputed from the events."""
 
 from __future__ import annotations
@@ -228,3 +228,18 @@ def test_the_python_twin_and_the_bulk_numbering_build_the_trigger_s_tree():
             cursor.execute("SET LOCAL session_replication_role = origin")
     assert tlog.index_unindexed_events() == 0
     assert assert_stored_tree_is_the_recomputed_one() == 3 + 4 + 5 + 6
+
+
+@pytest.mark.django_db
+def test_imported_history_is_numbered_into_the_log_in_the_order_it_is_stored():
+    from tests.factories import AgentFactory, make_pact_version
+    from tests.incidents.test_import_export import valid_document
+    from trustdesk.incidents.exchange import import_document
+
+    make_incident(title="before the import")
+    agent = AgentFactory(key="support-bot", name="Support bot", owner="payments-risk")
+    version = make_pact_version(agent=agent, pact_key="support-refunds")
+    result = import_document(valid_document(version))
+    assert result.events == 27
+    size = assert_stored_tree_is_the_recomputed_one()
+    assert size == 1 + 27

@@ -1,5 +1,6 @@
 """20 threads appending across incidents on PostgreSQL: the log index stays gapless, nothing
-deadlocks, and the stored tree equals the one recomputed from the events (DESIGN.md section 15).
+deadlocks, and the stored tree equals the one recomputed from the events (docs/design.md section
+15).
 
 The mix opens incidents for one agent (locking the agent, then appending) while others contain
 (appending, and changing that agent's scope) and add notes, all released together.

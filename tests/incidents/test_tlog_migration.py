@@ -1,5 +1,5 @@
 """The migration that introduces the transparency log numbers the events already stored, in
-stored (id) order, and builds their tree (DESIGN.md section 15)."""
+stored (id) order, and builds their tree (docs/design.md section 15)."""
 
 from __future__ import annotations
 

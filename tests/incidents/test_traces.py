@@ -1,5 +1,5 @@
 """Agent traces (OTLP JSON) as evidence of kind `trace`, and their span tree on the incident page
-(DESIGN.md section 14). The traces are built with opentelemetry-proto's own message classes and
+(docs/design.md section 14). The traces are built with opentelemetry-proto's own message classes and
 written with protobuf's JSON mapping, like an OTLP exporter."""
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ def test_a_worked_incident_page_keeps_its_budget_as_notes_pile_up(
     from tests.incidents.backend_helpers import advance
 
     incident = advance(make_incident(), "repaired")
-    lifecycle.open_classification_dispute(incident, by=client_for("viewer").user, reason="Hmm")
+    lifecycle.open_classification_dispute(incident, by=client_for("risk").user, reason="Hmm")
     client = client_for("operator")
     before = count_queries(client, incident)
     for n in range(25):

@@ -68,7 +68,7 @@ def record(incident: Incident, *events: tuple[str, datetime, dict[str, Any], str
     return out
 
 
-# One function per event type, with the data keys of DESIGN.md section 7.
+# One function per event type, with the data keys of docs/design.md section 7.
 
 
 def contained(at, by="ana", scope_after="suspended"):

@@ -1,4 +1,4 @@
-"""`manage.py metrics`: the JSON shape of DESIGN.md section 7, dates, and clear refusals."""
+"""`manage.py metrics`: the JSON shape of docs/design.md section 7, dates, and clear refusals."""
 
 from __future__ import annotations
 

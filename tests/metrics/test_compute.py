@@ -1,4 +1,4 @@
-"""Every metric of DESIGN.md section 6 against hand-computed fixtures.
+"""Every metric of docs/design.md section 6 against hand-computed fixtures.
 
 The suite runs on PostgreSQL and on SQLite with the same pinned numbers, which is the proof that
 both backends compute the same figures for the same data.

@@ -52,3 +52,34 @@ def test_subscribe_and_send_a_failed_message_again_at_390px(
     assert fits(page)
     message.refresh_from_db()
     assert message.status == "delivered" and len(receiver.accepted()) == 1
+
+
+def test_a_containment_in_the_browser_reaches_a_receiver_signed(
+    page, live_server, login_page, screenshot, receiver
+):
+    import standardwebhooks
+
+    from tests.factories import make_incident
+
+    sub, secret = actions.add_webhook(
+        url=receiver.url, events="agent.scope_changed,incident.state_changed", by=None
+    )
+    incident = make_incident()
+    login_page(page, "operator")
+    page.goto(f"{live_server.url}/incidents/{incident.key}/")
+    page.select_option("#id_contain-action", "suspend")
+    page.select_option("#id_contain-scope_after", "suspended")
+    page.fill("#id_contain-reason", "Refund tool disabled for this agent")
+    page.get_by_role("button", name="Record containment").click()
+    page.locator("#incident-main .messages").wait_for()
+    received = receiver.wait_for(2)
+    payloads = [standardwebhooks.Webhook(secret).verify(r.body, r.headers) for r in received]
+    scope = next(p for p in payloads if p["type"] == "agent.scope_changed")
+    assert scope["data"]["agent"] == incident.agent.key
+    assert scope["data"]["scope"] == "suspended"
+    # The incident page lists what the step sent, delivered.
+    page.reload()
+    region = page.locator("#deliveries")
+    assert "agent.scope_changed" in region.inner_text()
+    assert "delivered" in region.inner_text()
+    screenshot(page, "deliveries")

@@ -1,5 +1,5 @@
-"""Webhooks (DESIGN.md section 12): signed deliveries to a real local receiver, verified with the
-`standardwebhooks` package; retries, ordering, disabling, redelivery and redirects."""
+"""Webhooks (docs/design.md section 12): signed deliveries to a real local receiver, verified with
+the `standardwebhooks` package; retries, ordering, disabling, redelivery and redirects."""
 
 from __future__ import annotations
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from datetime import timedelta
 
 import pytest
@@ -12,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.pacts.documents import valid_document
+from trustdesk.core import effects
 from trustdesk.pacts import actions
 from trustdesk.pacts.models import ApiToken, Evaluation
 
@@ -267,17 +266,21 @@ def test_failures_of_restrict_and_suspend_clauses_are_breaches(
 def test_a_breach_is_handed_to_the_incidents_app_after_commit(
     client, pact, secret, monkeypatch, django_capture_on_commit_callbacks
 ):
-    calls = []
-    fake = types.ModuleType("trustdesk.incidents.tasks")
-    fake.open_incident_for_breach = types.SimpleNamespace(delay=calls.append)
-    monkeypatch.setitem(sys.modules, "trustdesk.incidents.tasks", fake)
+    sent = []
+    # By task name (core.effects): the pacts app never imports the incidents app.
+    monkeypatch.setattr(effects, "_send", lambda name, args, kwargs: sent.append((name, args)))
+    task = "trustdesk.incidents.tasks.open_incident_for_breach"
+
+    def breaches():
+        return [args for name, args in sent if name == task]
+
     with django_capture_on_commit_callbacks(execute=True):
         post(client, [item("suspends", 1, "b1"), item("op-0", 99, "f1")], secret)
     breach = Evaluation.objects.get(external_id="b1")
-    assert calls == [breach.pk]
+    assert breaches() == [(breach.pk,)]
     with django_capture_on_commit_callbacks(execute=True):
         post(client, item("suspends", 1, "b1"), secret)  # a repeat is not a new breach
-    assert calls == [breach.pk]
+    assert breaches() == [(breach.pk,)]
 
 
 def test_evaluations_go_to_the_active_version(client, pact, secret, make_user):

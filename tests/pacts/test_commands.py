@@ -1,4 +1,4 @@
-"""import_pacts and export_pact (DESIGN.md section 7)."""
+"""import_pacts and export_pact (docs/design.md section 7)."""
 
 from __future__ import annotations
 

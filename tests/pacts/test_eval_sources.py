@@ -1,4 +1,4 @@
-"""Inspect AI logs and JUnit XML reports feed pact clauses (DESIGN.md section 14)."""
+"""Inspect AI logs and JUnit XML reports feed pact clauses (docs/design.md section 14)."""
 
 from __future__ import annotations
 

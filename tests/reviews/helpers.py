@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from tests.builders import walk
 from tests.factories import make_incident, make_pact_version
-from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Clause, Evaluation
 from trustdesk.reviews import actions
@@ -29,58 +29,16 @@ def advance(
     assumption: str = "authority",
     skip_kinds: tuple[str, ...] = (),
 ) -> Incident:
-    """Walk an incident forward to `to` through the lifecycle; `skip_kinds` are evidence kinds
-    left out (acknowledged as gaps), so evidence completeness can be below 1."""
-    inc = fresh(incident)
-    while ORDER.index(inc.state) < ORDER.index(to):
-        state = inc.state
-        if state == "detected":
-            lifecycle.contain_incident(
-                inc, by=by, expected_version=inc.version, action="suspend", scope_after="suspended"
-            )
-        elif state == "contained":
-            required = list(inc.pact_version.evidence_required) if inc.pact_version else []
-            for kind in required:
-                if kind in skip_kinds:
-                    continue
-                inc = fresh(inc)
-                lifecycle.add_evidence(
-                    inc,
-                    by=by,
-                    expected_version=inc.version,
-                    kind=kind,
-                    description=f"{kind} of {inc.key}",
-                    text=f"{kind} content for {inc.key}",
-                )
-            inc = fresh(inc)
-            gaps = [k for k in required if k in skip_kinds]
-            lifecycle.mark_evidence_preserved(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                acknowledged_gaps=gaps,
-                reason="Not retained by the vendor." if gaps else "",
-            )
-        elif state == "evidence_preserved":
-            lifecycle.classify_incident(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                assumption=assumption,
-                statement="Refunds above the limit went out without approval.",
-                clauses=list(inc.pact_version.clauses.all()),
-                confidence="known",
-            )
-        elif state == "classified":
-            lifecycle.record_repair(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                summary="Approval check enforced in the refund tool.",
-                reference="PR-101",
-            )
-        inc = fresh(inc)
-    return inc
+    """Walk an incident forward to `to` through the lifecycle (tests/builders.py); `skip_kinds`
+    are evidence kinds left out (acknowledged as gaps), so evidence completeness can be below 1."""
+    return walk(
+        incident,
+        to,
+        by=by,
+        assumption=assumption,
+        skip_kinds=skip_kinds,
+        repair_summary="Approval check enforced in the refund tool.",
+    )
 
 
 def repaired_incident(*, by=None, version=None, agent=None, detected_at=None, **kw) -> Incident:

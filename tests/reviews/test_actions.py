@@ -555,9 +555,11 @@ def test_an_agenda_holds_at_most_the_maximum(people, monkeypatch):
         actions.add_agenda_item(meeting, by=people.im, incident=incidents[2])
 
 
-def test_the_agent_recheck_task_checks_every_open_incident_of_the_agent(make_user):
+def test_the_agent_recheck_task_checks_every_open_incident_of_the_agent(
+    make_user, django_capture_on_commit_callbacks
+):
+    from trustdesk.core.effects import agent_changed
     from trustdesk.reviews.models import ReentryCondition
-    from trustdesk.reviews.tasks import enqueue_agent_recheck
 
     op = make_user("operator")
     inc = repaired_incident(by=op)
@@ -568,6 +570,7 @@ def test_the_agent_recheck_task_checks_every_open_incident_of_the_agent(make_use
             i, by=op, expected_version=i.version, kind="dispute_free", params={}
         )
     ReentryCondition.objects.update(checked_at=None, status="unknown")
-    enqueue_agent_recheck(inc.agent_id)  # eager here: runs in-process
+    with django_capture_on_commit_callbacks(execute=True):  # by task name; eager: in-process
+        agent_changed(inc.agent_id)
     assert ReentryCondition.objects.get(incident=inc).status == "met"
     assert ReentryCondition.objects.get(incident=other).status == "unknown"

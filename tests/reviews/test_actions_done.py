@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 
 def test_actions_done_follows_the_required_items(make_user):
     risk = make_user("risk")
-    inc = ready_for_review(repaired_incident(by=risk), by=risk, condition=("actions_done", {}))
+    operator = make_user("operator")  # works the incident; risk reviews it
+    inc = ready_for_review(repaired_incident(by=operator), by=risk, condition=("actions_done", {}))
     condition = ReentryCondition.objects.get(incident=inc, kind="actions_done")
     assert evaluate_condition(condition)[0] is True  # nothing required yet
     assert observed_summary("actions_done", condition.observed).startswith("No action item")

@@ -40,7 +40,7 @@ def test_a_meeting_is_in_progress_once_a_decision_is_taken_in_it(client, people)
     response = client.post(
         reverse("review_meeting_decide", args=[meeting.pk, incident.key]),
         {
-            f"i{incident.pk}-expected_version": incident.version,
+            f"i{incident.pk}-version": incident.version,
             f"i{incident.pk}-decision": "reopen_partial",
             f"i{incident.pk}-rationale": "Every condition holds.",
         },

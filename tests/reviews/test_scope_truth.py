@@ -1,5 +1,5 @@
 """What a decision did to the agent's scope, said exactly on the page and counted the same way by
-the metrics (DESIGN 6: reopened means the agent's scope restored)."""
+the metrics (docs/design.md section 6: reopened means the agent's scope restored)."""
 
 from __future__ import annotations
 

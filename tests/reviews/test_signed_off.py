@@ -1,5 +1,5 @@
-"""Sign-offs are `signed_off` events (DESIGN 11): internal unless the signer marks them shareable;
-a buyer's bundle and page carry only the shareable ones."""
+"""Sign-offs are `signed_off` events (docs/design.md section 11): internal unless the signer marks
+them shareable; a buyer's bundle and page carry only the shareable ones."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_the_panel_form_offers_the_shareable_choice_and_records_it(people, clien
     response = c.post(
         reverse("incident_review_signoff", args=[inc.key]),
         {
-            "expected_version": fresh(inc).version,
+            "version": fresh(inc).version,
             "role": "risk",
             "comment": "OK to share.",
             "shareable": "on",

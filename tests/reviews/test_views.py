@@ -105,7 +105,7 @@ def test_recording_a_change_by_plain_post_redirects_to_the_incident_page(world, 
     response = c.post(
         reverse("incident_review_change", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "kind": "human_oversight",
             "summary": "A human approves.",
         },
@@ -122,7 +122,7 @@ def test_an_htmx_post_gets_the_panel_and_an_incident_changed_trigger(world, clie
     response = c.post(
         reverse("incident_review_condition", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "kind": "no_incidents",
             "assumption": "authority",
             "days": "30",
@@ -145,14 +145,14 @@ def test_bad_condition_parameters_show_every_problem_and_change_nothing(world, c
     response = c.post(
         reverse("incident_review_condition", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "kind": "evaluation_pass_rate",
             "clause": "",
             "min_rate": "",
             "last_n": "",
         },
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     body = response.content.decode()
     assert "clause: required" in body and "min: required" in body and "last_n: required" in body
     assert fresh(inc).version == version
@@ -160,7 +160,7 @@ def test_bad_condition_parameters_show_every_problem_and_change_nothing(world, c
     response = c.post(
         reverse("incident_review_condition", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "kind": "signoffs",
             "roles": ["viewer"],
             "min_roles": "1",
@@ -180,7 +180,7 @@ def test_a_stale_form_is_refused_with_what_changed_and_the_input_kept(world, cli
     )
     response = c.post(
         reverse("incident_review_change", args=[inc.key]),
-        {"expected_version": seen, "kind": "control_added", "summary": "My half-written change"},
+        {"version": seen, "kind": "control_added", "summary": "My half-written change"},
     )
     assert response.status_code == 409
     body = response.content.decode()
@@ -195,23 +195,21 @@ def test_request_review_and_decide_through_the_panel(world, client_for):
     op = client_for("operator")
     op.post(
         reverse("incident_review_change", args=[inc.key]),
-        {"expected_version": inc.version, "kind": "monitoring_added", "summary": "Alerts."},
+        {"version": inc.version, "kind": "monitoring_added", "summary": "Alerts."},
     )
     inc = fresh(inc)
     op.post(
         reverse("incident_review_condition", args=[inc.key]),
-        {"expected_version": inc.version, "kind": "operating_model_changed"},
+        {"version": inc.version, "kind": "operating_model_changed"},
     )
     inc = fresh(inc)
-    response = op.post(
-        reverse("incident_review_request", args=[inc.key]), {"expected_version": inc.version}
-    )
+    response = op.post(reverse("incident_review_request", args=[inc.key]), {"version": inc.version})
     assert response.status_code == 302 and fresh(inc).state == "in_review"
     risk = client_for("risk")
     inc = fresh(inc)
     response = risk.post(
         reverse("incident_review_decide", args=[inc.key]),
-        {"expected_version": inc.version, "decision": "reopen_partial", "rationale": "Holds."},
+        {"version": inc.version, "decision": "reopen_partial", "rationale": "Holds."},
     )
     assert response.status_code == 302
     assert fresh(inc).state == "recovered"
@@ -236,19 +234,19 @@ def test_an_override_without_justification_is_refused_in_the_form(people, client
     response = c.post(
         reverse("incident_review_decide", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "decision": "reopen_full",
             "rationale": "Need it.",
             "override": "on",
             "justification": "",
         },
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "An override needs a written justification" in response.content.decode()
     response = c.post(
         reverse("incident_review_decide", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "decision": "reopen_full",
             "rationale": "Need it.",
             "override": "on",
@@ -262,7 +260,7 @@ def test_an_override_without_justification_is_refused_in_the_form(people, client
     response = c.post(
         reverse("incident_review_decide", args=[inc.key]),
         {
-            "expected_version": inc.version,
+            "version": inc.version,
             "decision": "reopen_full",
             "rationale": "Need it.",
             "override": "on",
@@ -289,7 +287,7 @@ def test_attestation_through_the_panel_and_the_decider_is_refused(world, people,
         reverse("incident_review_attest", args=[inc.key]),
         {"can_explain": "yes", "comment": "Mine."},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "decider cannot attest" in response.content.decode()
     other = client_for("operator")
     response = other.post(
@@ -303,7 +301,7 @@ def test_attestation_through_the_panel_and_the_decider_is_refused(world, people,
         reverse("incident_review_attest", args=[inc.key]),
         {"can_explain": "yes", "comment": "Changed my mind."},
     )
-    assert again.status_code == 400 and "already attested" in again.content.decode()
+    assert again.status_code == 422 and "already attested" in again.content.decode()
     assert Attestation.objects.count() == 1
 
 
@@ -404,7 +402,7 @@ def test_meeting_list_and_create(world, people, client_for, django_assert_max_nu
     assert list(meeting.agenda.all()) == [world["review"]]
     assert meeting.created_by == c.user and meeting.facilitator == people.risk
     bad = c.post(reverse("review_meeting_new"), {"title": "", "scheduled_at": "tomorrow"})
-    assert bad.status_code == 400 and ReviewMeeting.objects.count() == 2
+    assert bad.status_code == 422 and ReviewMeeting.objects.count() == 2
     not_in_review = c.post(
         reverse("review_meeting_new"),
         {
@@ -414,7 +412,7 @@ def test_meeting_list_and_create(world, people, client_for, django_assert_max_nu
             "agenda": [world["repaired"].pk],
         },
     )
-    assert not_in_review.status_code == 400
+    assert not_in_review.status_code == 422
     viewer = client_for("viewer")
     with django_assert_max_num_queries(8):
         listing = viewer.get(reverse("review_meetings")).content.decode()
@@ -504,7 +502,7 @@ def test_deciding_and_attesting_in_a_meeting_links_the_decision(world, people, c
     response = risk.post(
         reverse("review_meeting_decide", args=[meeting.pk, inc.key]),
         {
-            f"{prefix}-expected_version": inc.version,
+            f"{prefix}-version": inc.version,
             f"{prefix}-decision": "keep_restricted",
             f"{prefix}-rationale": "Pass rate is not there yet.",
         },
@@ -533,7 +531,7 @@ def test_a_meeting_decision_error_keeps_the_input(world, client_for):
     response = client_for("risk").post(
         reverse("review_meeting_decide", args=[meeting.pk, inc.key]),
         {
-            f"{prefix}-expected_version": inc.version - 1,
+            f"{prefix}-version": inc.version - 1,
             f"{prefix}-decision": "reopen_full",
             f"{prefix}-rationale": "My careful rationale",
         },
@@ -563,12 +561,12 @@ def test_notes_are_appended_and_a_closed_meeting_takes_none(world, client_for):
     assert 'id="note-form-slot"' in response.content.decode()
     assert "Start." in response.content.decode()
     assert (
-        op.post(reverse("review_meeting_note", args=[meeting.pk]), {"text": ""}).status_code == 400
+        op.post(reverse("review_meeting_note", args=[meeting.pk]), {"text": ""}).status_code == 422
     )
     im = client_for("incident_manager")
     assert im.post(reverse("review_meeting_close", args=[meeting.pk])).status_code == 302
     late = op.post(reverse("review_meeting_note", args=[meeting.pk]), {"text": "Late."})
-    assert late.status_code == 400 and "closed" in late.content.decode()
+    assert late.status_code == 422 and "closed" in late.content.decode()
     assert list(MeetingNote.objects.values_list("text", flat=True)) == ["Start."]
 
 

@@ -2,8 +2,9 @@ from django.apps import AppConfig
 
 
 class AgentApiConfig(AppConfig):
-    """What agents' runtimes and outside tools read (DESIGN 12): the signed scope statement, the
-    instance's public keys and the read API. It sits on top of the domain apps and only reads."""
+    """What agents' runtimes and outside tools read (docs/design.md section 12): the signed scope
+    statement, the instance's public keys and the read API. It sits on top of the domain apps and
+    only reads."""
 
     name = "trustdesk.agentapi"
     label = "agentapi"

@@ -1,4 +1,4 @@
-"""The scope statement and the read API, on the one TrustDesk NinjaAPI (DESIGN 12).
+"""The scope statement and the read API, on the one TrustDesk NinjaAPI (docs/design.md section 12).
 
 Every route declares each answer it gives (200, 304, 400, 401, 403, 404) so the OpenAPI document
 is complete; every error is JSON `{"detail", "errors": [{"path", "message"}]}`, never HTML.

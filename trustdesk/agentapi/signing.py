@@ -26,7 +26,7 @@ class LoadedKey:
 
     @property
     def kid(self) -> str:
-        """SHA-256 hex of the 32 raw public key bytes (DESIGN 12)."""
+        """SHA-256 hex of the 32 raw public key bytes (docs/design.md section 12)."""
         return hashlib.sha256(self.raw_public).hexdigest()
 
     @property

@@ -1,4 +1,5 @@
-"""The scope statement of an agent (DESIGN 12): what its runtime may do, signed by the instance.
+"""The scope statement of an agent (docs/design.md section 12): what its runtime may do, signed by
+the instance.
 
 `revision` is the agent's scope revision (incidents.lifecycle.set_agent_scope bumps it at each
 actual change), so `ETag: "r<revision>"` changes exactly when the statement's meaning does;
@@ -64,7 +65,7 @@ def _with_statement_parts(agent: Agent) -> Agent:
 
 
 def statement(agent: Agent, *, now: datetime | None = None) -> dict[str, Any]:
-    """The statement as a dict, keys in the order of DESIGN 12."""
+    """The statement as a dict, keys in the order of docs/design.md section 12."""
     agent = _with_statement_parts(agent)
     if agent.holding_keys is None and not connection.features.supports_aggregate_order_by_clause:
         keys = list(Incident.objects.holding(agent).values_list("key", flat=True))

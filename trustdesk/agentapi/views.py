@@ -1,4 +1,4 @@
-"""The instance's public keys, for anyone who checks a signature (DESIGN 12)."""
+"""The instance's public keys, for anyone who checks a signature (docs/design.md section 12)."""
 
 from __future__ import annotations
 

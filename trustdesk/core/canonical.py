@@ -1,4 +1,4 @@
-"""Canonical JSON (DESIGN.md section 4): UTF-8, sorted keys, no insignificant whitespace,
+"""Canonical JSON (docs/design.md section 4): UTF-8, sorted keys, no insignificant whitespace,
 no floats (decimals as strings), times in UTC ISO 8601 with `Z`.
 
 The same bytes feed the event hash chain, pact document hashes and the evidence bundle, so this
@@ -69,3 +69,19 @@ def sha256_hex(data: bytes | str) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8")
     return hashlib.sha256(data).hexdigest()
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def strict_json_loads(text: str | bytes) -> Any:
+    """Parse JSON the way every document TrustDesk takes in is read: decimals stay exact (0.1 is
+    Decimal("0.1"), never a float) and a key given twice in one object is refused (ValueError),
+    since which of the two values counts would otherwise be a guess."""
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=_refuse_duplicate_keys)

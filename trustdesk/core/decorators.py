@@ -8,7 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from trustdesk.core.roles import has_role
+from trustdesk.core.roles import has_role, roles_for
 
 
 def role_required(
@@ -31,3 +31,17 @@ def role_required(
         return wrapped
 
     return decorator
+
+
+def permission_required(
+    action: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """`role_required` with the roles core.roles.PERMISSIONS gives `action`."""
+    decorator = role_required(*roles_for(action))
+
+    def named(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        wrapped = decorator(view)
+        wrapped.permission = action  # type: ignore[attr-defined]
+        return wrapped
+
+    return named

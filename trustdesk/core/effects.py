@@ -24,6 +24,11 @@ def _send(name: str, args: tuple, kwargs: dict) -> None:
 
     task = app.tasks.get(name)
     if task is None:
+        # Celery discovers the apps' tasks modules lazily (a worker does at start, a web process
+        # never): import them, then look again, or a breach posted to the API would be dropped.
+        app.loader.import_default_modules()
+        task = app.tasks.get(name)
+    if task is None:
         # The app that would handle it is not installed: nothing to do, and not an error.
         logger.debug("no task registered as %s; side effect skipped", name)
         return
@@ -41,8 +46,24 @@ def run_task_on_commit(name: str, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(lambda: _send(name, args, kwargs), robust=True)
 
 
+#: The tasks that follow a change to an agent's incidents, evaluations or disputes: the metrics
+#: refresh (debounced in the metrics app) and the re-check of its open re-entry conditions.
+AGENT_CHANGED_TASKS = (
+    "trustdesk.metrics.tasks.agent_changed",
+    "trustdesk.reviews.tasks.recheck_conditions_for_agent",
+)
+
+
+def agent_changed(agent_id: int) -> None:
+    """After commit, tell the apps above that an agent's record changed (a step, an evaluation,
+    a dispute): its metrics are refreshed and its open re-entry conditions re-checked."""
+    for name in AGENT_CHANGED_TASKS:
+        run_task_on_commit(name, agent_id)
+
+
 def publish(event_type: str, data: dict[str, Any], *, severity: str | None = None) -> None:
-    """Announce a domain event (DESIGN section 12's types) to webhooks and people, after commit.
+    """Announce a domain event (docs/design.md section 12's types) to webhooks and people, after
+    commit.
 
     `data` carries keys and page paths, never evidence bytes or internal notes. `severity` (sev1..
     sev4) lets notification rules filter.

@@ -12,9 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from trustdesk.core import timezones
-from trustdesk.core.decorators import role_required
+from trustdesk.core.decorators import permission_required
 from trustdesk.core.models import WorkerHeartbeat
-from trustdesk.core.roles import INTERNAL
 
 
 class LoginView(auth_views.LoginView):
@@ -35,7 +34,7 @@ class TimeZoneForm(forms.Form):
         self.fields["time_zone"].choices = timezones.zone_choices()
 
 
-@role_required(*INTERNAL)
+@permission_required("read")
 @require_http_methods(["GET", "POST"])
 def time_zone(request: HttpRequest) -> HttpResponse:
     """Choose the time zone pages show times in (exports stay UTC)."""

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from trustdesk.core.effects import publish
 from trustdesk.core.errors import Refused
-from trustdesk.core.roles import INCIDENT_MANAGER, has_role
+from trustdesk.core.roles import can, roles_for
 from trustdesk.diligence.models import (
     DEFAULT_LIFETIME,
     MAX_LIFETIME,
@@ -27,7 +27,7 @@ from trustdesk.diligence.models import (
 
 # Who may download an internal bundle of one incident: everyone who works incidents or decides
 # on them. Viewers read pages but do not take the full record (with internal notes) away.
-INTERNAL_BUNDLE_ROLES = ("incident_manager", "risk", "operator")
+INTERNAL_BUNDLE_ROLES = roles_for("export_internal_bundles")  # who may: core.roles.PERMISSIONS
 
 
 class DiligenceError(Refused):
@@ -56,7 +56,7 @@ def create_share_link(
     label = (label or "").strip()
     expires_at = expires_at or now + DEFAULT_LIFETIME
     problems = []
-    if not has_role(by, INCIDENT_MANAGER):
+    if not can(by, "share_links"):
         problems.append("Only an incident manager may create share links.")
     if not label:
         problems.append("Give the link a label (who it is for), so it can be found and revoked.")
@@ -90,7 +90,7 @@ def create_share_link(
 
 def revoke_share_link(link: ShareLink, *, by: AbstractBaseUser) -> ShareLink:
     """Revoke a link now; its URL answers 410 from then on. A second revoke is refused."""
-    if not has_role(by, INCIDENT_MANAGER):
+    if not can(by, "share_links"):
         raise DiligenceError("Only an incident manager may revoke share links.")
     now = timezone.now()
     with transaction.atomic():

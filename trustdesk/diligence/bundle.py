@@ -1,4 +1,5 @@
-"""The evidence bundle (DESIGN.md sections 7 and 8): a signed zip that anyone can check offline.
+"""The evidence bundle (docs/design.md sections 7 and 8): a signed zip that anyone can check
+offline.
 
     manifest.json   the exchange format, plus each event's seq, hash, prev_hash and canonical
                     bytes, the pact documents' SHA-256, the evidence list, and who made it when
@@ -110,7 +111,8 @@ def instance_name() -> str:
     return getattr(settings, "TRUSTDESK_INSTANCE_NAME", "TrustDesk")
 
 
-#: Event types that carry free text meant for colleagues unless marked otherwise (DESIGN 11).
+#: Event types that carry free text meant for colleagues unless marked otherwise (docs/design.md
+# section 11).
 INTERNAL_BY_DEFAULT = ("note", "signed_off")
 
 

@@ -1,4 +1,4 @@
-"""Signed checkpoints of the transparency log (DESIGN.md section 15).
+"""Signed checkpoints of the transparency log (docs/design.md section 15).
 
 A checkpoint is the C2SP tlog-checkpoint text
 

@@ -86,7 +86,3 @@ class ShareLinkFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *ShareLinkStatus.choices]
     )
     page = forms.IntegerField(required=False, min_value=1)
-
-
-class PageForm(forms.Form):
-    page = forms.IntegerField(required=False, min_value=1)

@@ -1,4 +1,4 @@
-"""The transparency log endpoints (DESIGN.md section 15), for signed-in users and share-link
+"""The transparency log endpoints (docs/design.md section 15), for signed-in users and share-link
 holders (the link's token as `?token=`, rate limited and logged like the buyer pages).
 
     GET /log/checkpoint                          the latest signed checkpoint (text/plain)
@@ -17,7 +17,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from trustdesk.core.roles import INTERNAL, has_role
+from trustdesk.core.roles import can
 from trustdesk.diligence import signing
 from trustdesk.diligence.checkpoints import CheckpointError, make_checkpoint
 from trustdesk.diligence.log_forms import ConsistencyProofForm, InclusionProofForm, form_errors
@@ -28,7 +28,7 @@ from trustdesk.incidents.merkle import ProofError
 
 def _refused(request: HttpRequest, what: str) -> HttpResponse | None:
     """None when the request may read the log; otherwise the answer to give."""
-    if request.user.is_authenticated and has_role(request.user, *INTERNAL):
+    if request.user.is_authenticated and can(request.user, "read"):
         return None
     token = request.GET.get("token", "")
     if token:

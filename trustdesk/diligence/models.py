@@ -1,4 +1,4 @@
-"""Share links for buyers and the log of their views (DESIGN.md section 8)."""
+"""Share links for buyers and the log of their views (docs/design.md section 8)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class ShareLinkView(models.Model):
 
 
 class Checkpoint(models.Model):
-    """A signed statement of the transparency log's size and root (DESIGN.md section 15): the
+    """A signed statement of the transparency log's size and root (docs/design.md section 15): the
     C2SP tlog-checkpoint text signed as a C2SP signed note. Every one is kept, never edited."""
 
     size = models.BigIntegerField(unique=True)

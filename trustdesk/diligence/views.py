@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -27,12 +26,12 @@ from django.views.decorators.http import (
 )
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import paginate, show_problems, wants_partial
 from trustdesk.core.proxy import client_ip
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
+from trustdesk.core.roles import can
 from trustdesk.diligence import buyer, ratelimit, signing
 from trustdesk.diligence.actions import (
-    INTERNAL_BUNDLE_ROLES,
     DiligenceError,
     create_share_link,
     ip_hash,
@@ -47,7 +46,7 @@ from trustdesk.diligence.bundle import (
     link_scope,
 )
 from trustdesk.diligence.checkpoints import CheckpointError, make_checkpoint
-from trustdesk.diligence.forms import PageForm, ShareLinkFilterForm, ShareLinkForm
+from trustdesk.diligence.forms import ShareLinkFilterForm, ShareLinkForm
 from trustdesk.diligence.log_forms import SinceCheckpointForm, form_errors
 from trustdesk.diligence.models import (
     Checkpoint,
@@ -63,11 +62,6 @@ LINKS_PER_PAGE = 25
 VIEWS_PER_PAGE = 50
 INCIDENTS_PER_PAGE = 50
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
-
-
-def _page_number(request: HttpRequest) -> int:
-    form = PageForm(request.GET)
-    return (form.cleaned_data.get("page") or 1) if form.is_valid() else 1
 
 
 def _with_view_counts(links):
@@ -99,7 +93,7 @@ def _public_key_or_none() -> signing.PublicKey | None:
 # ------------------------------------------------------------------ internal pages
 
 
-@role_required(*INTERNAL)
+@permission_required("read")
 @require_GET
 @vary_on_headers("HX-Request")
 def diligence_index(request: HttpRequest) -> HttpResponse:
@@ -110,23 +104,23 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data["status"]:
             links = links.with_status(form.cleaned_data["status"])
     links = _with_view_counts(links).prefetch_related("agents")
-    page = Paginator(links, LINKS_PER_PAGE).get_page(_page_number(request))
+    page = paginate(request, links, LINKS_PER_PAGE)
     context = {
         "form": form,
         "page": page,
         "filtered": bool(form.is_valid() and any(form.cleaned_data.values())),
-        "can_manage": has_role(request.user, INCIDENT_MANAGER),
+        "can_manage": can(request.user, "share_links"),
         "public_key": _public_key_or_none(),
         "query": request.GET.copy(),
     }
     context["query"].pop("page", None)
     template = "diligence/diligence_index.html"
-    if request.htmx:
+    if wants_partial(request):
         template += "#link_list"
     return render(request, template, context)
 
 
-@role_required(INCIDENT_MANAGER)
+@permission_required("share_links")
 @require_http_methods(["GET", "POST"])
 def share_link_new(request: HttpRequest) -> HttpResponse:
     form = ShareLinkForm(request.POST or None)
@@ -141,8 +135,7 @@ def share_link_new(request: HttpRequest) -> HttpResponse:
                 include_evidence=form.cleaned_data["include_evidence"],
             )
         except DiligenceError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             # The token is shown in this response and nowhere else: it is not stored, not put in
             # the session, and the response may not be cached. (A reload re-posts the form and
@@ -165,23 +158,22 @@ def _link_for_page(pk: int) -> ShareLink:
     )
 
 
-@role_required(*INTERNAL)
+@permission_required("read")
 @require_GET
 def share_link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for_page(pk)
-    views = Paginator(link.views.order_by("-at", "-pk"), VIEWS_PER_PAGE)
     return render(
         request,
         "diligence/share_link_detail.html",
         {
             "link": link,
-            "views": views.get_page(_page_number(request)),
-            "can_manage": has_role(request.user, INCIDENT_MANAGER),
+            "views": paginate(request, link.views.order_by("-at", "-pk"), VIEWS_PER_PAGE),
+            "can_manage": can(request.user, "share_links"),
         },
     )
 
 
-@role_required(INCIDENT_MANAGER)
+@permission_required("share_links")
 @require_POST
 def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(ShareLink, pk=pk)
@@ -190,7 +182,7 @@ def share_link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         problem = None
     except DiligenceError as exc:
         problem = str(exc)
-    if request.htmx:
+    if wants_partial(request):
         # The swapped row shows the outcome (revoked either way); no message left for later.
         row = _with_view_counts(ShareLink.objects.prefetch_related("agents")).get(pk=pk)
         return render(
@@ -217,7 +209,7 @@ def _bundle_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return render(request, "diligence/bundle_error.html", {"message": str(exc)}, status=409)
 
 
-@role_required(*INTERNAL_BUNDLE_ROLES)
+@permission_required("export_internal_bundles")
 @require_GET
 def incident_bundle(request: HttpRequest, key: str) -> HttpResponse:
     incident = get_object_or_404(Incident.objects.select_related("agent"), key=key)
@@ -296,7 +288,7 @@ def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
     scope = link_scope(link)
     versions = buyer.active_versions(scope.agents)
     incidents = scope.incidents().order_by("-detected_at", "-number")
-    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(_page_number(request))
+    page = paginate(request, incidents, INCIDENTS_PER_PAGE)
     context = {
         "link": link,
         "token": token,

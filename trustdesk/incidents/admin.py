@@ -9,18 +9,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from trustdesk.core.admin import ReadOnlyAdmin
 from trustdesk.incidents.models import BreachLink, Event, Evidence, Incident
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Incident)

@@ -1,4 +1,5 @@
-"""What the incident steps announce to webhooks and people (DESIGN.md section 12), after commit.
+"""What the incident steps announce to webhooks and people (docs/design.md section 12), after
+commit.
 
 The steps call these from inside their transaction; `core.effects.publish` sends on commit, so a
 refused or rolled-back step announces nothing. `data` holds keys and page paths only: never

@@ -1,6 +1,7 @@
 """`POST /api/v1/incidents/{key}/traces`: an OTLP JSON trace as the raw request body, attached as
-evidence of kind `trace` (DESIGN.md section 14). Registered on the one API object (pacts.api) when
-pacts.urls imports it; the rules are lifecycle.add_evidence's, like the form and the command.
+evidence of kind `trace` (docs/design.md section 14). Registered on the one API object (pacts.api)
+from the incidents app's ready(); the rules are lifecycle.add_evidence's, like the form and the
+command.
 """
 
 from __future__ import annotations

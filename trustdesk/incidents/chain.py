@@ -1,4 +1,4 @@
-"""The event hash chain (DESIGN.md section 4).
+"""The event hash chain (docs/design.md section 4).
 
 An event's canonical form is the canonical JSON of
     {"incident": key, "seq": n, "type": t, "at": "...Z", "by": username or null, "data": {...}}

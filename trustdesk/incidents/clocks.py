@@ -1,4 +1,4 @@
-"""Response targets: time to containment per severity (DESIGN.md section 13).
+"""Response targets: time to containment per severity (docs/design.md section 13).
 
 Defaults sev1 15 min, sev2 1 h, sev3 4 h, sev4 24 h; a pact version may set its own as ISO 8601
 durations under `spec.response_targets` (e.g. `{sev1: PT10M}`); severities it does not name keep

@@ -207,7 +207,8 @@ INCIDENTS: tuple[DemoIncident, ...] = (
         ("", "", ""),
     ),
     # The newest repaired incident: the reviews seed takes each agent's oldest repaired one
-    # further, so this one keeps the `repaired` state in the full demo (DESIGN 7: every state).
+    # further, so this one keeps the `repaired` state in the full demo (docs/design.md section 7:
+    # every state).
     DemoIncident(
         "data-analyst",
         0.9,

@@ -1,4 +1,4 @@
-"""The evaluation log as evidence of the breach it measured (DESIGN.md section 14).
+"""The evaluation log as evidence of the breach it measured (docs/design.md section 14).
 
 When a failing evaluation that came from a log file (pacts.EvaluationLog) opens an incident or
 joins one, the log is attached to the incident as `evaluation_result` evidence, through the one

@@ -1,4 +1,5 @@
-"""The incident exchange format "trustdesk.incidents/v1" (DESIGN.md section 7): import and export.
+"""The incident exchange format "trustdesk.incidents/v1" (docs/design.md section 7): import and
+export.
 
 Import is all or nothing: `validate_document` walks the whole file and returns every problem with
 its JSON path (`incidents[3].events[1].type: unknown event type 'x'`) before anything is stored;
@@ -27,8 +28,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from trustdesk.core import hooks
 from trustdesk.core.bounds import past_time_problem, text_problems
-from trustdesk.core.canonical import ZERO_HASH, format_time, to_canonical_value
+from trustdesk.core.canonical import ZERO_HASH, format_time, strict_json_loads, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.exchange_ownership import (
     OWNERSHIP_EVENT_TYPES,
@@ -54,6 +56,10 @@ from trustdesk.incidents.models import (
     Severity,
 )
 from trustdesk.incidents.transitions import fold
+from trustdesk.pacts.actions import import_pact_documents
+from trustdesk.pacts.document import canonical_document, document_sha256
+from trustdesk.pacts.document import validate_document as validate_pact
+from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import Agent, Clause, EvidenceKind, PactVersion, Scope
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
@@ -96,15 +102,6 @@ class ExchangeError(GateError):
 # ---------------------------------------------------------------- parsing
 
 
-def _no_duplicate_keys(pairs):
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def parse(data: bytes | str) -> Any:
     """Parse the JSON text of an exchange file (decimals kept exact, duplicate keys refused)."""
     if isinstance(data, bytes):
@@ -115,7 +112,7 @@ def parse(data: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise ExchangeError(f"(file): not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(data, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
+        return strict_json_loads(data)
     except json.JSONDecodeError as exc:
         raise ExchangeError(
             f"(file): not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -371,8 +368,6 @@ def _referenced_agents(doc: dict) -> set[str]:
 
 
 def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
-    from trustdesk.pacts.document import canonical_document
-    from trustdesk.pacts.document import validate_document as validate_pact
 
     seen: set[tuple[str, int]] = set()
     for i, raw in enumerate(pacts):
@@ -398,8 +393,6 @@ def _validate_pacts(c, pacts, known_agents, existing, refs, plan) -> None:
         if meta["agent"] not in known_agents:
             c.add(f"{path}.metadata.agent", f"unknown agent '{meta['agent']}'")
             continue
-        from trustdesk.pacts.document import document_sha256
-
         if key in existing:
             ref, sha = existing[key]
             if ref.agent != meta["agent"]:
@@ -730,9 +723,6 @@ def _import_pacts(docs: list[tuple[int, dict]]) -> None:
     """
     if not docs:
         return
-    from trustdesk.pacts.actions import import_pact_documents
-    from trustdesk.pacts.errors import PactError
-
     try:
         import_pact_documents(
             [doc for _, doc in docs],
@@ -845,10 +835,9 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
         inc.save(update_fields=derive_fields(inc, list(inc.events.order_by("seq"))))
     # The events are the record; the reviews rows (decisions, attestations, conditions) make the
     # imported history readable on the incident page.
+    hooks.answers(hooks.INCIDENT_IMPORTED, inc)
     from trustdesk.incidents.ownership import record_imported_ownership
-    from trustdesk.reviews.actions import record_imported_history
 
-    record_imported_history(inc)
     record_imported_ownership(inc)
     return inc
 

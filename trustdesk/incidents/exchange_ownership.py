@@ -1,5 +1,5 @@
 """The exchange format's checks for the ownership, clock and obligation events and the agent
-profile keys (DESIGN.md section 13). `exchange.py` calls these; they follow its conventions
+profile keys (docs/design.md section 13). `exchange.py` calls these; they follow its conventions
 (every problem with its JSON path, nothing stored before the whole file is valid).
 """
 

@@ -433,7 +433,7 @@ class PreserveForm(VersionedForm):
             self.fields["acknowledged_gaps"].widget = forms.MultipleHiddenInput()
 
 
-# The UI explains each class where it is chosen (DESIGN.md section 5).
+# The UI explains each class where it is chosen (docs/design.md section 5).
 ASSUMPTION_EXPLAINED = [(a.key, f"{a.label}: {a.assumption}") for a in ASSUMPTIONS]
 
 

@@ -1,4 +1,4 @@
-"""Every state change of an incident lives here, one function each (DESIGN.md section 2).
+"""Every state change of an incident lives here, one function each (docs/design.md section 2).
 
 The primitives at the top (`locked_incident`, `append_event`) are what every step, here and in
 `reviews.actions`, is built from: lock the incident row, check the version the user saw, check the
@@ -16,14 +16,18 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
+from trustdesk.core.effects import agent_changed, publish
 from trustdesk.core.errors import Refused
+from trustdesk.core.roles import authorize, can
 from trustdesk.incidents import announce, tlog
+from trustdesk.incidents import evidence as store
 from trustdesk.incidents.chain import canonical_event, event_hash
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import (
     BreachLink,
     ContainmentAction,
@@ -35,28 +39,18 @@ from trustdesk.incidents.models import (
     State,
 )
 from trustdesk.incidents.transitions import advance
-from trustdesk.pacts.models import SCOPE_RANK, Consequence, EvidenceKind, Scope
+from trustdesk.pacts.models import (
+    SCOPE_RANK,
+    Agent,
+    Consequence,
+    Dispute,
+    DisputeStatus,
+    Evaluation,
+    EvidenceKind,
+    Pact,
+    Scope,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
-
-
-class GateError(Refused):
-    """A refused step. `problems` lists every unmet gate or bad input, in plain words."""
-
-
-class ConflictError(GateError):
-    """Someone else changed the incident since the form was shown (optimistic lock)."""
-
-    status_code = 409
-
-    def __init__(self, incident: Incident, seen_version: int, changes: list[str]):
-        self.incident = incident
-        self.seen_version = seen_version
-        self.changes = changes
-        summary = ", ".join(changes) if changes else "another step"
-        super().__init__(
-            f"{incident.key} changed while you were working on it ({summary}). "
-            "Review the current state; nothing you submitted was saved."
-        )
 
 
 @contextmanager
@@ -156,6 +150,7 @@ def open_incident(
     The caller guarantees the clauses belong to `pact_version`. The detection may be backdated,
     never in the future.
     """
+    authorize(by, "work_incidents", "open an incident", GateError)
     now = timezone.now()
     detected_at = detected_at or now
     if detected_at > now + timezone.timedelta(seconds=5):
@@ -186,15 +181,10 @@ def open_incident(
 
 
 def schedule_metrics_refresh(incident: Incident) -> None:
-    """After commit, ask the workers to refresh the agent's metrics (debounced there)."""
-    from trustdesk.metrics.tasks import schedule_agent_refresh
-    from trustdesk.reviews.tasks import enqueue_agent_recheck
-
-    agent_id = incident.agent_id
-    transaction.on_commit(lambda: schedule_agent_refresh(agent_id))
-    # Re-entry conditions read this agent's incidents, evidence and disputes: re-check them now
-    # rather than at the next beat.
-    transaction.on_commit(lambda: enqueue_agent_recheck(agent_id))
+    """After commit, the agent's metrics are refreshed (debounced there) and its re-entry
+    conditions, which read its incidents, evidence and disputes, re-checked now rather than at
+    the next beat. By task name: incidents never import metrics or reviews."""
+    agent_changed(incident.agent_id)
 
 
 def set_agent_scope(
@@ -210,11 +200,6 @@ def set_agent_scope(
     the held reopenings of the agent's other incidents (decided to reopen while another incident
     held the agent) as reopened now.
     """
-    from django.db.models import F
-
-    from trustdesk.core.effects import publish
-    from trustdesk.pacts.models import Agent
-
     current = Agent.objects.select_for_update().only("scope", "revision").get(pk=agent.pk)
     if current.scope == scope:
         agent.scope, agent.revision = current.scope, current.revision
@@ -368,6 +353,7 @@ def contain_incident(
     `action` is one of ContainmentAction; with "no_scope_change" a reason is required and the
     agent's scope stays as it is. A containment never widens the agent's scope.
     """
+    authorize(by, "work_incidents", "contain an incident", GateError)
     reason = (reason or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
@@ -440,7 +426,7 @@ def add_evidence(
     item with `supersedes` set; nothing is overwritten. The file is streamed to content-addressed
     storage before the lock is taken, so a slow upload never holds the incident.
     """
-    from trustdesk.incidents import evidence as store
+    authorize(by, "work_incidents", "add evidence", GateError)
     from trustdesk.incidents import traces
 
     description = (description or "").strip()
@@ -470,7 +456,7 @@ def add_evidence(
                 blob = store.digest_text(text)
             else:
                 blob = store.digest_url(url)
-        except GateError as exc:
+        except Refused as exc:  # the store refused the content (core.blobs.BlobError)
             problems.extend(exc.problems)
     trace_tree = (  # an agent trace must parse as OTLP JSON; its span tree is kept with it
         traces.read_for_evidence(blob=blob, text=text, url=url, problems=problems)
@@ -607,6 +593,7 @@ def mark_evidence_preserved(
     Every kind the pact version requires must be present, or be acknowledged as a gap with a
     reason; the completeness (present / required) stays on record.
     """
+    authorize(by, "work_incidents", "mark evidence preserved", GateError)
     gaps = list(dict.fromkeys(acknowledged_gaps or ()))
     reason = (reason or "").strip()
     with locked_incident(incident, expected_version=expected_version) as inc:
@@ -679,10 +666,11 @@ def classify_incident(
 ) -> Event:
     """Classify third: which trust assumption broke. evidence_preserved -> classified.
 
-    `clauses` are Clause objects of the incident's pact version. Links a recurrence (issue 4,
-    item 8) when the agent's scope was reopened after an incident of the same class within the
-    90 days before this detection.
+    `clauses` are Clause objects of the incident's pact version. Links a recurrence when
+    the agent's scope was reopened after an incident of the same class within the 90 days before
+    this detection.
     """
+    authorize(by, "work_incidents", "classify an incident", GateError)
     statement = (statement or "").strip()
     clauses = list(clauses or ())
     secondary = list(dict.fromkeys(secondary or ()))
@@ -803,7 +791,7 @@ def record_repair(
     repair is refused unless an incident manager overrides with a justification; the event then
     carries `override: true` and the justification (counted as `repair_overrides` in metrics).
     """
-    from trustdesk.core.roles import INCIDENT_MANAGER, has_role
+    authorize(by, "work_incidents", "record a repair", GateError)
     from trustdesk.incidents.obligations import repair_blockers
 
     summary = (summary or "").strip()
@@ -826,7 +814,7 @@ def record_repair(
                 for b in blockers
             )
         elif blockers:
-            if by is not None and not has_role(by, INCIDENT_MANAGER):
+            if not can(by, "override"):
                 problems.append("Only an incident manager may repair before the report is filed.")
             if not justification:
                 problems.append(
@@ -854,6 +842,7 @@ def add_note(
     at: datetime | None = None,
 ) -> Event:
     """A note on the timeline, in any state. Internal notes never reach the buyer view."""
+    authorize(by, "work_incidents", "add a note", GateError)
     text = (text or "").strip()
     with locked_incident(incident) as inc:
         problems: list[str] = []
@@ -872,8 +861,7 @@ def add_note(
 def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, reason: str):
     """Challenge an incident's classification. Needs a classified incident and no open dispute
     of its classification."""
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
+    authorize(by, "open_dispute", "dispute a classification", GateError)
     reason = (reason or "").strip()
     with locked_incident(incident) as inc:
         problems: list[str] = []
@@ -909,8 +897,7 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
 def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str, resolution: str):
     """Uphold or reject a classification dispute, with a resolution others can read.
     (Who may resolve, risk, is enforced by the views.)"""
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
+    authorize(by, "resolve_dispute", "resolve a dispute", GateError)
     resolution = (resolution or "").strip()
     if dispute.incident_id is None:
         raise GateError("This dispute is about an evaluation, not an incident's classification.")
@@ -1030,7 +1017,7 @@ def gate_status_many(incidents: list[Incident]) -> dict[int, list[Gate]]:
 
 
 def gate_status(incident: Incident, *, rows: list[dict] | None = None) -> list[Gate]:
-    """The six gates of DESIGN section 4 (Lifecycle), in order, as they stand now.
+    """The six gates of docs/design.md section 4 (Lifecycle), in order, as they stand now.
 
     `met` means the gate's requirement holds on record: for contain, preserve_evidence, classify
     and repair that the step was taken (its inputs are the requirement); for request_review that
@@ -1178,7 +1165,6 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
     its clause only flags).
     """
     from trustdesk.incidents.eval_evidence import attach_evaluation_log
-    from trustdesk.pacts.models import Evaluation, Pact
 
     clause = evaluation.clause
     if evaluation.passed or evaluation.voided_at is not None:
@@ -1256,7 +1242,8 @@ def open_incident_for_breach(evaluation, *, by: AbstractBaseUser | None = None) 
 def _contain_automatically(incident: Incident, clause, evaluation) -> None:
     """A breach of a `contain: auto` clause contains its (still detected) incident at once, by
     the system (`by: null`), in the breach's transaction, with a reason naming the evaluation
-    (DESIGN 12). An agent already held stricter keeps that scope: containment never widens it."""
+    (docs/design.md section 12). An agent already held stricter keeps that scope: containment
+    never widens it."""
     from trustdesk.pacts.models import Containment
 
     if clause.contain != Containment.AUTO:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 
+from django.apps import apps
 from django.db.models import Max, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL
+from trustdesk.core.decorators import permission_required
 from trustdesk.incidents.models import Incident
 
 POLL_SECONDS = 3
@@ -36,10 +36,10 @@ def live_token(version: int, scope: str, scope_changed_at, last_check) -> str:
 
 def current_token(key: str) -> str:
     """The token of the incident as stored now, in one query; '' for no such incident."""
-    from trustdesk.reviews.models import ReentryCondition
-
+    # The reviews app sits above incidents: its model is reached through the app registry.
+    conditions = apps.get_model("reviews", "ReentryCondition")
     last_check = (
-        ReentryCondition.objects.filter(incident=OuterRef("pk"))
+        conditions.objects.filter(incident=OuterRef("pk"))
         .values("incident")
         .annotate(last=Max("checked_at"))
         .values("last")
@@ -55,7 +55,7 @@ def current_token(key: str) -> str:
 
 def page_token(incident: Incident, review_panel: dict) -> str:
     """The token of the page being rendered, from what its context already loaded."""
-    checks = [c.checked_at for c in review_panel["conditions"] if c.checked_at]
+    checks = [c.checked_at for c in review_panel.get("conditions", ()) if c.checked_at]
     return live_token(
         incident.version,
         incident.agent.scope,
@@ -66,7 +66,7 @@ def page_token(incident: Incident, review_panel: dict) -> str:
 
 @require_GET
 @never_cache
-@role_required(*INTERNAL)
+@permission_required("read")
 def incident_changes(request: HttpRequest, key: str) -> HttpResponse:
     from trustdesk.incidents.views import _get_incident, incident_page_context
 

@@ -1,4 +1,5 @@
-"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and their verification (DESIGN.md section 15).
+"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and their verification (docs/design.md section
+15).
 
 Pure functions, no database. The tree's leaves are the events in `log_index` order; a leaf's
 hash is SHA-256(0x00 || the event's 32-byte hash) and an inner node's SHA-256(0x01 || left ||

@@ -1,4 +1,4 @@
-"""Incidents, their append-only event log (a hash chain) and evidence (DESIGN.md section 4)."""
+"""Incidents, their append-only event log (a hash chain) and evidence (docs/design.md section 4)."""
 
 from __future__ import annotations
 
@@ -50,12 +50,13 @@ class EventType(models.TextChoices):
     REOPENED = "reopened"
     CLOSED = "closed"
     NOTE = "note"
-    # A sign-off of the recovery plan (DESIGN 11): role, comment, internal (true unless the signer
-    # marked the comment shareable). Earlier sign-offs were public notes and stay readable as such.
+    # A sign-off of the recovery plan (docs/design.md section 11): role, comment, internal (true
+    # unless the signer marked the comment shareable). Earlier sign-offs were public notes and stay
+    # readable as such.
     SIGNED_OFF = "signed_off"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
-    # Ownership, clocks and obligations (DESIGN.md section 13).
+    # Ownership, clocks and obligations (docs/design.md section 13).
     ASSIGNED = "assigned"
     ACTION_ADDED = "action_added"
     ACTION_UPDATED = "action_updated"
@@ -178,8 +179,8 @@ class Incident(models.Model):
     @property
     def reopening_held(self) -> bool:
         """Decided to reopen, but the agent's scope has not been restored yet: other open
-        incidents hold it (DESIGN 6: reopened means the scope restored). It stays in review,
-        decided, until the agent's scope widens; then its `reopened` event follows."""
+        incidents hold it (docs/design.md section 6: reopened means the scope restored). It stays in
+        review, decided, until the agent's scope widens; then its `reopened` event follows."""
         return self.state == State.IN_REVIEW and self.decided_at is not None
 
     @property

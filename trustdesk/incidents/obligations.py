@@ -1,4 +1,5 @@
-"""Regulatory obligations of an incident: assessments, deadlines, filings (DESIGN.md section 13).
+"""Regulatory obligations of an incident: assessments, deadlines, filings (docs/design.md section
+13).
 
 The rules (which regime applies when, and in how long) live in `obligations.json` beside this
 module, read here and nowhere else. What an incident owes is computed from its events:
@@ -35,14 +36,14 @@ from django.utils.dateparse import parse_duration
 
 from trustdesk.core.canonical import format_time
 from trustdesk.core.effects import publish
-from trustdesk.core.roles import INCIDENT_MANAGER, RISK, has_role
+from trustdesk.core.roles import can, roles_for
 from trustdesk.incidents.models import Event, EventType, Incident
 
 RULES_FILE = Path(__file__).with_name("obligations.json")
-#: Who may record an assessment (DESIGN.md section 13).
-ASSESSES = (INCIDENT_MANAGER, RISK)
+#: Who may record an assessment (docs/design.md section 13).
+ASSESSES = roles_for("assess_obligations")  # who may: core.roles.PERMISSIONS
 #: Who may file a report (the same people who assess: they speak to the authorities).
-FILES_REPORTS = (INCIDENT_MANAGER, RISK)
+FILES_REPORTS = roles_for("file_reports")  # who may: core.roles.PERMISSIONS
 STATUSES = ("filed", "filed_late", "overdue", "due_soon", "open")
 SHA_LENGTH = 64
 
@@ -178,7 +179,7 @@ class Obligation:
         return self.deadline - (at or timezone.now())
 
     def as_json(self, at: datetime | None = None) -> dict[str, Any]:
-        """The shape of `manage.py obligations --json` (DESIGN.md section 13)."""
+        """The shape of `manage.py obligations --json` (docs/design.md section 13)."""
         return {
             "incident": self.incident,
             "agent": self.agent,
@@ -320,7 +321,7 @@ def assess_incident(
     table = rules()
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
-        if by is not None and not has_role(by, *ASSESSES):
+        if by is not None and not can(by, "assess_obligations"):
             problems.append("Only an incident manager or risk may record an assessment.")
         unknown = sorted(set(flags) - set(table.flags))
         if unknown:
@@ -366,7 +367,7 @@ def file_report(
     sha256 = (sha256 or "").strip().lower()
     with locked_incident(incident) as inc:
         problems: list[str] = []
-        if by is not None and not has_role(by, *FILES_REPORTS):
+        if by is not None and not can(by, "file_reports"):
             problems.append("Only an incident manager or risk may record a filed report.")
         current = {(o.regime, o.obligation): o for o in obligations_for(inc)}
         found = current.get((regime, obligation))

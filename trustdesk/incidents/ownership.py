@@ -1,4 +1,4 @@
-"""Who does what by when on an incident, and the honest ways out (DESIGN.md section 13).
+"""Who does what by when on an incident, and the honest ways out (docs/design.md section 13).
 
 One function per state change, built from the lifecycle primitives (lock, check, append the
 event, update the rows derived from it, side effects on commit):
@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef
 
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.core.roles import has_role, roles_for, user_roles
 from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     GateError,
@@ -52,10 +52,10 @@ from trustdesk.incidents.transitions import advance
 from trustdesk.pacts.models import SCOPE_RANK, Scope
 
 #: Who may assign roles and keep action items (everyone who works incidents or reviews them).
-ASSIGNS = (OPERATOR, INCIDENT_MANAGER)
-KEEPS_ACTIONS = (OPERATOR, INCIDENT_MANAGER, RISK)
-CLOSES_NOT_INCIDENT = (INCIDENT_MANAGER,)
-RECLASSIFIES = (RISK,)
+ASSIGNS = roles_for("assign_owners")  # who may: core.roles.PERMISSIONS
+KEEPS_ACTIONS = roles_for("keep_actions")  # who may: core.roles.PERMISSIONS
+CLOSES_NOT_INCIDENT = roles_for("close_not_incident")  # who may: core.roles.PERMISSIONS
+RECLASSIFIES = roles_for("reclassify")  # who may: core.roles.PERMISSIONS
 CLOSE_REASONS = {
     "duplicate": "Duplicate",
     "false_positive": "False positive",

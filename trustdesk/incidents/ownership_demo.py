@@ -65,7 +65,7 @@ def _to_classified(incident, users, at, assumption, statement):
     incident = _fresh(incident)
     lifecycle.classify_incident(
         incident,
-        by=users["rita"],
+        by=users["olivia"],  # classifying is working the incident (core.roles)
         expected_version=incident.version,
         assumption=assumption,
         statement=statement,

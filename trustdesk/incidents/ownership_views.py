@@ -17,8 +17,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import show_problems
+from trustdesk.core.roles import can
 from trustdesk.incidents import obligations, ownership
 from trustdesk.incidents.clocks import containment_clock
 from trustdesk.incidents.filing import draft_json, draft_markdown, draft_report
@@ -71,17 +72,12 @@ def ownership_panel_context(
         ActionItem.objects.filter(incident=incident).select_related("owner").order_by("number")
     )
     owed = obligations.obligations_for(incident, events=events)
-    can_work = has_role(user, OPERATOR, INCIDENT_MANAGER)
-    can_assess = has_role(user, *obligations.ASSESSES)
-    can_keep_actions = has_role(user, *ownership.KEEPS_ACTIONS)
-    can_close = (
-        has_role(user, *ownership.CLOSES_NOT_INCIDENT)
-        and incident.is_open
-        and incident.decided_at is None
-    )
+    can_work = can(user, "work_incidents")
+    can_assess = can(user, "assess_obligations")
+    can_keep_actions = can(user, "keep_actions")
+    can_close = can(user, "close_not_incident") and incident.is_open and incident.decided_at is None
     can_reclassify = (
-        has_role(user, *ownership.RECLASSIFIES)
-        and ownership.reclassification_allowed(incident) is None
+        can(user, "reclassify") and ownership.reclassification_allowed(incident) is None
     )
 
     def form(slot: str, factory):
@@ -172,7 +168,7 @@ def _incident(key: str) -> Incident:
 
 
 @require_POST
-@role_required(OPERATOR, INCIDENT_MANAGER)
+@permission_required("work_incidents")
 def incident_assign(request: HttpRequest, key: str) -> HttpResponse:
     form = AssignForm(request.POST, prefix="assign")
 
@@ -183,7 +179,7 @@ def incident_assign(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*ownership.KEEPS_ACTIONS)
+@permission_required("keep_actions")
 def incident_action_add(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     changes = _changes(list(incident.events.filter(type=EventType.OPERATING_MODEL_CHANGED)))
@@ -205,7 +201,7 @@ def incident_action_add(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*ownership.KEEPS_ACTIONS)
+@permission_required("keep_actions")
 def incident_action_update(request: HttpRequest, key: str, number: int) -> HttpResponse:
     incident = _incident(key)
     item = get_object_or_404(ActionItem, incident=incident, number=number)
@@ -220,7 +216,7 @@ def incident_action_update(request: HttpRequest, key: str, number: int) -> HttpR
 
 
 @require_POST
-@role_required(*obligations.ASSESSES)
+@permission_required("assess_obligations")
 def incident_assess(request: HttpRequest, key: str) -> HttpResponse:
     form = AssessForm(request.POST, prefix="assess")
 
@@ -237,7 +233,7 @@ def incident_assess(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*ownership.CLOSES_NOT_INCIDENT)
+@permission_required("close_not_incident")
 def incident_close_not_incident(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     form = CloseNotIncidentForm(request.POST, incident=incident, prefix="close")
@@ -256,7 +252,7 @@ def incident_close_not_incident(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*ownership.RECLASSIFIES)
+@permission_required("reclassify")
 def incident_reclassify(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
@@ -282,7 +278,7 @@ def incident_reclassify(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*INTERNAL)
+@permission_required("read")
 def obligation_filing(request: HttpRequest, key: str, regime: str, obligation: str) -> HttpResponse:
     """The draft of a report (Markdown and JSON, from the incident) and the form that records
     it as filed. Reading is for every internal role; filing for incident managers and risk."""
@@ -294,7 +290,7 @@ def obligation_filing(request: HttpRequest, key: str, regime: str, obligation: s
         raise Http404("This incident owes no such report under its latest assessment.")
     draft = draft_report(incident, found, events)
     markdown = draft_markdown(draft)
-    can_file = has_role(request.user, *obligations.FILES_REPORTS) and found.filed_at is None
+    can_file = can(request.user, "file_reports") and found.filed_at is None
     fmt = request.GET.get("format")
     if request.method == "GET" and fmt in ("md", "json"):
         body = markdown if fmt == "md" else draft_json(draft)
@@ -326,8 +322,7 @@ def obligation_filing(request: HttpRequest, key: str, regime: str, obligation: s
                     filed_at=data["filed_at"],
                 )
             except GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
                 status = exc.status_code
             else:
                 messages.success(request, f"{found.title}: filing recorded.")

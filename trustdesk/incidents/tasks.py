@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from trustdesk.incidents import lifecycle
+from trustdesk.pacts.models import Evaluation
+
 
 @shared_task(name="trustdesk.incidents.tasks.open_incident_for_breach")
 def open_incident_for_breach(evaluation_id: int) -> str | None:
     """Open (or attach to) the incident for a failing evaluation. Idempotent: a retry or a
     duplicate message finds the evaluation already linked and does nothing."""
-    from trustdesk.incidents import lifecycle
-    from trustdesk.pacts.models import Evaluation
-
     evaluation = (
         Evaluation.objects.select_related("clause__version__pact__agent")
         .filter(pk=evaluation_id)

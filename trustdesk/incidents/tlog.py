@@ -1,4 +1,5 @@
-"""The instance-wide transparency log: every event is a leaf of one Merkle tree (DESIGN.md 15).
+"""The instance-wide transparency log: every event is a leaf of one Merkle tree (docs/design.md
+section 15).
 
 What is stored, so that a root, an inclusion proof or a consistency proof at a million leaves reads
 O(log n) rows instead of rehashing the log:

@@ -1,4 +1,4 @@
-"""Agent traces as evidence (DESIGN.md section 14): OTLP JSON files of kind `trace`.
+"""Agent traces as evidence (docs/design.md section 14): OTLP JSON files of kind `trace`.
 
 A trace is read through `opentelemetry-proto`: the JSON is parsed into an
 `ExportTraceServiceRequest` with protobuf's own JSON parser, so anything that is not OTLP is

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -21,14 +20,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
+from trustdesk.core import hooks
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.errors import Refused
+from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
 from trustdesk.core.roles import (
-    INCIDENT_MANAGER,
-    INTERNAL,
-    OPERATOR,
-    RISK,
-    WORKS_INCIDENTS,
-    has_role,
+    can,
+    roles_for,
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.incidents import evidence as evidence_store
@@ -60,17 +58,11 @@ from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 PAGE_SIZE = 25
-# Who may open a classification dispute, and who resolves it (DESIGN.md section 10).
-DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
-DISPUTE_RESOLVERS = (RISK,)
+# Who may open a classification dispute, and who resolves it (docs/design.md section 10).
+DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
+DISPUTE_RESOLVERS = roles_for("resolve_dispute")  # who may: core.roles.PERMISSIONS
 # The steps whose form is on this page; the review steps are carried out in the reviews panel.
 STEP_FORMS = ("contain", "preserve_evidence", "classify", "repair")
-
-
-def _partial_requested(request: HttpRequest) -> bool:
-    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 # ---------------------------------------------------------------- list
@@ -78,7 +70,7 @@ def _partial_requested(request: HttpRequest) -> bool:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incidents_index(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET, user=request.user)
     filtered = form.filter(Incident.objects.all())
@@ -92,10 +84,9 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         .values_list("state", "n")
     )
     chosen_state = form.values().get("state", "")
-    paginator = Paginator(incidents, PAGE_SIZE)
     # The list's own count is one of those (or their sum): no second COUNT query.
-    paginator.count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
-    page = paginator.get_page(request.GET.get("page"))
+    count = by_state.get(chosen_state, 0) if chosen_state else sum(by_state.values())
+    page = paginate(request, incidents, PAGE_SIZE, count=count)
     # Leads, containment overruns and the nearest report deadline of the rows: two queries.
     annotate_list_rows(page.object_list)
     state_counts = [
@@ -115,12 +106,9 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         "total_all_states": sum(by_state.values()),
         "filtered": bool(set(form.values()) - {"sort"}),
         "sort": form.sort_key,
-        "can_open": has_role(request.user, *WORKS_INCIDENTS),
+        "can_open": can(request.user, "work_incidents"),
     }
-    template = "incidents/incidents_index.html"
-    if _partial_requested(request):
-        template += "#results"
-    return render(request, template, context)
+    return render_page(request, "incidents/incidents_index.html", context, partial="results")
 
 
 # ---------------------------------------------------------------- new incident
@@ -128,7 +116,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = NewIncidentForm(request.POST)
@@ -144,8 +132,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                     form.cleaned_data.get("submission"), by=request.user, action=open_it
                 )
             except lifecycle.GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             except PermissionError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -166,7 +153,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
             versions = list(form.fields["pact_version"].queryset[:2])
             if len(versions) == 1:
                 form.initial["pact_version"] = versions[0].pk
-        if _partial_requested(request):
+        if wants_partial(request):
             return render(request, "incidents/incident_new.html#pact_fields", {"form": form})
     return render(request, "incidents/incident_new.html", {"form": form})
 
@@ -291,7 +278,6 @@ def incident_page_context(
     `bound` holds refused forms (by slot) to show with their errors and the user's input.
     """
     from trustdesk.incidents.ownership_views import ownership_panel_context
-    from trustdesk.reviews.panels import incident_panel_context
 
     bound = bound or {}
     events = list(
@@ -326,7 +312,7 @@ def incident_page_context(
     gates = lifecycle.gate_status(incident, rows=lifecycle.gate_rows(events))
     step = lifecycle.current_step(incident)
     user = request.user
-    works = has_role(user, *WORKS_INCIDENTS) and incident.is_open
+    works = can(user, "work_incidents") and incident.is_open
     forms = _page_forms(
         incident,
         evidence=evidence,
@@ -363,17 +349,18 @@ def incident_page_context(
         "proposal": proposal,
         "conflict": conflict,
         "can_work": works,
-        "can_dispute": has_role(user, *DISPUTE_OPENERS) and incident.classified_at is not None,
-        "can_resolve": has_role(user, *DISPUTE_RESOLVERS),
+        "can_dispute": can(user, "open_dispute") and incident.classified_at is not None,
+        "can_resolve": can(user, "resolve_dispute"),
         "step_number": next((r["number"] for r in rail if r["status"] == "current"), None),
         "step_forms_here": list(STEP_FORMS),
-        "show_messages": _partial_requested(request),
+        "show_messages": wants_partial(request),
     }
     context.update(ownership_panel_context(request, incident, events, bound))
     context["visible_slots"] = _visible_slots(context)
-    context.update(incident_panel_context(incident, user, gates=gates))
+    # The apps above (the reviews panel) add their part of the page.
+    context.update(hooks.context(hooks.INCIDENT_PAGE, incident, user, gates=gates))
     # The page's live poll (incidents/live.py) asks "changed since this?" with this token.
-    context["live_token"] = live.page_token(incident, context["review_panel"])
+    context["live_token"] = live.page_token(incident, context.get("review_panel", {}))
     context["live_poll_seconds"] = live.POLL_SECONDS
     return context
 
@@ -398,13 +385,11 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
-    template = "incidents/incident_detail.html"
-    if _partial_requested(request):
-        template += "#main"
-    return render(request, template, incident_page_context(request, incident))
+    context = incident_page_context(request, incident)
+    return render_page(request, "incidents/incident_detail.html", context, partial="main")
 
 
 def _after_step(
@@ -416,44 +401,45 @@ def _after_step(
     *,
     done: str,
 ) -> HttpResponse:
-    """Run one step from a bound form: PRG on success, the page with the form's errors if not.
-
-    A GateError's problems go on the form; a ConflictError keeps the user's input, moves the
-    form's version to the current one, and says what changed meanwhile.
-    """
+    """Run one step from a bound form (core.pages.run_step): PRG on success, the page with the
+    form's errors if not (422; 409 when someone changed the incident meanwhile: the form keeps
+    the user's input, moves to the current version, and the page says what changed)."""
     incident = form.incident if hasattr(form, "incident") else _get_incident(key)
-    conflict = None
-    if form.is_valid():
-        try:
-            action(incident, form.cleaned_data)
-        except lifecycle.ConflictError as exc:
-            conflict = exc
-        except lifecycle.GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            messages.success(request, done)
-            if _partial_requested(request):
-                fresh = _get_incident(key)
-                response = render(
-                    request,
-                    "incidents/incident_detail.html#main",
-                    incident_page_context(request, fresh),
-                )
-                response["HX-Trigger"] = "incidentChanged"
-                return response
-            return redirect("incident_detail", key=key)
-    fresh = _get_incident(key)
-    if conflict is not None:
-        form = _rebind_at(form, fresh)
-    context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
-    if slot not in context["visible_slots"]:
-        # The form's place is gone (the step moved on, the dispute closed): show it on its own.
-        context["unsaved"] = {"form": form, "action": request.path}
-    template = "incidents/incident_detail.html"
-    if _partial_requested(request):
-        template += "#main"
-    return render(request, template, context)
+
+    def on_success() -> HttpResponse:
+        if wants_partial(request):
+            fresh = _get_incident(key)
+            response = render_page(
+                request,
+                "incidents/incident_detail.html",
+                incident_page_context(request, fresh),
+                partial="main",
+            )
+            response["HX-Trigger"] = "incidentChanged"
+            return response
+        return redirect("incident_detail", key=key)
+
+    def on_refused(form: Any, refusal: Refused | None, status: int) -> HttpResponse:
+        fresh = _get_incident(key)
+        conflict = refusal if isinstance(refusal, lifecycle.ConflictError) else None
+        if conflict is not None:
+            form = _rebind_at(form, fresh)
+        context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
+        if slot not in context["visible_slots"]:
+            # The form's place is gone (the step moved on, the dispute closed): show it alone.
+            context["unsaved"] = {"form": form, "action": request.path}
+        return render_page(
+            request, "incidents/incident_detail.html", context, partial="main", status=status
+        )
+
+    return run_step(
+        request,
+        form,
+        lambda data: action(incident, data),
+        done=done,
+        on_success=on_success,
+        on_refused=on_refused,
+    )
 
 
 def _rebind_at(form: Any, incident: Incident) -> Any:
@@ -478,7 +464,7 @@ def _rebind_at(form: Any, incident: Incident) -> Any:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     form = ContainForm(request.POST, incident=incident, prefix="contain")
@@ -497,7 +483,7 @@ def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
     """The one-click containment a pact breach proposed: the proposal is re-read, not posted."""
     incident = _get_incident(key)
@@ -520,7 +506,7 @@ def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     evidence = list(Evidence.objects.filter(incident=incident).select_related("superseded_by"))
@@ -545,7 +531,7 @@ def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     events = list(Event.objects.filter(incident=incident, type=EventType.EVIDENCE_ADDED))
@@ -567,7 +553,7 @@ def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
@@ -590,7 +576,7 @@ def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
     incident = _get_incident(key)
     form = RepairForm(request.POST, incident=incident, prefix="repair")
@@ -610,7 +596,7 @@ def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*WORKS_INCIDENTS)
+@permission_required("work_incidents")
 def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
     form = NoteForm(request.POST, prefix="note")
 
@@ -623,7 +609,7 @@ def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*DISPUTE_OPENERS)
+@permission_required("open_dispute")
 def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
     form = DisputeForm(request.POST, prefix="dispute")
 
@@ -634,7 +620,7 @@ def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*DISPUTE_RESOLVERS)
+@permission_required("resolve_dispute")
 def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     incident = _get_incident(key)
     dispute = get_object_or_404(Dispute, pk=pk, incident=incident)
@@ -659,7 +645,7 @@ get_incident = _get_incident
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     """The stored bytes, always as an attachment of an opaque type: never rendered by a browser."""
     incident = _get_incident(key)

@@ -1,4 +1,4 @@
-"""The metrics of DESIGN.md section 6, computed in SQL from the incidents' event log.
+"""The metrics of docs/design.md section 6, computed in SQL from the incidents' event log.
 
 This is the one implementation: the workers (snapshots), `manage.py metrics`, the dashboard and
 its drill-down pages all call it. Everything comes from `incidents_event` (type, at, data,
@@ -30,7 +30,7 @@ Definitions, pinned where the design leaves a choice:
 - Evidence completeness counts the required kinds (`pact_version.evidence_required`, each
   counted once; no pact version or an empty list means none required, which counts 1) that
   have an `evidence_added` event with that `data.kind` at or before the first `reopened`.
-  Kinds are the evidence kinds of DESIGN.md section 4, the only ones a pact may require.
+  Kinds are the evidence kinds of docs/design.md section 4, the only ones a pact may require.
 - `override_rate`: `decision_recorded` events whose `data.decision` is `reopen_full` or
   `reopen_partial` and whose `data.override` is JSON `true`, over those reopening decisions.
 - `explainable_decision_rate`: `decision_recorded` events with at least one `attested` event of

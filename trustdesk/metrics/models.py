@@ -1,4 +1,5 @@
-"""Metric snapshots, trust scores and the refresh requests that debounce them (DESIGN.md 6)."""
+"""Metric snapshots, trust scores and the refresh requests that debounce them (docs/design.md
+section 6)."""
 
 from __future__ import annotations
 

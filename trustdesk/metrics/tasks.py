@@ -1,6 +1,7 @@
 """Celery tasks of the metrics app. A task takes ids, fetches, and calls the metrics module.
 
-Debounce: every incident event calls `schedule_agent_refresh` on commit. It writes a fresh token
+Debounce: every incident event sends `agent_changed` on commit, which calls
+`schedule_agent_refresh`. It writes a fresh token
 in the scope's RefreshRequest row and enqueues `refresh_agent_metrics(agent_id, token)` with a
 short countdown. When the task runs, a newer token means a newer task is on its way, so this one
 skips: a burst of events becomes one recompute. Under a burst longer than MAX_WAIT the task
@@ -130,14 +131,21 @@ def request_full_recompute() -> str:
     return "computed" if eager else "queued"
 
 
-def schedule_agent_refresh(agent_id: int) -> None:
-    """Called on commit after an agent's incidents change (incidents.lifecycle)."""
+def schedule_agent_refresh(agent_id: int, queue: str | None = None) -> None:
+    """Record a refresh request for the agent and enqueue its (debounced) recompute."""
     try:
         token = _request_refresh(agent_scope(agent_id))
     except DatabaseError:
         logger.exception("metrics: could not record a refresh request for agent %s", agent_id)
         return
-    _enqueue(refresh_agent_metrics, [agent_id, token], AGENT_COUNTDOWN)
+    _enqueue(refresh_agent_metrics, [agent_id, token], AGENT_COUNTDOWN, queue)
+
+
+@shared_task(name="trustdesk.metrics.tasks.agent_changed", bind=True, ignore_result=True)
+def agent_changed(self, agent_id: int) -> None:
+    """An agent's record changed (sent by name from the other apps, after their commit): ask
+    for a debounced refresh of its metrics, on the queue this message came from."""
+    schedule_agent_refresh(agent_id, _queue_of(self.request))
 
 
 def schedule_overall_refresh(queue: str | None = None) -> None:

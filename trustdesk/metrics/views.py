@@ -18,8 +18,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, RISK, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import wants_partial
+from trustdesk.core.roles import (
+    can,
+    roles_for,
+)
 from trustdesk.incidents.models import Incident
 from trustdesk.metrics import compute
 from trustdesk.metrics import dashboard as board
@@ -31,7 +35,7 @@ from trustdesk.pacts.models import Agent
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
-RECOMPUTE_ROLES = (OPERATOR, INCIDENT_MANAGER, RISK)
+RECOMPUTE_ROLES = roles_for("recompute_metrics")  # who may: core.roles.PERMISSIONS
 TITLES = {
     "incident_count": "Incidents detected",
     "time_to_containment": "Time to containment",
@@ -84,17 +88,17 @@ def _dashboard_context(request: HttpRequest) -> dict:
         "tiles": board.build_tiles(snapshot.data, window=window, agent=agent) if snapshot else [],
         "charts": board.trend_charts(snapshots, now=now, agent=agent),
         "trust_rows": trust_rows,
-        "can_recompute": has_role(request.user, *RECOMPUTE_ROLES),
+        "can_recompute": can(request.user, "recompute_metrics"),
     }
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _dashboard_context(request)
     context["reports_due"] = _reports_due(context["agent_key"])
-    template = "metrics/dashboard.html#body" if request.htmx else "metrics/dashboard.html"
+    template = "metrics/dashboard.html#body" if wants_partial(request) else "metrics/dashboard.html"
     return render(request, template, context)
 
 
@@ -110,7 +114,7 @@ def _reports_due(agent_key: str | None, limit: int = 8) -> list:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def metrics_export(request: HttpRequest) -> HttpResponse:
     """The dashboard's figures as CSV, for the same window and agent."""
     context = _dashboard_context(request)
@@ -165,7 +169,7 @@ def _window_of(key: str, scope: str, now: datetime):
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def metrics_drilldown(request: HttpRequest, metric: str) -> HttpResponse:
     """The rows behind one figure: incidents for the windowed metrics and open/unclassified
     counts, pact versions for stale pacts, agents for restricted agents."""
@@ -324,7 +328,7 @@ def _drilldown_csv(context: dict) -> HttpResponse:
 
 
 @require_POST
-@role_required(*RECOMPUTE_ROLES)
+@permission_required("recompute_metrics")
 def metrics_refresh(request: HttpRequest) -> HttpResponse:
     """Recompute every snapshot now: in-process without workers, else through the queue."""
     outcome = request_full_recompute()

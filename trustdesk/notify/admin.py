@@ -1,19 +1,11 @@
 from django.contrib import admin
 
+from trustdesk.core.admin import ReadOnlyAdmin
 from trustdesk.notify.models import Message, NotificationChannel, WebhookSubscription
 
 
-class ReadOnly(admin.ModelAdmin):
+class ReadOnly(ReadOnlyAdmin):
     """The admin only reads: changes go through the pages and commands (notify.actions)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookSubscription)

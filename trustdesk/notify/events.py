@@ -1,4 +1,4 @@
-"""The event types TrustDesk announces (DESIGN.md section 12), and what each one means.
+"""The event types TrustDesk announces (docs/design.md section 12), and what each one means.
 
 Domain actions announce them with `trustdesk.core.effects.publish(type, data, severity=...)` after
 their transaction commits; `notify.tasks.fan_out` turns each into messages for the webhook

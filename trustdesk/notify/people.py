@@ -47,8 +47,9 @@ def people_for(event_type: str, data: dict[str, Any]) -> list[Any]:
 
 
 def incident_lead(incident_key: str) -> Any | None:
-    """The person who leads an incident: the current holder of its `lead` role (DESIGN section
-    13), else the person who opened it. None for a breach the system opened that nobody leads."""
+    """The person who leads an incident: the current holder of its `lead` role (docs/design.md
+    section 13), else the person who opened it. None for a breach the system opened that nobody
+    leads."""
     Incident = apps.get_model("incidents", "Incident")
     IncidentRole = apps.get_model("incidents", "IncidentRole")
     lead = (
@@ -75,8 +76,7 @@ def _the_incident_lead(data: dict[str, Any]) -> list[Any]:
 def _asked_to_attest(data: dict[str, Any]) -> list[Any]:
     """The rule of My work: people holding a role on the incident who may attest, other than
     the decider and anyone who already attested."""
-    from trustdesk.core.roles import has_role
-    from trustdesk.reviews.actions import ATTESTS
+    from trustdesk.core.roles import can
 
     key = data.get("incident")
     if not isinstance(key, str) or not key:
@@ -93,7 +93,7 @@ def _asked_to_attest(data: dict[str, Any]) -> list[Any]:
         .exclude(pk=decision.decided_by_id)
         .exclude(pk__in=decision.attestations.values("by"))
     )
-    return [user for user in people if has_role(user, *ATTESTS)]
+    return [user for user in people if can(user, "attest")]
 
 
 @finds_people("sharelink.viewed")

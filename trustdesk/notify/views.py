@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import flash_problems, show_problems, wants_partial
+from trustdesk.core.roles import can, roles_for
 from trustdesk.notify import actions
 from trustdesk.notify.events import EVENT_TYPES
 from trustdesk.notify.forms import ChannelForm, DisableForm, WebhookForm
@@ -26,7 +27,7 @@ from trustdesk.notify.models import (
     WebhookSubscription,
 )
 
-MANAGES = (INCIDENT_MANAGER,)
+MANAGES = roles_for("manage_notifications")  # who may: core.roles.PERMISSIONS
 LOG_ROWS = 100
 
 
@@ -48,20 +49,11 @@ def _log(field: str, target) -> list[Message]:
     )
 
 
-def _add_problems(form, exc: actions.NotifyError) -> None:
-    for problem in exc.problems:
-        field, sep, text = problem.partition(": ")
-        if sep and field in form.fields:
-            form.add_error(field, text)
-        else:
-            form.add_error(None, problem)
-
-
 # ---------------------------------------------------------------- webhooks
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def webhooks(request: HttpRequest) -> HttpResponse:
     subs = _with_counts(WebhookSubscription.objects.all()).order_by("-enabled", "pk")
     return render(
@@ -72,7 +64,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_new(request: HttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -85,7 +77,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
                 by=request.user,
             )
         except actions.NotifyError as exc:
-            _add_problems(form, exc)
+            show_problems(form, exc, by_field=True)
         else:
             response = render(
                 request, "notify/webhook_created.html", {"sub": sub, "secret": secret}, status=201
@@ -97,7 +89,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sub = get_object_or_404(
         WebhookSubscription.objects.select_related("created_by", "disabled_by"), pk=pk
@@ -119,7 +111,7 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def channels(request: HttpRequest) -> HttpResponse:
     rows = _with_counts(NotificationChannel.objects.all()).order_by("-enabled", "name", "pk")
     return render(
@@ -130,7 +122,7 @@ def channels(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_new(request: HttpRequest) -> HttpResponse:
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -143,7 +135,7 @@ def channel_new(request: HttpRequest) -> HttpResponse:
                 by=request.user,
             )
         except actions.NotifyError as exc:
-            _add_problems(form, exc)
+            show_problems(form, exc, by_field=True)
         else:
             messages.success(request, f"Channel “{channel.name}” added.")
             return redirect(channel)
@@ -152,7 +144,7 @@ def channel_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def channel_detail(request: HttpRequest, pk: int) -> HttpResponse:
     channel = get_object_or_404(
         NotificationChannel.objects.select_related("created_by", "disabled_by"), pk=pk
@@ -188,33 +180,32 @@ def _toggle(request: HttpRequest, model, pk: int, enable: bool) -> HttpResponse:
         else:
             actions.disable_target(target, by=request.user, reason=reason)
     except actions.NotifyError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"{target} {'enabled' if enable else 'disabled'}.")
     return redirect(target)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_disable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, WebhookSubscription, pk, enable=False)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def webhook_enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, WebhookSubscription, pk, enable=True)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_disable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, NotificationChannel, pk, enable=False)
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 def channel_enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, NotificationChannel, pk, enable=True)
 
@@ -230,43 +221,42 @@ def _message(pk: int) -> Message:
 
 
 def _manages(request: HttpRequest) -> bool:
-    return has_role(request.user, *MANAGES)
+    return can(request.user, "manage_notifications")
 
 
 def _message_page(request: HttpRequest, message: Message, *, status: int = 200) -> HttpResponse:
     template = "notify/message_detail.html"
-    if request.htmx:
+    if wants_partial(request):
         template += "#main"
     context = {
         "message": message,
         "attempts": list(message.attempts.order_by("pk")),
         "can_manage": _manages(request),
-        "show_messages": bool(request.htmx),
+        "show_messages": wants_partial(request),
     }
     return render(request, template, context, status=status)
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 @vary_on_headers("HX-Request")
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _message_page(request, _message(pk))
 
 
 @require_POST
-@role_required(*MANAGES)
+@permission_required("manage_notifications")
 @vary_on_headers("HX-Request")
 def message_redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     message = _message(pk)
     try:
         actions.redeliver_message(message, by=request.user)
     except actions.NotifyError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
-        if request.htmx:
+        flash_problems(request, exc)
+        if wants_partial(request):
             return _message_page(request, _message(pk), status=422)
     else:
         messages.success(request, f"{message.webhook_id} will be sent again.")
-        if request.htmx:
+        if wants_partial(request):
             return _message_page(request, _message(pk))
     return redirect(message)

@@ -1,5 +1,5 @@
 """Every state change of agents, pacts, evaluations, disputes and API tokens lives here, one
-function each (DESIGN.md section 2). Views, the API, the commands, the demo and the tasks call
+function each (docs/design.md section 2). Views, the API, the commands, the demo and the tasks call
 these; none re-implements a rule.
 
 Each function runs in one transaction, locks what it changes, and raises PactError (with every
@@ -10,7 +10,6 @@ the database refuses anything else (migration 0003).
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -23,10 +22,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from trustdesk.core import hooks
 from trustdesk.core.bounds import past_time_problem
 from trustdesk.core.canonical import format_decimal, format_time, sha256_hex
-from trustdesk.core.effects import publish
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role
+from trustdesk.core.effects import agent_changed, publish, run_task_on_commit
+from trustdesk.core.errors import Refused
+from trustdesk.core.roles import can
 from trustdesk.pacts.document import (
     canonical_document,
     canonical_text,
@@ -77,9 +78,10 @@ TOKEN_PREFIX = "tdk_"
 SOURCE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/")
 
 
-def _require_role(by: AbstractBaseUser | None, roles: Sequence[str], doing: str) -> None:
-    """Users must hold one of `roles`. `by=None` is the system (commands, the demo seed)."""
-    if by is not None and not has_role(by, *roles):
+def _require_role(by: AbstractBaseUser | None, action: str, doing: str) -> None:
+    """`by` may do `action` (core.roles.PERMISSIONS). `by=None` is the system (commands, the demo
+    seed)."""
+    if not can(by, action):
         raise PactError(f"Your role does not allow you to {doing}.")
 
 
@@ -94,7 +96,7 @@ def register_agent(
     Importing a pact creates a missing agent with a name made from its key; this gives it a real
     name and description first. Scope is never set here (the incident lifecycle owns it).
     """
-    _require_role(by, (RISK,), "add agents")
+    _require_role(by, "author_pacts", "add agents")
     problems = []
     if not key or not set(key) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_") or len(key) > 80:
         problems.append("key: lowercase letters, digits, '-' and '_' only, at most 80")
@@ -121,7 +123,7 @@ def set_agent_profile(
     trustdesk/incidents/obligations.json). Risk only; an unchanged profile is refused."""
     from trustdesk.pacts.models import Nis2Entity
 
-    _require_role(by, (RISK,), "set an agent's regulatory profile")
+    _require_role(by, "set_agent_profiles", "set an agent's regulatory profile")
     if nis2 not in Nis2Entity.values:
         raise PactError(f"nis2: must be one of {', '.join(Nis2Entity.values)}")
     with transaction.atomic():
@@ -290,7 +292,7 @@ def import_pact_documents(
     SHA-256 is refused. With `activate`, each new version becomes active unless a newer one
     already is. `labels` (e.g. file names) prefix the problems of each document.
     """
-    _require_role(by, (RISK,), "import pacts")
+    _require_role(by, "author_pacts", "import pacts")
     if labels is None:
         labels = [f"document {i}" for i in range(1, len(docs) + 1)] if len(docs) > 1 else [""]
     labels = list(labels)
@@ -334,7 +336,7 @@ def create_draft(document: Any, *, by: AbstractBaseUser | None) -> PactVersion:
     A new pact, and its agent, are created when missing. A document identical to the latest
     version is refused: there is nothing to draft.
     """
-    _require_role(by, (RISK,), "author pacts")
+    _require_role(by, "author_pacts", "author pacts")
     doc = canonical_document(document)
     try:
         with transaction.atomic():
@@ -357,7 +359,7 @@ def update_draft(
 ) -> PactVersion:
     """Replace a draft's document and clauses. Anything but a draft is refused: an active
     version is immutable (amend = new version)."""
-    _require_role(by, (RISK,), "author pacts")
+    _require_role(by, "author_pacts", "author pacts")
     doc = canonical_document(document, version=version.number)
     with transaction.atomic():
         current = (
@@ -404,7 +406,7 @@ def update_draft(
 
 def activate_version(version: PactVersion, *, by: AbstractBaseUser | None) -> PactVersion:
     """Make a draft the active version of its pact; the previous active one is superseded."""
-    _require_role(by, (RISK,), "activate pacts")
+    _require_role(by, "author_pacts", "activate pacts")
     with transaction.atomic():
         pact = Pact.objects.select_for_update().select_related("agent").get(pk=version.pact_id)
         current = PactVersion.objects.select_for_update().get(pk=version.pk)
@@ -428,7 +430,7 @@ def mark_reviewed(
     The document keeps the review date it was written with (it is immutable); the version's
     `last_reviewed` is the review on record.
     """
-    _require_role(by, (RISK,), "review pacts")
+    _require_role(by, "author_pacts", "review pacts")
     now = timezone.now()
     today = now.date()
     on = on or today
@@ -495,11 +497,7 @@ def mark_stale_versions(today: date | None = None) -> tuple[int, int]:
 
 def _schedule_breach_incident(evaluation_id: int) -> None:
     """After commit, ask the incidents app to open (or attach to) the incident for a breach."""
-    from trustdesk.incidents.tasks import open_incident_for_breach
-
-    transaction.on_commit(
-        functools.partial(open_incident_for_breach.delay, evaluation_id), robust=True
-    )
+    run_task_on_commit("trustdesk.incidents.tasks.open_incident_for_breach", evaluation_id)
 
 
 def _as_decimal(value: Any) -> Decimal | None:
@@ -750,17 +748,13 @@ def _store_evaluations(
 
 
 def _schedule_metrics_refresh(agent_id: int) -> None:
-    from trustdesk.metrics.tasks import schedule_agent_refresh
-    from trustdesk.reviews.tasks import enqueue_agent_recheck
-
-    transaction.on_commit(functools.partial(schedule_agent_refresh, agent_id), robust=True)
-    # Evaluation pass rates feed re-entry conditions: re-check the agent's open ones.
-    transaction.on_commit(functools.partial(enqueue_agent_recheck, agent_id), robust=True)
+    # Evaluation pass rates feed the metrics and re-entry conditions: refresh and re-check them.
+    agent_changed(agent_id)
 
 
 def open_dispute(evaluation: Evaluation, *, by: AbstractBaseUser, reason: str) -> Dispute:
     """Challenge an evaluation. Anyone internal but a viewer may; one open dispute at a time."""
-    _require_role(by, (OPERATOR, INCIDENT_MANAGER, RISK), "open disputes")
+    _require_role(by, "open_dispute", "open disputes")
     reason = (reason or "").strip()
     if not reason:
         raise PactError("reason: say why the evaluation is wrong.")
@@ -783,15 +777,15 @@ def resolve_dispute(
     A dispute of an incident's classification is resolved by the incidents lifecycle (it writes
     to the incident's log); this function hands it over, so callers need not tell them apart.
     """
-    _require_role(by, (RISK,), "resolve disputes")
+    _require_role(by, "resolve_dispute", "resolve disputes")
     if dispute.incident_id is not None:
-        from trustdesk.incidents.lifecycle import GateError, resolve_classification_dispute
-
+        # The incidents app owns that rule and registers it here (pacts never import incidents).
+        resolve = hooks.the_one(hooks.INCIDENT_DISPUTE_RESOLUTION)
+        if resolve is None:
+            raise PactError("Disputes of an incident's classification need the incidents app.")
         try:
-            return resolve_classification_dispute(
-                dispute, by=by, status=status, resolution=resolution
-            )
-        except GateError as exc:
+            return resolve(dispute, by=by, status=status, resolution=resolution)
+        except Refused as exc:
             raise PactError(exc.problems) from None
     if status not in (DisputeStatus.UPHELD, DisputeStatus.REJECTED):
         raise PactError("status: must be upheld or rejected")
@@ -856,11 +850,11 @@ def create_api_token(
     scopes: Sequence[str] | None = ("evaluations:write",),
     by: AbstractBaseUser | None,
 ) -> tuple[ApiToken, str]:
-    """A new bearer token named `source` with `scopes` (DESIGN 12: `evaluations:write`, `read`,
-    `agent:KEY`). Returns (token, secret): the secret is shown once and only its SHA-256 is
-    stored. A name has at most one live token; for `evaluations:write` the name is the evaluation
-    source. `by=None` is the system (`manage.py api_token create`)."""
-    _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
+    """A new bearer token named `source` with `scopes` (docs/design.md section 12:
+    `evaluations:write`, `read`, `agent:KEY`). Returns (token, secret): the secret is shown once and
+    only its SHA-256 is stored. A name has at most one live token; for `evaluations:write` the name
+    is the evaluation source. `by=None` is the system (`manage.py api_token create`)."""
+    _require_role(by, "manage_tokens", "manage API tokens")
     source = (source or "").strip()
     problems: list[str] = []
     if not source:
@@ -898,7 +892,7 @@ def create_api_token(
 
 
 def revoke_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> ApiToken:
-    _require_role(by, (INCIDENT_MANAGER, RISK), "manage API tokens")
+    _require_role(by, "manage_tokens", "manage API tokens")
     with transaction.atomic():
         current = ApiToken.objects.select_for_update().get(pk=token.pk)
         if current.revoked_at is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from trustdesk.core.admin import ReadOnlyAdmin
 from trustdesk.pacts.models import (
     Agent,
     ApiToken,
@@ -18,17 +19,6 @@ from trustdesk.pacts.models import (
     Pact,
     PactVersion,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ClauseInline(admin.TabularInline):

@@ -1,4 +1,4 @@
-"""The evaluations API: `POST /api/v1/evaluations` with a bearer token (DESIGN.md section 4).
+"""The evaluations API: `POST /api/v1/evaluations` with a bearer token (docs/design.md section 4).
 
 django-ninja rather than DRF + drf-spectacular: one small typed endpoint does not need DRF's
 serializers, viewsets and routers; ninja's pydantic schemas generate the OpenAPI document
@@ -25,6 +25,7 @@ from ninja.security import HttpBearer
 from pydantic import Field
 
 from trustdesk.core.bounds import text_problems
+from trustdesk.core.canonical import strict_json_loads
 from trustdesk.pacts.actions import MAX_EVALUATIONS_PER_BATCH, record_evaluations
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import SCOPE_EVALUATIONS_WRITE, ApiToken, Evaluation
@@ -148,18 +149,9 @@ def _bad_request(problems: list[str], *, status: int = 400):
     return Status(status, {"detail": detail, "errors": [_problem(p) for p in problems]})
 
 
-def _reject_duplicate_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def _read_items(request: HttpRequest) -> tuple[list, str | None, list[str]]:
     """The items of the body, the path prefix for their problems, and body-level problems."""
-    data = json.loads(request.body, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys)
+    data = strict_json_loads(request.body)
     if isinstance(data, list):
         return data, "", []
     if isinstance(data, dict) and "evaluations" in data:

@@ -1,5 +1,6 @@
 """`POST /api/v1/eval-logs`: an Inspect AI log or a JUnit XML report as the raw request body
-(DESIGN.md section 14). Registered on the one API object (pacts.api) when pacts.urls imports it.
+(docs/design.md section 14). Registered on the one API object (pacts.api) when pacts.urls imports
+it.
 
 The body is streamed into the evidence store (never held whole in memory, so logs above Django's
 5 MB body limit work), then read by pacts.eval_sources, which records the evaluations. The token's
@@ -22,7 +23,7 @@ SCOPE = SCOPE_EVALUATIONS_WRITE
 
 
 def token_may_write_evaluations(token: ApiToken) -> bool:
-    """Whether the token carries the `evaluations:write` scope (DESIGN.md section 12)."""
+    """Whether the token carries the `evaluations:write` scope (docs/design.md section 12)."""
     return token.has_scope(SCOPE)
 
 

@@ -1,4 +1,5 @@
-"""The pact document (DESIGN.md section 4): parsing, validation, canonical form and its SHA-256.
+"""The pact document (docs/design.md section 4): parsing, validation, canonical form and its
+SHA-256.
 
 A document arrives as YAML (PyYAML safe loading) or JSON, is checked against the JSON Schema that
 ships in `schema/pact-v1.json` (Draft 2020-12) and against the rules a schema cannot state, and is
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from trustdesk.core.canonical import canonical_json, format_decimal, sha256_hex
+from trustdesk.core.canonical import canonical_json, format_decimal, sha256_hex, strict_json_loads
 from trustdesk.pacts.errors import DocumentError
 
 __all__ = [
@@ -50,7 +51,7 @@ RESERVED_PACT_KEYS = frozenset({"new"})
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 # The order in which a document is written for people (YAML export, diffs). The canonical JSON
-# sorts keys; this order only makes the YAML read like DESIGN.md's example.
+# sorts keys; this order only makes the YAML read like docs/design.md's example.
 _KEY_ORDER = {
     (): ["apiVersion", "kind", "metadata", "spec"],
     ("metadata",): ["key", "agent", "title", "owner", "version"],
@@ -158,19 +159,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"(yaml) {where}{problem}"
 
 
-def _reject_duplicate_json_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def _parse_json(text: str) -> Any:
-    return json.loads(
-        text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_json_keys
-    )  # Decimal: 0.1 stays exactly 0.1
+    return strict_json_loads(text)  # Decimal: 0.1 stays exactly 0.1; duplicate keys refused
 
 
 def parse_documents(data: bytes | str, *, filename: str | None = None) -> list[Any]:
@@ -406,7 +396,7 @@ def _rule_problems(doc: dict) -> list[str]:
     return problems
 
 
-# Fields of `evaluation` that only a log-fed method reads (DESIGN.md section 14). The schema
+# Fields of `evaluation` that only a log-fed method reads (docs/design.md section 14). The schema
 # requires them for their method; this refuses them elsewhere, where they would be ignored.
 EVALUATION_METHOD_FIELDS = {
     "task": "inspect",
@@ -549,7 +539,8 @@ def _child(where: tuple, key: str) -> tuple:
 
 
 def document_yaml(doc: dict) -> str:
-    """The document as YAML in the order of DESIGN.md's example. Loads back to the same dict."""
+    """The document as YAML in the order of docs/design.md's example. Loads back to the same
+    dict."""
     return yaml.safe_dump(
         _ordered(doc, ()), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )

@@ -1,4 +1,4 @@
-"""Evaluations from the files evaluation tools write (DESIGN.md section 14).
+"""Evaluations from the files evaluation tools write (docs/design.md section 14).
 
 Two kinds of file feed pact clauses:
 
@@ -14,7 +14,7 @@ Two kinds of file feed pact clauses:
 
 The format is told by the content, never by the file name: a zip is an Inspect `.eval` log, JSON
 an Inspect `.json` log, XML a JUnit report. `ingest_eval_log` stores the file content-addressed in
-the incidents evidence store, records one evaluation per matching clause through
+the content-addressed store (core.blobs), records one evaluation per matching clause through
 `pacts.actions.record_evaluations` (so a breach opens an incident the usual way) and links each
 evaluation to the stored file. A file that is not a log, a log that did not succeed, and a log that
 matches no clause are refused with the reason, and nothing is stored.
@@ -418,7 +418,7 @@ def _matches(
 
 
 def _store(fileobj, name: str):
-    from trustdesk.incidents import evidence as store
+    from trustdesk.core import blobs as store
 
     try:
         return store.store_upload(fileobj)
@@ -460,7 +460,7 @@ def ingest_eval_log(
     nothing, for a file that is not a log, a log that did not succeed, one that matches no clause,
     or a measurement in the future.
     """
-    from trustdesk.incidents import evidence as store
+    from trustdesk.core import blobs as store
 
     blob = _store(fileobj, name)
     try:
@@ -494,7 +494,7 @@ def ingest_eval_log(
 
 def _log_row(blob, parsed: ParsedLog, *, name: str, token, by) -> EvaluationLog:
     """The stored file's row, created on first sight; the same bytes again reuse it."""
-    from trustdesk.incidents import evidence as store
+    from trustdesk.core import blobs as store
 
     existing = EvaluationLog.objects.filter(sha256=blob.sha256).first()
     if existing is not None:

@@ -244,7 +244,7 @@ class ApiTokenForm(forms.Form):
 
 
 class AgentProfileForm(forms.Form):
-    """The agent's regulatory profile (DESIGN section 13)."""
+    """The agent's regulatory profile (docs/design.md section 13)."""
 
     high_risk_ai = forms.BooleanField(required=False, label="High-risk AI system (EU AI Act)")
     personal_data = forms.BooleanField(required=False, label="Processes personal data (GDPR)")

@@ -1,10 +1,12 @@
-"""Agents, pacts, versions, clauses, evaluations, disputes and API tokens (DESIGN.md section 4)."""
+"""Agents, pacts, versions, clauses, evaluations, disputes and API tokens (docs/design.md section
+4)."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import date, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
@@ -52,7 +54,7 @@ class EvaluationMethod(models.TextChoices):
     SAMPLED_HUMAN_REVIEW = "sampled_human_review", "Sampled human review"
     JURY = "jury", "Jury"
     HUMAN = "human", "Human"
-    # Measured from files the teams' tools write (DESIGN.md section 14; pacts.eval_sources).
+    # Measured from files the teams' tools write (docs/design.md section 14; pacts.eval_sources).
     INSPECT = "inspect", "Inspect AI log"
     JUNIT = "junit", "JUnit XML report"
 
@@ -64,7 +66,8 @@ class Consequence(models.TextChoices):
 
 
 class Containment(models.TextChoices):
-    """What a breach does to the agent (DESIGN 12): propose the containment, or apply it."""
+    """What a breach does to the agent (docs/design.md section 12): propose the containment, or
+    apply it."""
 
     PROPOSE = "propose", "Propose"
     AUTO = "auto", "Automatic"
@@ -82,7 +85,7 @@ class EvidenceKind(models.TextChoices):
 
 
 class Nis2Entity(models.TextChoices):
-    """What NIS2 makes of the agent's operator (DESIGN.md section 13's agent profile)."""
+    """What NIS2 makes of the agent's operator (docs/design.md section 13's agent profile)."""
 
     NONE = "none", "Not in scope"
     IMPORTANT = "important", "Important entity"
@@ -96,10 +99,10 @@ class AgentQuerySet(models.QuerySet):
     def for_listing(self, today: date | None = None) -> AgentQuerySet:
         """Agents with their open incident count, a stale flag and their active pacts
         (`listed_pacts`), in a fixed number of queries."""
-        from trustdesk.incidents.models import Incident
-
+        # Through the app registry: pacts sit below incidents and do not import them.
         open_incidents = (
-            Incident.objects.open()
+            apps.get_model("incidents", "Incident")
+            .objects.open()
             .filter(agent=OuterRef("pk"))
             .order_by()
             .values("agent")
@@ -127,8 +130,8 @@ class Agent(models.Model):
         "incidents.Incident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     retired_at = models.DateTimeField(null=True, blank=True)
-    # The scope statement's revision (DESIGN 12): 1 at creation, +1 at each actual scope change,
-    # written only by incidents.lifecycle.set_agent_scope.
+    # The scope statement's revision (docs/design.md section 12): 1 at creation, +1 at each actual
+    # scope change, written only by incidents.lifecycle.set_agent_scope.
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     # The regulatory profile: which obligations an incident of this agent can trigger
@@ -502,7 +505,7 @@ class Dispute(models.Model):
         return self.status == DisputeStatus.OPEN
 
 
-# Token scopes (DESIGN 12): what a bearer token may do.
+# Token scopes (docs/design.md section 12): what a bearer token may do.
 SCOPE_EVALUATIONS_WRITE = "evaluations:write"
 SCOPE_READ = "read"
 AGENT_SCOPE_PREFIX = "agent:"
@@ -581,8 +584,8 @@ LOG_SUFFIX = {"inspect_eval": ".eval", "inspect_json": ".json", "junit": ".xml"}
 
 
 class EvaluationLog(models.Model):
-    """A file that produced evaluations (DESIGN.md section 14), kept as evidence: its bytes live
-    content-addressed in the incidents evidence store, under their SHA-256, and never change.
+    """A file that produced evaluations (docs/design.md section 14), kept as evidence: its bytes
+    live content-addressed in the store of core.blobs, under their SHA-256, and never change.
     One row per distinct file; ingesting it again reuses the row."""
 
     sha256 = models.CharField(max_length=64, unique=True)

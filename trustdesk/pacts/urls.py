@@ -1,8 +1,7 @@
 from django.urls import path
 
-# These modules register their endpoints on `api` when imported, so before api.urls is read:
-# POST /eval-logs and POST /incidents/{key}/traces.
-from trustdesk.incidents import api_traces  # noqa: F401
+# This module registers its endpoint on `api` when imported, so before api.urls is read:
+# POST /eval-logs. (POST /incidents/{key}/traces is registered by the incidents app's ready().)
 from trustdesk.pacts import api_eval_logs, views  # noqa: F401
 from trustdesk.pacts.api import api
 

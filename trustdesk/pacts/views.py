@@ -8,7 +8,6 @@ works as a plain POST/redirect/GET; with htmx, list filters and pagination swap 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,8 +17,13 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INCIDENT_MANAGER, INTERNAL, OPERATOR, RISK, has_role
+from trustdesk.core import hooks
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import flash_problems, paginate, render_page, show_problems, wants_partial
+from trustdesk.core.roles import (
+    can,
+    roles_for,
+)
 from trustdesk.pacts import actions
 from trustdesk.pacts.document import document_diff, document_yaml
 from trustdesk.pacts.document import pact_schema as schema
@@ -50,27 +54,9 @@ from trustdesk.pacts.models import (
 
 PAGE_SIZE = 25
 RECENT_EVALUATIONS = 5  # per clause on the pact page, each with the log that produced it
-AUTHORS = (RISK,)
-TOKEN_MANAGERS = (INCIDENT_MANAGER, RISK)
-DISPUTE_OPENERS = (OPERATOR, INCIDENT_MANAGER, RISK)
-
-
-def _partial_requested(request: HttpRequest) -> bool:
-    """An htmx request for a region (a boosted link or a history restore wants the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-def _render(
-    request: HttpRequest,
-    template: str,
-    context: dict,
-    partial: str | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    if partial and _partial_requested(request):
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
+AUTHORS = roles_for("author_pacts")  # who may: core.roles.PERMISSIONS
+TOKEN_MANAGERS = roles_for("manage_tokens")  # who may: core.roles.PERMISSIONS
+DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 
 
 # ---------------------------------------------------------------- agents
@@ -78,39 +64,33 @@ def _render(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def agents_index(request: HttpRequest) -> HttpResponse:
     form = AgentFilterForm(request.GET)
     agents = form.filter(Agent.objects.for_listing()).order_by("key")
-    page = Paginator(agents, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, agents, PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
         "agents": page.object_list,
         "filtered": bool(form.values()),
     }
-    return _render(request, "pacts/agents_index.html", context, partial="results")
+    return render_page(request, "pacts/agents_index.html", context, partial="results")
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def agent_detail(request: HttpRequest, key: str) -> HttpResponse:
-    from trustdesk.incidents.models import Incident
-    from trustdesk.metrics.panels import agent_trust_context
-
     agent = get_object_or_404(Agent.objects.select_related("scope_incident"), key=key)
     pacts = Pact.objects.for_listing().filter(agent=agent).order_by("key")
-    open_incidents = (
-        Incident.objects.open().for_agent(agent).order_by("-detected_at", "-number")[:50]
-    )
     context = {
         "agent": agent,
         "pacts": pacts,
-        "open_incidents": open_incidents,
         "profile_form": AgentProfileForm(initial=_profile(agent))
-        if has_role(request.user, RISK)
+        if can(request.user, "set_agent_profiles")
         else None,
-        **agent_trust_context(agent),
+        # Its open incidents and its trust panel come from the apps above (core.hooks).
+        **hooks.context(hooks.AGENT_PAGE, agent),
     }
     return render(request, "pacts/agent_detail.html", context)
 
@@ -124,7 +104,7 @@ def _profile(agent: Agent) -> dict:
 
 
 @require_POST
-@role_required(RISK)
+@permission_required("set_agent_profiles")
 def agent_profile(request: HttpRequest, key: str) -> HttpResponse:
     """Set the regulatory profile from the agent page (plain POST, redirect back)."""
     agent = get_object_or_404(Agent, key=key)
@@ -133,8 +113,7 @@ def agent_profile(request: HttpRequest, key: str) -> HttpResponse:
         try:
             actions.set_agent_profile(agent, by=request.user, **form.cleaned_data)
         except PactError as exc:
-            for problem in exc.problems:
-                messages.error(request, problem)
+            flash_problems(request, exc)
         else:
             messages.success(request, "Regulatory profile saved.")
     else:
@@ -147,21 +126,21 @@ def agent_profile(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def pacts_index(request: HttpRequest) -> HttpResponse:
     agents = list(Agent.objects.order_by("key").values_list("key", "name"))
     form = PactFilterForm(request.GET, agents=agents)
     pacts = form.filter(Pact.objects.for_listing()).order_by("key")
-    page = Paginator(pacts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, pacts, PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
         "pacts": page.object_list,
         "filtered": bool(form.values()),
-        "can_author": has_role(request.user, *AUTHORS),
-        "can_manage_tokens": has_role(request.user, *TOKEN_MANAGERS),
+        "can_author": can(request.user, "author_pacts"),
+        "can_manage_tokens": can(request.user, "manage_tokens"),
     }
-    return _render(request, "pacts/pacts_index.html", context, partial="results")
+    return render_page(request, "pacts/pacts_index.html", context, partial="results")
 
 
 def _get_version(key: str, number: int | None = None) -> PactVersion:
@@ -184,7 +163,7 @@ def _get_version(key: str, number: int | None = None) -> PactVersion:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> HttpResponse:
     version = _get_version(key, number)
     pact = version.pact
@@ -205,7 +184,7 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
         else (version.number, later[-1] if later else version.number)
     )
     compare = CompareForm(initial={"a": pair[0], "b": pair[1]}, numbers=numbers)
-    is_risk = has_role(request.user, *AUTHORS)
+    is_risk = can(request.user, "author_pacts")
     context = {
         "pact": pact,
         "version": version,
@@ -224,7 +203,7 @@ def pact_detail(request: HttpRequest, key: str, number: int | None = None) -> Ht
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_download(request: HttpRequest, key: str, number: int, fmt: str) -> HttpResponse:
     if fmt not in ("json", "yaml"):
         raise Http404("Download as .yaml or .json.")
@@ -242,7 +221,7 @@ def pact_download(request: HttpRequest, key: str, number: int, fmt: str) -> Http
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def pact_diff(request: HttpRequest, key: str) -> HttpResponse:
     pact = get_object_or_404(Pact.objects.select_related("agent"), key=key)
     versions = {v.number: v for v in pact.versions.order_by("-number")}
@@ -269,19 +248,19 @@ def pact_diff(request: HttpRequest, key: str) -> HttpResponse:
         "changes": sum(1 for r in rows if r["kind"] not in ("same", "skip")),
     }
     status = 400 if form.is_bound and not form.is_valid() else 200
-    return _render(request, "pacts/pact_diff.html", context, partial="diff", status=status)
+    return render_page(request, "pacts/pact_diff.html", context, partial="diff", status=status)
 
 
 def _authoring_response(request: HttpRequest, context: dict) -> HttpResponse:
     """The form again, with its problems: 400 for a plain POST; 200 for htmx, which only swaps
     successful answers."""
-    status = 200 if _partial_requested(request) else 400
-    return _render(request, "pacts/pact_form.html", context, partial="authoring", status=status)
+    status = 200 if wants_partial(request) else 400
+    return render_page(request, "pacts/pact_form.html", context, partial="authoring", status=status)
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     """A redirect that htmx follows as a full navigation."""
-    if _partial_requested(request):
+    if wants_partial(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
@@ -289,7 +268,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_new(request: HttpRequest) -> HttpResponse:
     """Paste or upload a document to create a draft (a new pact, or the next version)."""
     if request.method == "POST":
@@ -322,7 +301,7 @@ def pact_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_edit(request: HttpRequest, key: str, number: int) -> HttpResponse:
     """Edit a draft. An active (or superseded) version is immutable: the form is refused."""
     version = _get_version(key, number)
@@ -353,21 +332,20 @@ def _version_url(version: PactVersion) -> str:
 
 
 @require_POST
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
     version = _get_version(key, number)
     try:
         actions.activate_version(version, by=request.user)
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"{version.label} is now the active version.")
     return redirect(_version_url(version))
 
 
 @require_POST
-@role_required(*AUTHORS)
+@permission_required("author_pacts")
 def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
     version = _get_version(key, number)
     form = ReviewForm(request.POST)
@@ -377,8 +355,7 @@ def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
     try:
         reviewed = actions.mark_reviewed(version, by=request.user, on=form.cleaned_data["on"])
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(
             request,
@@ -393,7 +370,7 @@ def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> HttpResponse:
     version = _get_version(key, number)
     clause_obj = get_object_or_404(Clause, version=version, key=clause)
@@ -407,7 +384,7 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
         .annotate(disputed=Exists(open_disputes))
         .order_by("-measured_at", "-pk")
     )
-    page = Paginator(evaluations, 50).get_page(request.GET.get("page"))
+    page = paginate(request, evaluations, 50)
     context = {
         "pact": version.pact,
         "version": version,
@@ -416,16 +393,16 @@ def clause_detail(request: HttpRequest, key: str, number: int, clause: str) -> H
         "window_start": now - timezone.timedelta(seconds=clause_obj.window_seconds),
         "page": page,
         "evaluations": page.object_list,
-        "can_dispute": has_role(request.user, *DISPUTE_OPENERS),
+        "can_dispute": can(request.user, "open_dispute"),
     }
-    return _render(request, "pacts/clause_detail.html", context, partial="evaluations")
+    return render_page(request, "pacts/clause_detail.html", context, partial="evaluations")
 
 
 # ---------------------------------------------------------------- disputes
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*DISPUTE_OPENERS)
+@permission_required("open_dispute")
 def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_object_or_404(
         Evaluation.objects.select_related("clause__version__pact__agent"), pk=evaluation_id
@@ -437,8 +414,7 @@ def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
                 evaluation, by=request.user, reason=form.cleaned_data["reason"]
             )
         except PactError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             messages.success(request, f"Dispute #{dispute.pk} opened; risk will resolve it.")
             return redirect("dispute_detail", dispute.pk)
@@ -453,7 +429,7 @@ def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def disputes_index(request: HttpRequest) -> HttpResponse:
     form = DisputeFilterForm(request.GET)
     disputes = Dispute.objects.select_related(
@@ -461,7 +437,7 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
     ).order_by("-opened_at", "-pk")
     if status := form.values().get("status"):
         disputes = disputes.filter(status=status)
-    page = Paginator(disputes, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, disputes, PAGE_SIZE)
     counts = dict(Dispute.objects.order_by().values_list("status").annotate(n=Count("pk")))
     context = {
         "form": form,
@@ -470,11 +446,11 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
         "filtered": bool(form.values()),
         "open_count": counts.get(DisputeStatus.OPEN, 0),
     }
-    return _render(request, "pacts/disputes_index.html", context, partial="results")
+    return render_page(request, "pacts/disputes_index.html", context, partial="results")
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*INTERNAL)
+@permission_required("read")
 def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
     dispute = get_object_or_404(
         Dispute.objects.select_related(
@@ -482,10 +458,10 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
         ),
         pk=dispute_id,
     )
-    can_resolve = has_role(request.user, RISK) and dispute.is_open
+    can_resolve = can(request.user, "resolve_dispute") and dispute.is_open
     form = ResolveDisputeForm(request.POST or None)
     if request.method == "POST":
-        if not has_role(request.user, RISK):
+        if not can(request.user, "resolve_dispute"):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied("Only risk resolves disputes.")
@@ -498,8 +474,7 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
                     resolution=form.cleaned_data["resolution"],
                 )
             except PactError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             else:
                 messages.success(request, f"Dispute #{dispute.pk} resolved.")
                 return redirect("dispute_detail", dispute.pk)
@@ -516,7 +491,7 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*TOKEN_MANAGERS)
+@permission_required("manage_tokens")
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """List tokens and create one. The secret is shown once, in the answer to the POST."""
     form = ApiTokenForm(request.POST or None)
@@ -555,14 +530,13 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@role_required(*TOKEN_MANAGERS)
+@permission_required("manage_tokens")
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
     try:
         actions.revoke_api_token(token, by=request.user)
     except PactError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+        flash_problems(request, exc)
     else:
         messages.success(request, f"The token of {token.source} was revoked.")
     return redirect("api_tokens")
@@ -583,12 +557,12 @@ def pact_schema(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*INTERNAL)
+@permission_required("read")
 def evaluation_log_download(request: HttpRequest, sha256: str) -> HttpResponse:
     """The stored log file that produced evaluations, as an attachment of an opaque type."""
     from django.http import FileResponse
 
-    from trustdesk.incidents import evidence as evidence_store
+    from trustdesk.core import blobs as evidence_store
     from trustdesk.pacts.models import EvaluationLog
 
     log = get_object_or_404(EvaluationLog, sha256=sha256.lower()[:64])

@@ -1,4 +1,4 @@
-"""Every state change of the reviews app, one function each (DESIGN.md section 4, Reviews).
+"""Every state change of the reviews app, one function each (docs/design.md section 4, Reviews).
 
 Each incident step follows the lifecycle's pattern: `locked_incident(expected_version)` -> check
 the rule -> `append_event` -> write the rows -> `schedule_metrics_refresh` -> on commit, re-check
@@ -24,10 +24,18 @@ from django.utils import timezone
 
 from trustdesk.core.bounds import planned_time_problem
 from trustdesk.core.canonical import to_canonical_value
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, has_role, user_roles
+from trustdesk.core.effects import run_task_on_commit
+from trustdesk.core.roles import (
+    authorize,
+    can,
+    refusal,
+    roles_for,
+    user_roles,
+)
 from trustdesk.incidents import announce
 from trustdesk.incidents.lifecycle import (
     append_event,
+    gate_status,
     locked_incident,
     schedule_metrics_refresh,
     set_agent_scope,
@@ -61,13 +69,13 @@ from trustdesk.reviews.models import (
     SignOff,
 )
 
-# Who may do what (DESIGN.md section 10; issue 5).
-WORKS_REVIEWS = (OPERATOR, INCIDENT_MANAGER, RISK)  # changes, conditions, sign-offs, review
-DECIDES = (RISK, INCIDENT_MANAGER)
-OVERRIDES = (INCIDENT_MANAGER,)
-ATTESTS = (OPERATOR, INCIDENT_MANAGER, RISK)  # every internal role but viewer
-RUNS_MEETINGS = (INCIDENT_MANAGER,)
-TAKES_NOTES = (OPERATOR, INCIDENT_MANAGER, RISK)
+# Who may do what (docs/design.md section 10).
+WORKS_REVIEWS = roles_for("work_reviews")  # who may: core.roles.PERMISSIONS
+DECIDES = roles_for("decide")  # who may: core.roles.PERMISSIONS
+OVERRIDES = roles_for("override")  # who may: core.roles.PERMISSIONS
+ATTESTS = roles_for("attest")  # who may: core.roles.PERMISSIONS
+RUNS_MEETINGS = roles_for("run_meetings")  # who may: core.roles.PERMISSIONS
+TAKES_NOTES = roles_for("take_meeting_notes")  # who may: core.roles.PERMISSIONS
 
 MAX_TEXT = 5000
 # A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
@@ -93,13 +101,12 @@ def _text(value: str | None, name: str, problems: list[str], *, required: bool =
     return value
 
 
-def _require_role(by: AbstractBaseUser | None, roles: Iterable[str], doing: str) -> None:
-    roles = tuple(roles)
-    if by is None or not has_role(by, *roles):
-        from trustdesk.core.roles import ROLE_LABELS
-
-        names = " or ".join(ROLE_LABELS[r].lower() for r in roles)
-        raise ReviewError(f"Only a user with the {names} role may {doing}.")
+def _require_role(by: AbstractBaseUser | None, action: str, doing: str) -> None:
+    """`by` may do `action` (core.roles.PERMISSIONS). Every record of this app names the person
+    who made it, so the system (`by=None`) cannot act here: it is refused for that reason."""
+    if by is None:
+        raise ReviewError(f"{refusal(action, doing)} (The record names the person who acts.)")
+    authorize(by, action, doing, ReviewError)
 
 
 def _held_by_other_incident(incident: Incident, agent, scope: str) -> Incident | None:
@@ -126,9 +133,7 @@ def _create(model: type[models.Model], **fields: Any) -> Any:
 
 def schedule_condition_recheck(incident_id: int) -> None:
     """After commit, re-check the incident's re-entry conditions on a worker."""
-    from trustdesk.reviews.tasks import enqueue_recheck
-
-    transaction.on_commit(lambda: enqueue_recheck(incident_id))
+    run_task_on_commit("trustdesk.reviews.tasks.recheck_conditions_for_incident", incident_id)
 
 
 def _after_step(incident: Incident) -> None:
@@ -151,7 +156,7 @@ def add_operating_model_change(
 ) -> OperatingModelChange:
     """Record a change around the agent. `pact_amended` needs a newer version of the incident's
     pact; the other kinds take none."""
-    _require_role(by, WORKS_REVIEWS, "record an operating-model change")
+    _require_role(by, "work_reviews", "record an operating-model change")
     problems: list[str] = []
     summary = _text(summary, "A summary of the change", problems)
     if kind not in OperatingModelChangeKind.values:
@@ -206,7 +211,7 @@ def set_reentry_condition(
     at: datetime | None = None,
 ) -> ReentryCondition:
     """Add a machine-checkable re-entry condition; its statement is written from its params."""
-    _require_role(by, WORKS_REVIEWS, "set a re-entry condition")
+    _require_role(by, "work_reviews", "set a re-entry condition")
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         _require_open(inc, "setting a re-entry condition", problems)
@@ -253,9 +258,9 @@ def sign_off_incident(
     at: datetime | None = None,
 ) -> SignOff:
     """Sign off the recovery plan in one of the roles one holds (counted by `signoffs`
-    conditions). Recorded in the chain as a `signed_off` event (DESIGN 11) whose comment is
-    internal, withheld from buyers, unless the signer marks it `shareable`."""
-    _require_role(by, conditions.SIGNOFF_ROLES, "sign off a recovery plan")
+    conditions). Recorded in the chain as a `signed_off` event (docs/design.md section 11) whose
+    comment is internal, withheld from buyers, unless the signer marks it `shareable`."""
+    _require_role(by, "sign_off", "sign off a recovery plan")
     problems: list[str] = []
     comment = _text(comment, "The comment", problems, required=False)
     if role not in conditions.SIGNOFF_ROLES or role not in user_roles(by):
@@ -295,7 +300,7 @@ def request_review(
     at: datetime | None = None,
 ) -> Incident:
     """repaired -> in_review, once there is an operating-model change and a re-entry condition."""
-    _require_role(by, WORKS_REVIEWS, "request a review")
+    _require_role(by, "work_reviews", "request a review")
     with locked_incident(incident, expected_version=expected_version) as inc:
         problems: list[str] = []
         if inc.state != State.REPAIRED:
@@ -324,8 +329,6 @@ def request_review(
 
 def current_gates(incident: Incident) -> list[dict[str, Any]]:
     """The lifecycle's gates before `decide`, as plain dicts (what a snapshot stores)."""
-    from trustdesk.incidents.lifecycle import gate_status
-
     return [
         to_canonical_value(asdict(gate)) for gate in gate_status(incident) if gate.step != "decide"
     ]
@@ -413,7 +416,7 @@ def record_recovery_decision(
     review, so it is taken only as an override. The conditions are evaluated afresh inside the
     lock, so the snapshot is what held when the decision was taken.
     """
-    _require_role(by, DECIDES, "record a recovery decision")
+    _require_role(by, "decide", "record a recovery decision")
     problems: list[str] = []
     rationale = _text(rationale, "A rationale", problems)
     justification = _text(justification, "The justification", problems, required=False)
@@ -453,7 +456,7 @@ def record_recovery_decision(
             else "Reopening now"
         )
         if is_override:
-            if not has_role(by, *OVERRIDES):
+            if not can(by, "override"):
                 problems.append(
                     f"{what} would be an override, which only an incident manager may make, "
                     f"because: {because}"
@@ -524,9 +527,9 @@ def record_recovery_decision(
         )
         label = Decision(decision).label.lower()
         fields = advance(inc, event)
-        # Reopened means the agent's scope restored (DESIGN 6): not while another incident holds
-        # it where it is. Such a held reopening leaves the incident decided but in review; the
-        # `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
+        # Reopened means the agent's scope restored (docs/design.md section 6): not while another
+        # incident holds it where it is. Such a held reopening leaves the incident decided but in
+        # review; the `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
         restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
         if reopening and restored:
             outcome = append_event(
@@ -572,7 +575,7 @@ def attest(
 ) -> Attestation:
     """Someone other than the decider says whether the page alone explains the decision.
     One per person per decision; never changed."""
-    _require_role(by, ATTESTS, "attest a decision")
+    _require_role(by, "attest", "attest a decision")
     problems: list[str] = []
     comment = _text(comment, "A comment", problems)
     if not isinstance(can_explain, bool):
@@ -639,7 +642,7 @@ def create_meeting(
     agenda: Iterable[Incident] = (),
 ) -> ReviewMeeting:
     """Schedule a review meeting with its agenda of incidents in review."""
-    _require_role(by, RUNS_MEETINGS, "create a review meeting")
+    _require_role(by, "run_meetings", "create a review meeting")
     problems: list[str] = []
     title = _text(title, "A title", problems)
     if len(title) > 200:
@@ -648,7 +651,7 @@ def create_meeting(
         problems.append("A meeting needs a time.")
     elif problem := planned_time_problem(scheduled_at):
         problems.append(f"The meeting time {problem}.")
-    if facilitator is None or not has_role(facilitator, *WORKS_REVIEWS):
+    if facilitator is None or not can(facilitator, "work_reviews"):
         problems.append("The facilitator must be an operator, incident manager or risk user.")
     with transaction.atomic():
         wanted = [i.pk for i in agenda]
@@ -672,7 +675,7 @@ def create_meeting(
 
 def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: Incident):
     """Put one more incident in review on an open meeting's agenda."""
-    _require_role(by, RUNS_MEETINGS, "change a meeting's agenda")
+    _require_role(by, "run_meetings", "change a meeting's agenda")
     with transaction.atomic():
         # Incident before meeting, the order record_recovery_decision takes them in.
         inc = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -697,7 +700,7 @@ def add_meeting_note(
 ) -> MeetingNote:
     """Append an entry to an open meeting's notes; entries are never edited. `at` (not in the
     future) lets demo data date the notes of a past meeting."""
-    _require_role(by, TAKES_NOTES, "add to a meeting's notes")
+    _require_role(by, "take_meeting_notes", "add to a meeting's notes")
     problems: list[str] = []
     text = _text(text, "The note", problems)
     with transaction.atomic():
@@ -713,7 +716,7 @@ def add_meeting_note(
 
 def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeeting:
     """End a meeting: its notes and agenda become final."""
-    _require_role(by, RUNS_MEETINGS, "close a meeting")
+    _require_role(by, "run_meetings", "close a meeting")
     with transaction.atomic():
         meeting = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
         if not meeting.is_open:

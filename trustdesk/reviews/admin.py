@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from trustdesk.core.admin import ReadOnlyAdmin
 from trustdesk.reviews.models import (
     AgendaItem,
     Attestation,
@@ -14,17 +15,6 @@ from trustdesk.reviews.models import (
     ReviewMeeting,
     SignOff,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(RecoveryDecision)

@@ -1,4 +1,4 @@
-"""Re-entry conditions: the six kinds of DESIGN.md section 4, their parameters, the plain-words
+"""Re-entry conditions: the six kinds of docs/design.md section 4, their parameters, the plain-words
 statement written from those parameters, and the check a worker runs against the data.
 
 A kind is three functions: `clean(raw, incident) -> params` (raises ConditionParamsError naming
@@ -18,13 +18,21 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from trustdesk.core.canonical import format_decimal, to_canonical_value
-from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, ROLE_LABELS
+from trustdesk.core.roles import ROLE_LABELS, roles_for
+from trustdesk.incidents.models import Evidence, Incident
+from trustdesk.pacts.models import Clause, Dispute, DisputeStatus, Evaluation
 from trustdesk.reviews.errors import ReviewError
-from trustdesk.reviews.models import ConditionKind, ConditionStatus, ReentryCondition
+from trustdesk.reviews.models import (
+    ConditionKind,
+    ConditionStatus,
+    OperatingModelChange,
+    ReentryCondition,
+    SignOff,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
 # Who can sign off a recovery plan, and so which roles a `signoffs` condition may ask for.
-SIGNOFF_ROLES: tuple[str, ...] = (RISK, INCIDENT_MANAGER, OPERATOR)
+SIGNOFF_ROLES = roles_for("sign_off")  # who may: core.roles.PERMISSIONS
 MAX_LAST_N = 1000
 MAX_DAYS = 3650
 
@@ -128,8 +136,6 @@ def _statement_pass_rate(p: dict[str, Any]) -> str:
 
 
 def _evaluate_pass_rate(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.pacts.models import Clause, Evaluation
-
     p = condition.params
     incident = condition.incident
     needed, minimum = int(p["last_n"]), Decimal(p["min"])
@@ -189,8 +195,6 @@ def _statement_no_incidents(p: dict[str, Any]) -> str:
 
 
 def _evaluate_no_incidents(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.incidents.models import Incident
-
     p = condition.params
     incident = condition.incident
     since = timezone.now() - timedelta(days=int(p["days"]))
@@ -245,8 +249,6 @@ def _statement_signoffs(p: dict[str, Any]) -> str:
 
 
 def _evaluate_signoffs(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.reviews.models import SignOff
-
     p = condition.params
     rows = list(
         SignOff.objects.filter(incident_id=condition.incident_id, role__in=p["roles"])
@@ -272,8 +274,6 @@ def _clean_nothing(raw: dict[str, Any], incident) -> dict[str, Any]:
 
 
 def _evaluate_evidence_complete(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.incidents.models import Evidence
-
     incident = condition.incident
     required = list(incident.pact_version.evidence_required) if incident.pact_version_id else []
     present = set(
@@ -296,8 +296,6 @@ def _evaluate_evidence_complete(condition: ReentryCondition) -> tuple[bool, dict
 def _evaluate_operating_model_changed(
     condition: ReentryCondition,
 ) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.reviews.models import OperatingModelChange
-
     kinds = list(
         OperatingModelChange.objects.filter(incident_id=condition.incident_id)
         .order_by("at", "pk")
@@ -307,8 +305,6 @@ def _evaluate_operating_model_changed(
 
 
 def _evaluate_dispute_free(condition: ReentryCondition) -> tuple[bool, dict[str, Any]]:
-    from trustdesk.pacts.models import Dispute, DisputeStatus
-
     incident = condition.incident
     open_disputes = list(
         Dispute.objects.filter(status=DisputeStatus.OPEN)

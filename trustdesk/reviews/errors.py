@@ -5,7 +5,7 @@ It is a GateError, so anything that handles the lifecycle's refusals handles the
 
 from __future__ import annotations
 
-from trustdesk.incidents.lifecycle import GateError
+from trustdesk.incidents.errors import GateError
 
 
 class ReviewError(GateError):

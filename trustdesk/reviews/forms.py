@@ -26,7 +26,7 @@ DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 class OwnIdsMixin:
     """The incident page holds several of these forms at once: each renders its fields with ids
-    of its own ("change-kind", "condition-kind", "decision-expected_version"), so a label never
+    of its own ("change-kind", "condition-kind", "decision-version"), so a label never
     names another form's field. Field names, and so what views read, stay unprefixed; a form
     given a `prefix` (the meeting screen) keeps Django's ids, which the prefix already separates.
     """
@@ -42,7 +42,7 @@ class OwnIdsMixin:
 class VersionedForm(OwnIdsMixin, forms.Form):
     """A step on one incident: carries the version the page showed."""
 
-    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
 
 
 # ---------------------------------------------------------------- incident panel

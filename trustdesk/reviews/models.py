@@ -1,5 +1,5 @@
 """Reviews: what changed around the agent, what must hold before it is trusted again, who decided
-and who can explain the decision, and the meetings where that happens (DESIGN.md section 4).
+and who can explain the decision, and the meetings where that happens (docs/design.md section 4).
 
 Every row here is written by exactly one function in `reviews.actions`, next to the incident event
 that records it in the hash chain. Nothing is edited or deleted afterwards, with one exception:

@@ -1,4 +1,4 @@
-"""My work: what waits on the signed-in user (DESIGN.md section 13), and its count for the
+"""My work: what waits on the signed-in user (docs/design.md section 13), and its count for the
 navigation.
 
 - steps of the open incidents they lead (the next lifecycle step, the containment clock);
@@ -22,7 +22,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from trustdesk.core.roles import has_role
+from trustdesk.core.roles import can
 from trustdesk.incidents.clocks import containment_clock
 from trustdesk.incidents.lifecycle import STEP_LABELS, current_step
 from trustdesk.incidents.models import (
@@ -33,9 +33,8 @@ from trustdesk.incidents.models import (
     IncidentRoleName,
     State,
 )
-from trustdesk.incidents.obligations import FILES_REPORTS, all_obligations
+from trustdesk.incidents.obligations import all_obligations
 from trustdesk.incidents.ownership import led_by
-from trustdesk.reviews.actions import ATTESTS, DECIDES
 from trustdesk.reviews.models import Attestation, RecoveryDecision
 
 
@@ -44,13 +43,13 @@ def _led_open(user):
 
 
 def _decisions_waiting(user):
-    if not has_role(user, *DECIDES):
+    if not can(user, "decide"):
         return Incident.objects.none()
     return Incident.objects.filter(state=State.IN_REVIEW)
 
 
 def _attestations_asked(user):
-    if not has_role(user, *ATTESTS):
+    if not can(user, "attest"):
         return RecoveryDecision.objects.none()
     holds_role = IncidentRole.objects.current().filter(incident=OuterRef("incident"), user=user)
     attested = Attestation.objects.filter(decision=OuterRef("pk"), by=user)
@@ -112,7 +111,7 @@ def my_work(user, *, today: date | None = None) -> dict[str, Any]:
     actions.sort(key=lambda i: (not i.overdue, i.due or date.max))
     scope = Incident.objects.filter(
         Q(pk__in=Incident.objects.filter(led_by(user)).values("pk"))
-        if not has_role(user, *FILES_REPORTS)
+        if not can(user, "file_reports")
         else Q()
     )
     owed = [o for o in all_obligations(scope) if o.filed_at is None]

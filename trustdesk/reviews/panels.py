@@ -12,7 +12,8 @@ from typing import Any
 
 from django import forms as django_forms
 
-from trustdesk.core.roles import has_role, user_roles
+from trustdesk.core.roles import can, user_roles
+from trustdesk.incidents.lifecycle import gate_status
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Clause, PactVersion
 from trustdesk.reviews import actions
@@ -46,13 +47,13 @@ def percent(value) -> str | None:
 
 def _permissions(incident: Incident, user, decision, signoffs, attestations) -> dict[str, bool]:
     open_ = incident.is_open and decision is None
-    works = open_ and has_role(user, *actions.WORKS_REVIEWS)
-    manager = has_role(user, *actions.OVERRIDES)
+    works = open_ and can(user, "work_reviews")
+    manager = can(user, "override")
     return {
         "work": works,
         "request": works and incident.state == State.REPAIRED,
         "decide": open_
-        and has_role(user, *actions.DECIDES)
+        and can(user, "decide")
         and incident.state in actions.DECIDABLE_STATES
         and (incident.state == State.IN_REVIEW or manager),
         "override": manager,
@@ -60,7 +61,7 @@ def _permissions(incident: Incident, user, decision, signoffs, attestations) -> 
         and bool(user_roles(user) & set(actions.ATTESTS))
         and not any(s.by_id == user.pk for s in signoffs),
         "attest": decision is not None
-        and has_role(user, *actions.ATTESTS)
+        and can(user, "attest")
         and decision.decided_by_id != user.pk
         and not any(a.by_id == user.pk for a in attestations),
     }
@@ -80,8 +81,6 @@ def incident_panel_context(
     `conflict` is the message of a submission that lost a race; `gates` are the incident's
     gates when the caller already computed them (the incident page does).
     """
-    from trustdesk.incidents.lifecycle import gate_status
-
     bound = bound or {}
     changes = list(
         OperatingModelChange.objects.filter(incident=incident)
@@ -129,7 +128,7 @@ def incident_panel_context(
         "decision": can["decide"],
         "attest": can["attest"],
     }
-    initial = {"expected_version": version}
+    initial = {"version": version}
     pact_version = incident.pact_version if incident.pact_version_id else None
     newer = (
         PactVersion.objects.filter(pact_id=pact_version.pact_id, number__gt=pact_version.number)

@@ -11,9 +11,13 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from trustdesk.incidents.lifecycle import gate_status_many
 from trustdesk.incidents.models import CLOSED_STATES, Event, Incident
+from trustdesk.reviews.actions import override_reasons
+from trustdesk.reviews.conditions import observed_summary
 from trustdesk.reviews.models import (
     AgendaItem,
+    Attestation,
     ConditionStatus,
     MeetingNote,
     OperatingModelChange,
@@ -152,10 +156,6 @@ def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> 
     event query).
     `since_item` keeps only the agenda items added after that id.
     """
-    from trustdesk.incidents.lifecycle import gate_status_many
-    from trustdesk.reviews.actions import override_reasons
-    from trustdesk.reviews.conditions import observed_summary
-
     items_qs = AgendaItem.objects.filter(meeting=meeting).select_related(
         "incident__agent", "incident__pact_version__pact"
     )
@@ -180,8 +180,6 @@ def meeting_agenda(meeting: ReviewMeeting, *, since_item: int | None = None) -> 
         )
     }
     attestations: dict[int, list] = {}
-    from trustdesk.reviews.models import Attestation
-
     for a in (
         Attestation.objects.filter(decision__incident_id__in=ids)
         .select_related("by")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from kombu.exceptions import OperationalError
 
 from trustdesk.incidents.models import CLOSED_STATES
 from trustdesk.reviews.conditions import evaluate_condition
@@ -56,24 +55,3 @@ def recheck_open_conditions() -> int:
         evaluate_condition(condition)
         count += 1
     return count
-
-
-def enqueue_recheck(incident_id: int) -> None:
-    """Send the recheck to a worker; if the broker is down, log it: beat catches up later.
-
-    Called from `transaction.on_commit`, after the step is saved, so a lost message costs at
-    most one beat interval of staleness, never the step itself.
-    """
-    try:
-        recheck_conditions_for_incident.delay(incident_id)
-    except (OperationalError, OSError):  # broker down: the request must not fail after commit
-        log.warning("could not enqueue the condition recheck of incident %s", incident_id)
-
-
-def enqueue_agent_recheck(agent_id: int) -> None:
-    """For the other apps, called on commit: re-check the conditions of the agent's open
-    incidents on a worker (a broker outage is logged; the beat task catches up)."""
-    try:
-        recheck_conditions_for_agent.delay(agent_id)
-    except (OperationalError, OSError):
-        log.warning("could not enqueue the condition recheck of agent %s", agent_id)

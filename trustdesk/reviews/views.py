@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms as django_forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,8 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core.decorators import role_required
-from trustdesk.core.roles import INTERNAL, has_role
+from trustdesk.core.decorators import permission_required
+from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
+from trustdesk.core.roles import can
 from trustdesk.incidents.lifecycle import ConflictError, GateError
 from trustdesk.incidents.models import Incident
 from trustdesk.reviews import actions, queries
@@ -51,44 +51,27 @@ PAGE_SIZE = 25
 POLL_SECONDS = 2
 
 
-def _htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-def _page(request: HttpRequest, qs, number: int | None):
-    return Paginator(qs, PAGE_SIZE).get_page(number or 1)
-
-
-def _querystring(request: HttpRequest) -> str:
-    """The current filters without the page number, for pagination links."""
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
-
-
 # ---------------------------------------------------------------- the index
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def reviews_index(request: HttpRequest) -> HttpResponse:
     form = ReviewFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = _page(request, queries.review_queue(filters), filters.get("page"))
+    page = paginate(request, queries.review_queue(filters), PAGE_SIZE)
     upcoming, past = queries.upcoming_and_past()
     context = {
         "form": form,
         "page": page,
-        "querystring": _querystring(request),
         "decisions": queries.recent_decisions(),
         "upcoming": upcoming,
         "past": past,
-        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+        "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/reviews_index.html"
-    if _htmx(request):
+    if wants_partial(request):
         template += "#queue"
     return render(request, template, context)
 
@@ -111,7 +94,7 @@ def _panel_response(
     status: int = 200,
 ) -> HttpResponse:
     context = incident_panel_context(incident, request.user, bound=bound, conflict=conflict)
-    if _htmx(request):
+    if wants_partial(request):
         # htmx swaps only 2xx answers: a refused form comes back as 200 with its errors.
         response = render(request, "reviews/_incident_panel.html", context)
         if status == 200 and not bound:
@@ -124,7 +107,7 @@ def _panel_response(
 def _with_version(form: django_forms.Form, version: int) -> dict[str, Any]:
     """The submitted data with the current version, so the user can resubmit after a conflict."""
     data = form.data.copy()
-    key = form.add_prefix("expected_version")
+    key = form.add_prefix("version")
     data[key] = str(version)
     return data
 
@@ -138,39 +121,39 @@ def _panel_step(
     success: str,
     rebuild: Callable[[dict[str, Any]], django_forms.Form],
 ) -> HttpResponse:
-    """Run one panel step: valid form -> action -> redirect (or the panel for htmx); a refusal
-    shows the form again with every problem and the user's input."""
-    if form.is_valid():
-        try:
-            run(form.cleaned_data)
-        except ConflictError as exc:
-            fresh = _incident(incident.key)
+    """Run one panel step (core.pages.run_step): valid form -> action -> redirect (or the panel
+    for htmx); a refusal shows the form again with every problem and the user's input (422), a
+    conflict with the input moved to the current version (409)."""
+
+    def on_success() -> HttpResponse:
+        if not wants_partial(request):
+            messages.success(request, success)
+            return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
+        return _panel_response(request, _incident(incident.key))
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        fresh = _incident(incident.key)
+        if isinstance(refusal, ConflictError):
             again = rebuild(_with_version(form, fresh.version))
             again.is_valid()
             return _panel_response(
-                request, fresh, bound={name: again}, conflict=str(exc), status=409
+                request, fresh, bound={name: again}, conflict=str(refusal), status=status
             )
-        except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            if not _htmx(request):
-                messages.success(request, success)
-                return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
-            return _panel_response(request, _incident(incident.key))
-    return _panel_response(request, _incident(incident.key), bound={name: form}, status=400)
+        return _panel_response(request, fresh, bound={name: form}, status=status)
+
+    return run_step(request, form, run, done=None, on_success=on_success, on_refused=on_refused)
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def incident_review(request: HttpRequest, key: str) -> HttpResponse:
     """The review panel alone: a page of its own, or the fragment for htmx."""
     return _panel_response(request, _incident(key))
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     newer = incident.pact_version.pact.versions.all() if incident.pact_version_id else None
@@ -186,7 +169,7 @@ def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.add_operating_model_change(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             kind=d["kind"],
             summary=d["summary"],
             pact_version=d.get("pact_version"),
@@ -197,7 +180,7 @@ def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     keys = (
@@ -218,7 +201,7 @@ def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.set_reentry_condition(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             kind=d["kind"],
             params=form.params(),
         ),
@@ -228,7 +211,7 @@ def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
 
@@ -243,7 +226,7 @@ def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.sign_off_incident(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             role=d["role"],
             comment=d["comment"],
             shareable=d.get("shareable", False),
@@ -254,7 +237,7 @@ def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     return _panel_step(
@@ -262,19 +245,17 @@ def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
         incident,
         "request",
         RequestReviewForm(request.POST),
-        lambda d: actions.request_review(
-            incident, by=request.user, expected_version=d["expected_version"]
-        ),
+        lambda d: actions.request_review(incident, by=request.user, expected_version=d["version"]),
         f"{incident.key} is in review.",
         RequestReviewForm,
     )
 
 
 @require_POST
-@role_required(*actions.DECIDES)
+@permission_required("decide")
 def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
-    can_override = has_role(request.user, *actions.OVERRIDES)
+    can_override = can(request.user, "override")
 
     def build(data):
         return DecisionForm(data, can_override=can_override)
@@ -298,7 +279,7 @@ def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
         lambda d: actions.record_recovery_decision(
             incident,
             by=request.user,
-            expected_version=d["expected_version"],
+            expected_version=d["version"],
             decision=d["decision"],
             rationale=d["rationale"],
             justification=d.get("justification", ""),
@@ -348,8 +329,7 @@ def _confirm_override(
         "target_id": target_id,
         "back_url": reverse("incident_detail", args=[incident.key]) + "#review-panel",
     }
-    template = "reviews/override_confirm.html"
-    return render(request, template + "#confirm" if _htmx(request) else template, context)
+    return render_page(request, "reviews/override_confirm.html", context, partial="confirm")
 
 
 def _decision_of(incident: Incident) -> RecoveryDecision | None:
@@ -366,7 +346,7 @@ def _attest(request: HttpRequest, incident: Incident, data: dict[str, Any]) -> N
 
 
 @require_POST
-@role_required(*actions.ATTESTS)
+@permission_required("attest")
 def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
     incident = _incident(key)
     return _panel_step(
@@ -381,12 +361,12 @@ def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@role_required(*actions.WORKS_REVIEWS)
+@permission_required("work_reviews")
 def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
     """Check the conditions now, in the request: the same task a worker runs."""
     incident = _incident(key)
     recheck_conditions_for_incident(incident.pk)
-    if not _htmx(request):
+    if not wants_partial(request):
         messages.success(request, "Re-entry conditions checked.")
         return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
     return _panel_response(request, incident)
@@ -397,26 +377,25 @@ def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_list(request: HttpRequest) -> HttpResponse:
     form = MeetingFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = _page(request, queries.meetings(filters), filters.get("page"))
+    page = paginate(request, queries.meetings(filters), PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
-        "querystring": _querystring(request),
         "now": timezone.now(),
-        "can_create_meeting": has_role(request.user, *actions.RUNS_MEETINGS),
+        "can_create_meeting": can(request.user, "run_meetings"),
     }
     template = "reviews/meeting_list.html"
-    if _htmx(request):
+    if wants_partial(request):
         template += "#results"
     return render(request, template, context)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = MeetingForm(request.POST)
@@ -431,12 +410,11 @@ def meeting_create(request: HttpRequest) -> HttpResponse:
                     agenda=list(d["agenda"]),
                 )
             except GateError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+                show_problems(form, exc)
             else:
                 messages.success(request, f"Meeting “{meeting.title}” scheduled.")
                 return redirect("review_meeting", meeting.pk)
-        status = 400
+        status = 422
     else:
         form = MeetingForm(
             initial={"scheduled_at": initial_meeting_time(), "facilitator": request.user.pk}
@@ -464,9 +442,9 @@ def _decorate_agenda(
     reads to show the right form when someone else's decision arrives by polling."""
     bound = bound or {}
     user = request.user
-    decides = meeting.is_open and has_role(user, *actions.DECIDES)
-    attests = has_role(user, *actions.ATTESTS)
-    can_override = has_role(user, *actions.OVERRIDES)
+    decides = meeting.is_open and can(user, "decide")
+    attests = can(user, "attest")
+    can_override = can(user, "override")
     for entry in agenda:
         incident, decision = entry["incident"], entry["decision"]
         prefix = f"i{incident.pk}"
@@ -475,7 +453,7 @@ def _decorate_agenda(
         entry["decision_form"] = bound.get(f"decide-{incident.pk}") or (
             DecisionForm(
                 prefix=prefix,
-                initial={"expected_version": incident.version},
+                initial={"version": incident.version},
                 can_override=can_override,
             )
             if decides and decision is None and incident.is_open
@@ -530,12 +508,12 @@ def _meeting_context(
     if present:
         for entry in agenda:
             entry["decision_form"] = entry["attest_form"] = None
-    runs = meeting.is_open and has_role(user, *actions.RUNS_MEETINGS) and not present
+    runs = meeting.is_open and can(user, "run_meetings") and not present
     # The header's status reads this instead of asking the database again.
     meeting.n_decisions = sum(
         1 for e in agenda if e["decision"] is not None and e["decision"].meeting_id == meeting.pk
     )
-    takes_notes = meeting.is_open and has_role(user, *actions.TAKES_NOTES) and not present
+    takes_notes = meeting.is_open and can(user, "take_meeting_notes") and not present
     return {
         "meeting": meeting,
         "agenda": agenda,
@@ -553,7 +531,7 @@ def _meeting_context(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting))
@@ -561,7 +539,7 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @never_cache
-@role_required(*INTERNAL)
+@permission_required("read")
 def meeting_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """The live screen's change check, polled every 2 s by everyone watching the meeting.
 
@@ -606,7 +584,7 @@ def _meeting_step_response(
     """After a step on the meeting screen: the refreshed form region plus out-of-band status
     for htmx; a redirect (or the whole page with errors) otherwise."""
     meeting = _meeting(meeting.pk)
-    if not _htmx(request):
+    if not wants_partial(request):
         if status == 200:
             if success:
                 messages.success(request, success)
@@ -627,14 +605,13 @@ def _agenda_incident(meeting: ReviewMeeting, key: str) -> Incident:
 
 
 @require_POST
-@role_required(*actions.DECIDES)
+@permission_required("decide")
 def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
     incident = _agenda_incident(meeting, key)
     prefix = f"i{incident.pk}"
-    form = DecisionForm(
-        request.POST, prefix=prefix, can_override=has_role(request.user, *actions.OVERRIDES)
-    )
+    may_override = can(request.user, "override")
+    form = DecisionForm(request.POST, prefix=prefix, can_override=may_override)
     if form.is_valid() and (
         page := _confirm_override(
             request,
@@ -645,52 +622,51 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         )
     ):
         return page
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            actions.record_recovery_decision(
-                incident,
-                by=request.user,
-                expected_version=d["expected_version"],
-                decision=d["decision"],
-                rationale=d["rationale"],
-                justification=d.get("justification", ""),
-                override_requested=d.get("override", False),
-                meeting=meeting,
-                confirmed_skips=_confirmed_skips(request, form),
-            )
-        except ConflictError as exc:
+
+    def decide(d: dict[str, Any]) -> None:
+        actions.record_recovery_decision(
+            incident,
+            by=request.user,
+            expected_version=d["version"],
+            decision=d["decision"],
+            rationale=d["rationale"],
+            justification=d.get("justification", ""),
+            override_requested=d.get("override", False),
+            meeting=meeting,
+            confirmed_skips=_confirmed_skips(request, form),
+        )
+
+    def on_success() -> HttpResponse:
+        return _meeting_step_response(
+            request,
+            meeting,
+            "decide_response",
+            focus=incident.pk,
+            success=f"Decision on {incident.key} recorded.",
+        )
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        if isinstance(refusal, ConflictError):
             fresh = Incident.objects.get(pk=incident.pk)
             form = DecisionForm(
-                _with_version(form, fresh.version),
-                prefix=prefix,
-                can_override=has_role(request.user, *actions.OVERRIDES),
+                _with_version(form, fresh.version), prefix=prefix, can_override=may_override
             )
             form.is_valid()
-            form.add_error(None, str(exc))
-        except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
-            return _meeting_step_response(
-                request,
-                meeting,
-                "decide_response",
-                focus=incident.pk,
-                success=f"Decision on {incident.key} recorded.",
-            )
-    return _meeting_step_response(
-        request,
-        meeting,
-        "decide_response",
-        bound={f"decide-{incident.pk}": form},
-        focus=incident.pk,
-        status=400,
-    )
+            form.add_error(None, str(refusal))
+        return _meeting_step_response(
+            request,
+            meeting,
+            "decide_response",
+            bound={f"decide-{incident.pk}": form},
+            focus=incident.pk,
+            status=status if status != 200 else 422,
+        )
+
+    return run_step(request, form, decide, done=None, on_success=on_success, on_refused=on_refused)
 
 
 @require_POST
-@role_required(*actions.ATTESTS)
+@permission_required("attest")
 def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
     incident = _agenda_incident(meeting, key)
@@ -699,8 +675,7 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         try:
             _attest(request, incident, form.cleaned_data)
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             return _meeting_step_response(
                 request,
@@ -715,12 +690,12 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         "attest_response",
         bound={f"attest-{incident.pk}": form},
         focus=incident.pk,
-        status=400,
+        status=422,
     )
 
 
 @require_POST
-@role_required(*actions.TAKES_NOTES)
+@permission_required("take_meeting_notes")
 def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     form = NoteForm(request.POST)
@@ -728,17 +703,16 @@ def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             actions.add_meeting_note(meeting, by=request.user, text=form.cleaned_data["text"])
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             return _meeting_step_response(request, meeting, "note_response", success="Note added.")
     return _meeting_step_response(
-        request, meeting, "note_response", bound={"note": form}, status=400
+        request, meeting, "note_response", bound={"note": form}, status=422
     )
 
 
 @require_POST
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     form = AgendaItemForm(request.POST, meeting=meeting)
@@ -748,17 +722,16 @@ def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
                 meeting, by=request.user, incident=form.cleaned_data["incident"]
             )
         except GateError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+            show_problems(form, exc)
         else:
             messages.success(request, f"{form.cleaned_data['incident'].key} added to the agenda.")
             return redirect("review_meeting", meeting.pk)
     context = _meeting_context(request, meeting, bound={"agenda": form})
-    return render(request, "reviews/meeting_detail.html", context, status=400)
+    return render(request, "reviews/meeting_detail.html", context, status=422)
 
 
 @require_POST
-@role_required(*actions.RUNS_MEETINGS)
+@permission_required("run_meetings")
 def meeting_close(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
     try:

@@ -1,4 +1,4 @@
-"""Signed checkpoints of the transparency log (DESIGN.md section 15), all kept: on PostgreSQL the
+"""Signed checkpoints of the transparency log (docs/design.md section 15), all kept: on PostgreSQL the
 same row trigger as events refuses UPDATE and DELETE."""
 
 import django.utils.timezone

@@ -1,4 +1,4 @@
-"""On PostgreSQL, refuse UPDATE and DELETE of events and evidence (DESIGN section 4).
+"""On PostgreSQL, refuse UPDATE and DELETE of events and evidence (docs/design.md section 4).
 
 A row trigger, so TRUNCATE (what Django's test teardown uses to flush tables) still works. On
 SQLite there is no trigger: the application never updates or deletes these rows, and

@@ -1,4 +1,4 @@
-"""The transparency log (DESIGN.md section 15): its tables, every existing event numbered in
+"""The transparency log (docs/design.md section 15): its tables, every existing event numbered in
 stored (id) order, and on PostgreSQL the commit-time trigger that numbers new events plus the
 append-only guard of the leaves and nodes. Why a commit-time trigger: trustdesk/incidents/tlog.py.
 """

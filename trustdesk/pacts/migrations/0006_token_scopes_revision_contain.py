@@ -1,4 +1,4 @@
-"""Token scopes, the agent's scope revision and a clause's containment mode (DESIGN 12).
+"""Token scopes, the agent's scope revision and a clause's containment mode (docs/design.md section 12).
 
 Tokens made before scopes existed posted evaluations: they get `evaluations:write`. On SQLite,
 adding a column with a default rebuilds the clause table, which drops its immutability trigger

@@ -1,7 +1,8 @@
 """`manage.py seed_demo`: a realistic demo data set, built through the domain functions.
 
 Each app contributes `trustdesk/<app>/demo.py` with `seed(stdout)`; they run in the order data
-flows (DESIGN.md section 2). Every seed is idempotent, so running the command twice keeps the data.
+flows (docs/design.md section 2). Every seed is idempotent, so running the command twice keeps the
+data.
 """
 
 from __future__ import annotations

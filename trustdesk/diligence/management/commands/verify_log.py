@@ -1,4 +1,5 @@
-"""`manage.py verify_log`: recompute the transparency log from the events (DESIGN.md section 15)."""
+"""`manage.py verify_log`: recompute the transparency log from the events (docs/design.md section
+15)."""
 
 from __future__ import annotations
 

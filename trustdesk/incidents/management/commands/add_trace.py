@@ -1,6 +1,7 @@
 """`manage.py add_trace INCIDENT PATH [--description TEXT]`: an OTLP JSON trace as evidence of kind
-`trace` (DESIGN.md section 14), through the same lifecycle function as the incident page's form.
-A file that is not an OTLP JSON trace, or is too large, is refused with the reason and not kept.
+`trace` (docs/design.md section 14), through the same lifecycle function as the incident page's
+form. A file that is not an OTLP JSON trace, or is too large, is refused with the reason and not
+kept.
 """
 
 from __future__ import annotations

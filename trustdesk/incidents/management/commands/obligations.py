@@ -1,4 +1,4 @@
-"""`manage.py obligations [--incident KEY] [--agent KEY] [--at TIME] --json` (DESIGN.md
+"""`manage.py obligations [--incident KEY] [--agent KEY] [--at TIME] --json` (docs/design.md
 section 13): the regulatory obligations of the incidents, their deadlines and status at a time."""
 
 from __future__ import annotations

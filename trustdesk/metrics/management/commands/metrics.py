@@ -1,4 +1,4 @@
-"""`manage.py metrics [--from DATE] [--to DATE] [--agent KEY] --json` (DESIGN.md section 7)."""
+"""`manage.py metrics [--from DATE] [--to DATE] [--agent KEY] --json` (docs/design.md section 7)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def parse_when(raw: str, *, option: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Print the incident-response metrics (DESIGN.md section 6) of incidents detected in "
+        "Print the incident-response metrics (docs/design.md section 6) of incidents detected in "
         "[--from, --to), computed by the same code as the workers."
     )
 

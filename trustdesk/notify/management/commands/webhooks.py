@@ -1,5 +1,5 @@
 """`manage.py webhooks add URL --events TYPE[,TYPE] [--secret whsec_...]`, `webhooks list`,
-`webhooks disable ID` (DESIGN.md section 12).
+`webhooks disable ID` (docs/design.md section 12).
 
 `add` prints the subscription's secret alone on its last line (generated when not given), so a
 script can take it with `tail -n 1`. Bad input prints every problem and stores nothing.

@@ -1,5 +1,5 @@
 """`manage.py api_token create NAME --scope S [--scope S ...]`, `api_token list`,
-`api_token revoke NAME` (DESIGN 12).
+`api_token revoke NAME` (docs/design.md section 12).
 
 `create` prints what it made, then the secret alone on its last line, so a script can take it with
 `tail -n 1`. Only its SHA-256 is stored: it cannot be shown again.

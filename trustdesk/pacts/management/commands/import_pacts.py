@@ -1,4 +1,5 @@
-"""`manage.py import_pacts FILE...`: YAML or JSON pact documents, all or nothing (DESIGN.md 7).
+"""`manage.py import_pacts FILE...`: YAML or JSON pact documents, all or nothing (docs/design.md
+section 7).
 
 Every problem is printed with its file and path; then the command exits non-zero and nothing is
 stored, not even the agents it would have created.

@@ -1,5 +1,5 @@
 """`manage.py ingest_eval_log PATH... [--pact KEY]`: evaluations from Inspect AI logs and JUnit XML
-reports (DESIGN.md section 14).
+reports (docs/design.md section 14).
 
 Each file is handled on its own and all or nothing: it gives one evaluation per matching clause of
 an active pact, or it is refused with the reason and nothing of it is stored. The exit status is
