@@ -20,7 +20,6 @@ BUILT_BY_HAND = frozenset(
     {
         "tests/core/test_healthz.py",
         "tests/incidents/test_chain.py",
-        "tests/incidents/test_lifecycle_gate_status.py",
         "tests/incidents/test_views_detail.py",
         "tests/incidents/test_views_list.py",
         "tests/metrics/test_command.py",
@@ -30,7 +29,7 @@ BUILT_BY_HAND = frozenset(
         "tests/metrics/test_trust.py",
         "tests/metrics/test_views.py",
         "tests/metrics/test_worker.py",
-        "tests/reviews/test_imported_history.py",
+        "tests/metrics/test_browser.py",
     }
 )
 DB_FIXTURES = ("db", "transactional_db", "live_server", "django_db_reset_sequences")

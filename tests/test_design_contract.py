@@ -20,6 +20,7 @@ from trustdesk.reviews.models import RecoveryDecision, ReviewMeeting
 
 pytestmark = pytest.mark.django_db
 
+# Section 4's lifecycle and section 13's closed_not_incident: every state the model knows.
 EVERY_STATE = {
     "detected",
     "contained",
@@ -29,6 +30,7 @@ EVERY_STATE = {
     "in_review",
     "recovered",
     "closed_restricted",
+    "closed_not_incident",
 }
 
 

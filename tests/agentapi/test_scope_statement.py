@@ -41,7 +41,8 @@ def contain(incident, scope="suspended", action=None, reason=""):
 def published(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "trustdesk.core.effects.publish", lambda t, data, severity=None: calls.append((t, data))
+        "trustdesk.incidents.lifecycle.publish",
+        lambda t, data, severity=None: calls.append((t, data)),
     )
     return calls
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.incidents.backend_helpers import fresh, incident_in
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import lifecycle, transitions
 from trustdesk.incidents.lifecycle import GateError, gate_status
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Dispute
@@ -16,7 +16,10 @@ STEPS = ["contain", "preserve_evidence", "classify", "repair", "request_review",
 
 def review_event(incident, type_, data):
     with lifecycle.locked_incident(incident) as inc:
-        lifecycle.append_event(inc, type=type_, by=None, data=data)
+        event = lifecycle.append_event(inc, type=type_, by=None, data=data)
+        fields = transitions.advance(inc, event)  # the columns follow, as in every step
+        if fields:
+            inc.save(update_fields=fields)
 
 
 def test_a_detected_incident_has_every_gate_unmet_with_what_each_needs():

@@ -7,6 +7,7 @@ import pytest
 from tests.factories import make_pact_version
 from tests.reviews.helpers import fresh, repaired_incident
 from trustdesk.incidents.lifecycle import append_event, locked_incident
+from trustdesk.incidents.transitions import advance
 from trustdesk.reviews import actions
 from trustdesk.reviews.models import (
     Attestation,
@@ -19,10 +20,15 @@ pytestmark = pytest.mark.django_db
 
 
 def replay(incident, events):
-    """What the importer does: append events as history, without the reviews rows."""
+    """What the importer does: append events as history (the columns follow from the transition
+    table), without the reviews rows."""
     with locked_incident(incident) as inc:
         for type_, by, data in events:
-            append_event(inc, type=type_, by=by, data=data, by_name=by.username if by else "")
+            name = by.username if by else ""
+            event = append_event(inc, type=type_, by=by, data=data, by_name=name)
+            fields = advance(inc, event)
+            if fields:
+                inc.save(update_fields=fields)
     return fresh(incident)
 
 

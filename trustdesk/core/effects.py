@@ -24,6 +24,11 @@ def _send(name: str, args: tuple, kwargs: dict) -> None:
 
     task = app.tasks.get(name)
     if task is None:
+        # Celery discovers the apps' tasks modules lazily (a worker does at start, a web process
+        # never): import them, then look again, or a breach posted to the API would be dropped.
+        app.loader.import_default_modules()
+        task = app.tasks.get(name)
+    if task is None:
         # The app that would handle it is not installed: nothing to do, and not an error.
         logger.debug("no task registered as %s; side effect skipped", name)
         return
