@@ -3,6 +3,7 @@
     python -m bench.run                       # 100,000 incidents (about 1.1 million events)
     python -m bench.run --incidents 20000     # smaller, faster
     python -m bench.run --reuse               # keep the generated databases of a previous run
+    python -m bench.run --scale-incidents 1000000   # and the computation at 1 M incidents, growth
 
 Phases, each in its own process so each has its own DATABASE_URL:
   compute  (td_bench, N incidents)     full recompute, one agent's refresh, the floor (one
@@ -388,6 +389,41 @@ def report(gen: dict | None, c: dict, w: dict, k: dict) -> str:
     return "\n".join(lines)
 
 
+GROWTH = (
+    ("floor, one scan of the events", "floor_s", "linear"),
+    ("all-time metrics", "all_time_compute_s", "linear"),
+    ("every snapshot, every scope", "all_snapshots_compute_s", "linear"),
+    ("full recompute", "full_recompute_s", "linear"),
+    ("overall scope refresh", "overall_refresh_s", "linear"),
+    ("facts table check, nothing changed", "facts_check_s", "linear"),
+    ("one agent's refresh, median agent", "agent_refresh_median_s", "per agent's incidents"),
+    ("one agent's refresh, largest agent", "agent_refresh_largest_s", "per agent's incidents"),
+)
+
+
+def growth(small: dict, large: dict) -> str:
+    """How each computation figure grows from the main run to the scale run."""
+    data = large["incidents"] / small["incidents"]
+    lines = [
+        f"Growth from {small['incidents']:,} to {large['incidents']:,} incidents "
+        f"({small['events']:,} to {large['events']:,} events, data x{data:.1f}):"
+    ]
+    for label, key, expect in GROWTH:
+        a, b = small[key], large[key]
+        lines.append(f"  {label:<38} {a:8.3f} s -> {b:8.3f} s  x{b / a:5.1f}  (expected: {expect})")
+    for key, n_key in (
+        ("agent_refresh_median_s", "agent_refresh_median_incidents"),
+        ("agent_refresh_largest_s", "agent_refresh_largest_incidents"),
+    ):
+        lines.append(
+            f"  {key}: the agent has {small[n_key]:,} -> {large[n_key]:,} incidents "
+            f"(x{large[n_key] / small[n_key]:.1f})"
+        )
+    ratio = large["all_time_compute_s"] / large["floor_s"]
+    lines.append(f"  ratio all-time metrics / floor at scale: {ratio:.2f}x (target <= 3x)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="TrustDesk benchmark")
     parser.add_argument("--incidents", type=int, default=100_000)
@@ -398,6 +434,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="td_bench")
     parser.add_argument("--web-database", default="td_bench_web")
     parser.add_argument("--reuse", action="store_true", help="do not regenerate the databases")
+    parser.add_argument(
+        "--scale-incidents",
+        type=int,
+        default=0,
+        help="also measure the computation at this many incidents (e.g. 1000000, database "
+        "--scale-database) and print how each figure grows from the main run",
+    )
+    parser.add_argument("--scale-database", default="td_bench_scale")
     parser.add_argument("--phase", choices=["compute", "web", "worker"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase == "compute":
@@ -423,8 +467,21 @@ def main(argv: list[str] | None = None) -> None:
     w = _child("web", "--web-database", args.web_database, "--rounds", str(args.rounds))
     print("measuring the worker ...", flush=True)
     k = _child("worker", "--database", args.database, "--events", str(args.events))
+    scaled = None
+    if args.scale_incidents:
+        if not args.reuse:
+            print(
+                f"generating {args.scale_incidents:,} incidents into {args.scale_database} ...",
+                flush=True,
+            )
+            _generate(args.scale_database, args.scale_incidents)
+        print("measuring the computation at scale ...", flush=True)
+        scaled = _child("compute", "--database", args.scale_database, "--sample", str(args.sample))
     print()
     print(report(gen, c, w, k))
+    if scaled is not None:
+        print()
+        print(growth(c, scaled))
 
 
 if __name__ == "__main__":
