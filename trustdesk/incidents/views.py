@@ -81,7 +81,7 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
         form.filter(Incident.objects.all(), skip_state=True)
         .order_by()
         .values_list("state")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # count(*): an index-only scan on state
         .values_list("state", "n")
     )
     chosen_state = form.values().get("state", "")
