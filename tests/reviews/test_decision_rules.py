@@ -133,7 +133,7 @@ def test_in_a_meeting_an_override_is_confirmed_the_same_way(people, client_for):
     url = reverse("review_meeting_decide", args=[meeting.pk, inc.key])
     prefix = f"i{inc.pk}-"
     data = {
-        f"{prefix}expected_version": fresh(inc).version,
+        f"{prefix}version": fresh(inc).version,
         f"{prefix}decision": "reopen_full",
         f"{prefix}rationale": "Holds.",
         f"{prefix}override": "on",
