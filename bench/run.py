@@ -198,7 +198,7 @@ def phase_worker(database: str, events: int) -> dict:
     from django.utils import timezone
 
     from trustdesk.celery import app
-    from trustdesk.incidents.lifecycle import open_incident
+    from trustdesk.incidents.journal import open_incident
     from trustdesk.incidents.models import Incident
     from trustdesk.metrics import refresh
     from trustdesk.metrics.models import MetricSnapshot
