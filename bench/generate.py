@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+FLUSH_EVERY = 50_000  # incidents built in memory before they are copied in
 
 ASSUMPTIONS = [
     "capability",
@@ -345,83 +346,96 @@ def populate(n_incidents: int, *, seed: int = 7, n_agents: int = 20, days: int =
     event_id = 0
     through = Incident.clauses.through
     clause_ids = {v.pk: list(v.clauses.values_list("pk", flat=True)) for v, _ in versions}
-    for number in range(1, n_incidents + 1):
-        index = rng.choices(range(n_agents), weights)[0]
-        agent, (version, required) = agents[index], versions[index]
-        detected = now - timedelta(seconds=rng.uniform(3600, days * 86400))
-        life = IncidentBuilder(rng, now, favourites[index], required)
-        state, info = life.build(detected)
-        prev = ZERO
-        for seq, (type_, at, data, by) in enumerate(life.events, start=1):
-            event_id += 1
-            # Hex, so the transparency log can hash it as 32 bytes; "be" marks bench data.
-            digest = f"be{number:031d}{seq:031d}"
-            event_rows.append(
-                _row(
-                    Event,
-                    {
-                        "id": event_id,
-                        "incident_id": number,
-                        "seq": seq,
-                        "type": type_,
-                        "at": at,
-                        "recorded_at": at,
-                        "actor_name": by,
-                        "data": data,
-                        "prev_hash": prev,
-                        "hash": digest,
-                        "canonical": PLACEHOLDER,
-                    },
-                )
-            )
-            prev = digest
-        m = life.milestones
-        incident_rows.append(
-            _row(
-                Incident,
-                {
-                    "id": number,
-                    "number": number,
-                    "key": f"INC-{number}",
-                    "agent_id": agent.pk,
-                    "pact_version_id": version.pk,
-                    "title": f"Bench incident {number}",
-                    "severity": rng.choice(SEVERITIES),
-                    "state": state,
-                    "assumption": info.get("assumption", ""),
-                    "assumption_statement": "bench" if info.get("assumption") else "",
-                    "version": len(life.events),
-                    "detected_at": detected,
-                    "contained_at": m.get("contained"),
-                    "evidence_preserved_at": m.get("evidence_preserved"),
-                    "classified_at": m.get("classified"),
-                    "repaired_at": m.get("repaired"),
-                    "review_requested_at": m.get("review_requested"),
-                    "decided_at": m.get("decision_recorded"),
-                    "reopened_at": m.get("reopened"),
-                    "closed_at": m.get("closed"),
-                    "scope_after": info.get("scope_after", ""),
-                    "event_count": len(life.events),
-                    "last_hash": prev,
-                    "created_at": detected,
-                },
-            )
-        )
-        for cid in clause_ids[version.pk][:1]:
-            clause_rows.append((number, cid))
-    built = time.monotonic()
     raw = connection.connection  # the psycopg connection under Django's
+    copy_seconds = 0.0
     with transaction.atomic(), raw.cursor() as cursor:
         # The rows are consistent by construction: skip the per-row triggers (foreign keys, the
         # log's commit-time numbering); the log is built in bulk below.
         cursor.execute("SET LOCAL session_replication_role = replica")
-        _copy(cursor, Incident, incident_rows)
-        _copy(cursor, Event, event_rows)
-        with cursor.copy(
-            f'COPY "{through._meta.db_table}" (incident_id, clause_id) FROM STDIN'
-        ) as copy:
-            for row in clause_rows:
-                copy.write_row(row)
+
+        def flush() -> float:
+            """COPY the rows built so far and forget them: memory stays bounded at a million
+            incidents (about 11 million events)."""
+            t = time.monotonic()
+            _copy(cursor, Incident, incident_rows)
+            _copy(cursor, Event, event_rows)
+            with cursor.copy(
+                f'COPY "{through._meta.db_table}" (incident_id, clause_id) FROM STDIN'
+            ) as copy:
+                for row in clause_rows:
+                    copy.write_row(row)
+            incident_rows.clear()
+            event_rows.clear()
+            clause_rows.clear()
+            return time.monotonic() - t
+
+        for number in range(1, n_incidents + 1):
+            if number % FLUSH_EVERY == 0:
+                copy_seconds += flush()
+            index = rng.choices(range(n_agents), weights)[0]
+            agent, (version, required) = agents[index], versions[index]
+            detected = now - timedelta(seconds=rng.uniform(3600, days * 86400))
+            life = IncidentBuilder(rng, now, favourites[index], required)
+            state, info = life.build(detected)
+            prev = ZERO
+            for seq, (type_, at, data, by) in enumerate(life.events, start=1):
+                event_id += 1
+                # Hex, so the transparency log can hash it as 32 bytes; "be" marks bench data.
+                digest = f"be{number:031d}{seq:031d}"
+                event_rows.append(
+                    _row(
+                        Event,
+                        {
+                            "id": event_id,
+                            "incident_id": number,
+                            "seq": seq,
+                            "type": type_,
+                            "at": at,
+                            "recorded_at": at,
+                            "actor_name": by,
+                            "data": data,
+                            "prev_hash": prev,
+                            "hash": digest,
+                            "canonical": PLACEHOLDER,
+                        },
+                    )
+                )
+                prev = digest
+            m = life.milestones
+            incident_rows.append(
+                _row(
+                    Incident,
+                    {
+                        "id": number,
+                        "number": number,
+                        "key": f"INC-{number}",
+                        "agent_id": agent.pk,
+                        "pact_version_id": version.pk,
+                        "title": f"Bench incident {number}",
+                        "severity": rng.choice(SEVERITIES),
+                        "state": state,
+                        "assumption": info.get("assumption", ""),
+                        "assumption_statement": "bench" if info.get("assumption") else "",
+                        "version": len(life.events),
+                        "detected_at": detected,
+                        "contained_at": m.get("contained"),
+                        "evidence_preserved_at": m.get("evidence_preserved"),
+                        "classified_at": m.get("classified"),
+                        "repaired_at": m.get("repaired"),
+                        "review_requested_at": m.get("review_requested"),
+                        "decided_at": m.get("decision_recorded"),
+                        "reopened_at": m.get("reopened"),
+                        "closed_at": m.get("closed"),
+                        "scope_after": info.get("scope_after", ""),
+                        "event_count": len(life.events),
+                        "last_hash": prev,
+                        "created_at": detected,
+                    },
+                )
+            )
+            for cid in clause_ids[version.pk][:1]:
+                clause_rows.append((number, cid))
+        copy_seconds += flush()
         for model in (Incident, Event):
             table = model._meta.db_table
             cursor.execute(
@@ -429,6 +443,7 @@ def populate(n_incidents: int, *, seed: int = 7, n_agents: int = 20, days: int =
                 f"(SELECT MAX(id) FROM {table}))"
             )
     inserted = time.monotonic()
+    built = inserted - copy_seconds  # building and copying interleave: split by their times
     from trustdesk.incidents.tlog import index_unindexed_events
 
     index_unindexed_events()

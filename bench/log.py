@@ -10,7 +10,7 @@ statement per tree level), then measures, at the generated size:
   - an inclusion proof and a consistency proof: server time through the /log endpoints (Django's
     test client: form, query, JSON), and the proof alone (tlog), over random indices and sizes;
   - a checkpoint: the root at the full size plus the Ed25519 signature;
-  - appending an event (lock the incident, `lifecycle.append_event`, commit: the primitive every
+  - appending an event (lock the incident, `journal.append_event`, commit: the primitive every
     step is built from, without the steps' own work such as metric refreshes) with the
     commit-time numbering trigger enabled against the same with it disabled, in alternating
     batches, so the difference is what the log adds to an append;
@@ -129,7 +129,7 @@ def measure_append(batches: int, per_batch: int) -> dict:
     batch without it are numbered in bulk before the next batch, so the log stays in id order."""
     from django.db import connection
 
-    from trustdesk.incidents import lifecycle, tlog
+    from trustdesk.incidents import journal, tlog
     from trustdesk.incidents.models import Incident
 
     incidents = list(Incident.objects.order_by("-number")[:per_batch])
@@ -147,8 +147,8 @@ def measure_append(batches: int, per_batch: int) -> dict:
                 for n, incident in enumerate(incidents):
                     data = {"text": f"bench append {batch}/{n}", "internal": True}
                     started = time.perf_counter()
-                    with lifecycle.locked_incident(incident) as inc:
-                        lifecycle.append_event(inc, type="note", by=None, data=data)
+                    with journal.locked_incident(incident) as inc:
+                        journal.append_event(inc, type="note", by=None, data=data)
                     samples.append(time.perf_counter() - started)
                 if not enabled:
                     tlog.index_unindexed_events()

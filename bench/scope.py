@@ -66,13 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.test.utils import override_settings
 
     from tests.factories import make_pact_version
-    from trustdesk.incidents import lifecycle
+    from trustdesk.incidents import journal, lifecycle
     from trustdesk.pacts import actions
 
     version = make_pact_version()
     agent = version.pact.agent
     for i in range(200):
-        incident = lifecycle.open_incident(
+        incident = journal.open_incident(
             agent=agent, by=None, title=f"Bench {i}", severity="sev3", pact_version=version
         )
         if i < 3:

@@ -4,7 +4,7 @@ through a real Celery worker on Redis. Prints p50, p95 and max, then one JSON li
     python -m bench.webhooks                  # 50 events
     python -m bench.webhooks --events 200
 
-Each event is an incident opened through `lifecycle.open_incident` (its transaction commits,
+Each event is an incident opened through `journal.open_incident` (its transaction commits,
 `incident.opened` is published on commit, the worker runs fan-out, then the delivery); the clock
 starts before the call and stops when the receiver (http.server on 127.0.0.1, ephemeral port)
 has the signed POST, which it verifies with `standardwebhooks` when that package is installed.
@@ -98,7 +98,7 @@ def main() -> None:
 
     django.setup()
     from trustdesk.celery import app
-    from trustdesk.incidents.lifecycle import open_incident
+    from trustdesk.incidents.journal import open_incident
     from trustdesk.notify.actions import add_webhook
     from trustdesk.pacts.models import Agent
 

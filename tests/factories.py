@@ -148,7 +148,7 @@ def make_incident(
     detected_at=None,
 ):
     """Open an incident through the lifecycle (state `detected`)."""
-    from trustdesk.incidents.lifecycle import open_incident
+    from trustdesk.incidents.journal import open_incident
 
     version = version or make_pact_version(agent=agent)
     agent = agent or version.pact.agent

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tests.pacts.documents import valid_document
 from tests.reviews.helpers import advance, fresh, ready_for_review
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import journal, lifecycle
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts import actions
 from trustdesk.pacts.models import ApiToken
@@ -67,7 +67,7 @@ def test_the_gate_follows_a_containment_and_a_reopening(gate, pact, make_user):
     im, risk = make_user("incident_manager"), make_user("risk")
     assert gate.signature_note == "signatures checked"
     flips_within(gate, True, 5)
-    incident = lifecycle.open_incident(
+    incident = journal.open_incident(
         agent=pact.pact.agent,
         by=im,
         title="Refund over limit",

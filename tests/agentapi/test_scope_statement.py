@@ -13,7 +13,7 @@ from django.test import Client
 
 from tests.factories import make_incident, make_pact_version
 from tests.reviews.helpers import fresh, in_review_incident
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import journal, lifecycle
 from trustdesk.pacts.models import Agent
 from trustdesk.reviews import actions as reviews
 
@@ -41,7 +41,7 @@ def contain(incident, scope="suspended", action=None, reason=""):
 def published(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "trustdesk.incidents.lifecycle.publish",
+        "trustdesk.incidents.journal.publish",
         lambda t, data, severity=None: calls.append((t, data)),
     )
     return calls
@@ -101,7 +101,7 @@ def test_each_scope_change_bumps_the_revision_once_and_only_then(token_for, publ
     assert len(published) == 1
     # set_agent_scope itself: the same scope again changes nothing, not even the reason.
     locked = Agent.objects.get(pk=agent.pk)
-    assert not lifecycle.set_agent_scope(
+    assert not journal.set_agent_scope(
         locked, scope="suspended", reason="again", incident=None, at=second.detected_at
     )
     assert Agent.objects.get(pk=agent.pk).scope_reason == body["reason"]

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from tests.factories import make_incident, make_pact_version
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem, planned_time_problem
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.exchange import validate_document
-from trustdesk.incidents.lifecycle import GateError, open_incident
+from trustdesk.incidents.journal import open_incident
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts import actions as pact_actions
 from trustdesk.pacts.models import Evaluation
@@ -135,7 +136,7 @@ def test_an_api_measurement_in_year_1_is_refused_with_its_path(make_user):
 
 
 def test_a_step_cannot_be_dated_before_2000(make_user):
-    from trustdesk.incidents.lifecycle import append_event, locked_incident
+    from trustdesk.incidents.journal import append_event, locked_incident
 
     incident = make_incident()
     with pytest.raises(GateError, match="before 2000-01-01"), locked_incident(incident) as locked:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tests.factories import AgentFactory, make_incident, make_pact_version
-from trustdesk.incidents.lifecycle import append_event, locked_incident
+from trustdesk.incidents.journal import append_event, locked_incident
 from trustdesk.incidents.models import Evidence, Incident
 from trustdesk.incidents.transitions import advance
 

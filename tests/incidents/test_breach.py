@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.builders import walk
 from tests.factories import DEFAULT_CLAUSE, make_pact_version
-from trustdesk.incidents import lifecycle, tasks
+from trustdesk.incidents import breach, lifecycle, tasks
 from trustdesk.incidents.models import BreachLink, Incident
 from trustdesk.pacts.models import Evaluation
 
@@ -43,7 +43,7 @@ def test_a_failing_suspend_clause_opens_an_incident_detected_at_the_measurement(
     )
     assert list(incident.clauses.all()) == [clause]
     assert "refund-limit" in incident.title and clause.statement in incident.title
-    assert lifecycle.proposed_containment(incident) == {
+    assert breach.proposed_containment(incident) == {
         "action": "suspend",
         "scope_after": "suspended",
         "reason": "Clause refund-limit prescribes 'suspend' on breach.",
@@ -52,20 +52,20 @@ def test_a_failing_suspend_clause_opens_an_incident_detected_at_the_measurement(
 
 def test_the_proposed_containment_applies_in_one_call():
     clause = make_pact_version(clauses=[{**DEFAULT_CLAUSE, "on_breach": "restrict"}]).clauses.get()
-    incident = lifecycle.open_incident_for_breach(evaluation(clause), by=None)
+    incident = breach.open_incident_for_breach(evaluation(clause), by=None)
     assert incident.severity == "sev3"
-    proposal = lifecycle.proposed_containment(incident)
+    proposal = breach.proposed_containment(incident)
     lifecycle.contain_incident(incident, by=None, expected_version=incident.version, **proposal)
     incident.refresh_from_db()
     assert incident.state == "contained" and incident.agent.scope == "restricted"
-    assert lifecycle.proposed_containment(incident) is None
+    assert breach.proposed_containment(incident) is None
 
 
 def test_a_second_breach_attaches_a_note_and_the_same_evaluation_twice_does_nothing():
     clause = make_pact_version().clauses.get()
-    first = lifecycle.open_incident_for_breach(evaluation(clause, ext="a"), by=None)
+    first = breach.open_incident_for_breach(evaluation(clause, ext="a"), by=None)
     second_eval = evaluation(clause, ext="b", ago=timedelta(hours=1))
-    again = lifecycle.open_incident_for_breach(second_eval, by=None)
+    again = breach.open_incident_for_breach(second_eval, by=None)
     assert again.pk == first.pk
     assert [e.type for e in first.events.all()] == ["detected", "note"]
     assert "Another failing evaluation of refund-limit" in first.events.last().data["text"]
@@ -77,9 +77,9 @@ def test_a_second_breach_attaches_a_note_and_the_same_evaluation_twice_does_noth
 
 def test_a_closed_incident_does_not_receive_new_breaches():
     clause = make_pact_version().clauses.get()
-    first = lifecycle.open_incident_for_breach(evaluation(clause, ext="a"), by=None)
+    first = breach.open_incident_for_breach(evaluation(clause, ext="a"), by=None)
     walk(first, "recovered")
-    second = lifecycle.open_incident_for_breach(evaluation(clause, ext="b"), by=None)
+    second = breach.open_incident_for_breach(evaluation(clause, ext="b"), by=None)
     assert second.pk != first.pk
 
 

@@ -4,7 +4,8 @@ from django.utils import timezone
 from tests.factories import make_incident
 from trustdesk.core.canonical import ZERO_HASH, sha256_hex
 from trustdesk.incidents.chain import HASH_PREFIX, first_broken_link
-from trustdesk.incidents.lifecycle import ConflictError, GateError, append_event, locked_incident
+from trustdesk.incidents.errors import ConflictError, GateError
+from trustdesk.incidents.journal import append_event, locked_incident
 
 pytestmark = pytest.mark.django_db
 

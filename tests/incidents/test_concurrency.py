@@ -16,9 +16,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from tests.factories import make_incident, make_pact_version
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import breach, lifecycle
 from trustdesk.incidents.chain import verify_incidents
-from trustdesk.incidents.lifecycle import ConflictError, GateError
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Event, Incident
 from trustdesk.pacts.models import Evaluation
 
@@ -104,9 +104,7 @@ def test_the_same_breach_handled_ten_times_at_once_opens_one_incident():
         external_id="race",
     )
     results = race(
-        lambda i: lifecycle.open_incident_for_breach(
-            Evaluation.objects.get(pk=evaluation.pk), by=None
-        )
+        lambda i: breach.open_incident_for_breach(Evaluation.objects.get(pk=evaluation.pk), by=None)
     )
     assert all(isinstance(r, Incident) for r in results), results
     assert Incident.objects.count() == 1 and Event.objects.count() == 1

@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.builders import walk
 from tests.incidents.backend_helpers import fresh, incident_in, media, upload  # noqa: F401
 from trustdesk.incidents import evidence as store
-from trustdesk.incidents import lifecycle
-from trustdesk.incidents.lifecycle import GateError
+from trustdesk.incidents import journal, lifecycle
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.models import Event, Evidence
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -196,8 +196,8 @@ def test_media_inside_static_root_is_refused(settings, tmp_path):
 def test_content_already_recorded_by_imported_history_is_a_duplicate():
     incident = incident_in("contained")
     sha = hashlib.sha256(b"imported chat").hexdigest()
-    with lifecycle.locked_incident(incident) as inc:
-        lifecycle.append_event(
+    with journal.locked_incident(incident) as inc:
+        journal.append_event(
             inc,
             type="evidence_added",
             by=None,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.incidents.backend_helpers import fresh, incident_in
-from trustdesk.incidents import lifecycle, transitions
-from trustdesk.incidents.lifecycle import GateError, gate_status
+from trustdesk.incidents import journal, lifecycle, transitions
+from trustdesk.incidents.errors import GateError
+from trustdesk.incidents.gates import gate_status
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Dispute
 
@@ -15,8 +16,8 @@ STEPS = ["contain", "preserve_evidence", "classify", "repair", "request_review",
 
 
 def review_event(incident, type_, data):
-    with lifecycle.locked_incident(incident) as inc:
-        event = lifecycle.append_event(inc, type=type_, by=None, data=data)
+    with journal.locked_incident(incident) as inc:
+        event = journal.append_event(inc, type=type_, by=None, data=data)
         fields = transitions.advance(inc, event)  # the columns follow, as in every step
         if fields:
             inc.save(update_fields=fields)

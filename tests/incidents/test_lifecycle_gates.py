@@ -7,8 +7,8 @@ from django.forms.models import model_to_dict
 
 from tests.builders import incident_in
 from tests.incidents.backend_helpers import media  # noqa: F401
-from trustdesk.incidents import lifecycle
-from trustdesk.incidents.lifecycle import GateError
+from trustdesk.incidents import gates, lifecycle
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Event, Evidence, Incident
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -353,7 +353,7 @@ def test_a_stale_version_is_refused_and_nothing_changes():
     incident = reach("detected")
     lifecycle.add_note(incident, by=None, text="someone else was here")
     before = snapshot(incident)
-    with pytest.raises(lifecycle.ConflictError) as info:
+    with pytest.raises(ConflictError) as info:
         lifecycle.contain_incident(
             incident, by=None, expected_version=1, action="suspend", scope_after="suspended"
         )
@@ -362,7 +362,7 @@ def test_a_stale_version_is_refused_and_nothing_changes():
 
 
 def test_current_step_follows_the_state():
-    assert [lifecycle.current_step(Incident(state=s)) for s in ALL_STATES] == [
+    assert [gates.current_step(Incident(state=s)) for s in ALL_STATES] == [
         "contain",
         "preserve_evidence",
         "classify",

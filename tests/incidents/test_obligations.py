@@ -16,6 +16,7 @@ from django.utils import timezone
 from tests.factories import AgentFactory
 from tests.incidents.backend_helpers import fresh, incident_in
 from trustdesk.incidents import lifecycle, obligations
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.exchange import ExchangeError, export_document, import_document
 from trustdesk.incidents.models import Event, Incident, ObligationAlert
 
@@ -308,7 +309,7 @@ def test_assessment_starts_the_article_73_clock_and_blocks_repair_until_filed(hi
     assert art73.deadline == aware.replace(microsecond=aware.microsecond) + timedelta(days=15)
     assert art73.status() == "open"
 
-    with pytest.raises(lifecycle.GateError) as refused:
+    with pytest.raises(GateError) as refused:
         lifecycle.record_repair(
             fresh(inc), by=operator, expected_version=fresh(inc).version, summary="x", reference="y"
         )
@@ -338,7 +339,7 @@ def test_repair_before_the_report_needs_an_incident_manager_and_a_justification(
     obligations.assess_incident(
         inc, by=manager, flags={"serious": True}, aware_at=timezone.now() - timedelta(hours=1)
     )
-    with pytest.raises(lifecycle.GateError, match="Only an incident manager"):
+    with pytest.raises(GateError, match="Only an incident manager"):
         lifecycle.record_repair(
             fresh(inc),
             by=operator,
@@ -348,7 +349,7 @@ def test_repair_before_the_report_needs_an_incident_manager_and_a_justification(
             override=True,
             justification="Harm continues while we wait.",
         )
-    with pytest.raises(lifecycle.GateError, match="justification"):
+    with pytest.raises(GateError, match="justification"):
         lifecycle.record_repair(
             fresh(inc),
             by=manager,
@@ -374,15 +375,15 @@ def test_repair_before_the_report_needs_an_incident_manager_and_a_justification(
 def test_assessment_and_filing_refuse_bad_input_and_change_nothing(high_risk):
     inc, manager, risk, operator = high_risk
     before = fresh(inc).version
-    with pytest.raises(lifecycle.GateError, match="incident manager or risk"):
+    with pytest.raises(GateError, match="incident manager or risk"):
         obligations.assess_incident(
             inc, by=operator, flags={"serious": True}, aware_at=timezone.now()
         )
-    with pytest.raises(lifecycle.GateError, match="future"):
+    with pytest.raises(GateError, match="future"):
         obligations.assess_incident(
             inc, by=risk, flags={"serious": True}, aware_at=timezone.now() + timedelta(hours=1)
         )
-    with pytest.raises(lifecycle.GateError, match="owes no"):
+    with pytest.raises(GateError, match="owes no"):
         obligations.file_report(
             inc,
             by=risk,

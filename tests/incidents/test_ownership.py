@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.factories import AgentFactory, make_pact_version
 from tests.incidents.backend_helpers import fresh, incident_in
 from trustdesk.incidents import ownership
-from trustdesk.incidents.lifecycle import GateError
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.models import ActionItem, Event, Incident, IncidentRole
 from trustdesk.pacts.models import Agent, Dispute, DisputeStatus
 

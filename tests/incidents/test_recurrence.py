@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.factories import make_pact_version
 from tests.incidents.backend_helpers import advance, fresh, incident_in
-from trustdesk.incidents import lifecycle, transitions
+from trustdesk.incidents import journal, lifecycle, transitions
 from trustdesk.incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def reopen(incident: Incident, at) -> Incident:
     """What the reviews app does when scope is restored: a `reopened` event."""
-    with lifecycle.locked_incident(incident) as inc:
-        event = lifecycle.append_event(
+    with journal.locked_incident(incident) as inc:
+        event = journal.append_event(
             inc, type="reopened", by=None, data={"scope_after": "full"}, at=at
         )
         inc.save(update_fields=transitions.advance(inc, event))  # the one transition table

@@ -16,7 +16,7 @@ from sigstore.models import TransparencyLogEntry
 from sigstore_models.rekor import v1 as rekor_v1
 
 from tests.factories import make_incident
-from trustdesk.incidents import lifecycle, merkle, tlog
+from trustdesk.incidents import journal, merkle, tlog
 from trustdesk.incidents.models import Event, LogLeaf, LogNode
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "merkle_vectors.json").read_text())
@@ -106,8 +106,8 @@ def _grow(incidents: int = 3) -> list[Event]:
     for i in range(incidents):
         incident = make_incident(title=f"incident {i}")
         for n in range(i + 2):
-            with lifecycle.locked_incident(incident) as inc:
-                lifecycle.append_event(inc, type="note", by=None, data={"text": f"n{n}"})
+            with journal.locked_incident(incident) as inc:
+                journal.append_event(inc, type="note", by=None, data={"text": f"n{n}"})
     tlog.number_pending()
     return list(Event.objects.select_related("leaf").order_by("leaf__log_index"))
 

@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from tests.factories import make_incident, make_pact_version
 from tests.incidents.test_tlog import assert_stored_tree_is_the_recomputed_one
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import journal, lifecycle
 from trustdesk.incidents.models import Event, Incident, LogLeaf
 
 pytestmark = [
@@ -42,7 +42,7 @@ def test_twenty_threads_appending_across_incidents_leave_a_gapless_log_and_the_s
             mine = Incident.objects.get(pk=incidents[i].pk)
             for r in range(ROUNDS):
                 if (i + r) % 3 == 0:
-                    lifecycle.open_incident(
+                    journal.open_incident(
                         agent=agent,
                         by=None,
                         title=f"opened by {i} in round {r}",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.factories import AgentFactory, make_pact_version
-from trustdesk.incidents.lifecycle import append_event, locked_incident, open_incident
+from trustdesk.incidents.journal import append_event, locked_incident, open_incident
 from trustdesk.incidents.models import Event, Incident
 
 

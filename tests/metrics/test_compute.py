@@ -184,7 +184,7 @@ def test_recurrence_needs_the_same_agent_and_class_and_uses_the_latest_classific
 
 
 def test_an_incident_with_no_pact_version_counts_complete():
-    from trustdesk.incidents.lifecycle import open_incident
+    from trustdesk.incidents.journal import open_incident
 
     agent, _ = agent_with_pact("no-pact")
     incident = open_incident(

@@ -17,7 +17,7 @@ from tests.metrics.helpers import (
     record,
     utc,
 )
-from trustdesk.incidents.lifecycle import append_event, locked_incident, schedule_metrics_refresh
+from trustdesk.incidents.journal import append_event, locked_incident, schedule_metrics_refresh
 from trustdesk.metrics import refresh, tasks
 from trustdesk.metrics.models import OVERALL, MetricSnapshot, RefreshRequest, TrustScore
 from trustdesk.pacts.models import Agent

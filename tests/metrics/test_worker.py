@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from tests.conftest import wait_for
 from tests.metrics.helpers import agent_with_pact, contained, new_incident, plus
-from trustdesk.incidents.lifecycle import append_event, locked_incident, schedule_metrics_refresh
+from trustdesk.incidents.journal import append_event, locked_incident, schedule_metrics_refresh
 from trustdesk.metrics.models import OVERALL, MetricSnapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

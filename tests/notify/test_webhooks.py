@@ -104,11 +104,12 @@ def test_every_lifecycle_transition_is_announced_once_in_order(
 
 def test_a_refused_step_announces_nothing(django_capture_on_commit_callbacks):
     from trustdesk.incidents import lifecycle
+    from trustdesk.incidents.errors import GateError
 
     incident = make_incident()
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(lifecycle.GateError),
+        pytest.raises(GateError),
     ):
         lifecycle.classify_incident(
             incident,

@@ -17,7 +17,7 @@ from tests.pacts.eval_logs import (
     make_inspect_log,
     pact_document,
 )
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import breach, lifecycle
 from trustdesk.incidents.models import Evidence, Incident
 from trustdesk.pacts.document import canonical_document, validate_document
 from trustdesk.pacts.models import Agent, ApiToken, Evaluation, EvaluationLog
@@ -156,7 +156,7 @@ def test_a_breaching_eval_log_opens_an_incident_with_the_log_as_downloadable_evi
     assert "attachment" in response["Content-Disposition"]
 
     # The suspend clause's containment, as proposed, suspends the agent.
-    proposal = lifecycle.proposed_containment(incident)
+    proposal = breach.proposed_containment(incident)
     assert proposal["scope_after"] == "suspended"
     lifecycle.contain_incident(incident, by=None, expected_version=incident.version, **proposal)
     assert Agent.objects.get(key="support-bot").scope == "suspended"

@@ -17,7 +17,7 @@ from tests.reviews.helpers import (
     ready_for_review,
     repaired_incident,
 )
-from trustdesk.incidents.lifecycle import ConflictError
+from trustdesk.incidents.errors import ConflictError
 from trustdesk.incidents.models import Event
 from trustdesk.pacts.models import Agent
 from trustdesk.reviews import actions

@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import make_pact_version
 from tests.reviews.helpers import fresh, repaired_incident
-from trustdesk.incidents.lifecycle import append_event, locked_incident
+from trustdesk.incidents.journal import append_event, locked_incident
 from trustdesk.incidents.transitions import advance
 from trustdesk.reviews import actions
 from trustdesk.reviews.models import (

@@ -63,7 +63,7 @@ def test_the_buyer_bundle_withholds_internal_sign_offs_and_keeps_shared_ones(sig
 
 
 def test_the_buyer_page_shows_shareable_notes_and_sign_offs_only(signed, people):
-    from trustdesk.incidents.lifecycle import append_event, locked_incident
+    from trustdesk.incidents.journal import append_event, locked_incident
 
     with locked_incident(signed) as inc:
         append_event(

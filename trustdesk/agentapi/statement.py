@@ -1,7 +1,7 @@
 """The scope statement of an agent (docs/design.md section 12): what its runtime may do, signed by
 the instance.
 
-`revision` is the agent's scope revision (incidents.lifecycle.set_agent_scope bumps it at each
+`revision` is the agent's scope revision (incidents.journal.set_agent_scope bumps it at each
 actual change), so `ETag: "r<revision>"` changes exactly when the statement's meaning does;
 `issued_at` makes each body differ, which is fine: a client compares ETags, not bodies.
 """

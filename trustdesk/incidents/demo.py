@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import journal, lifecycle
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent, PactVersion
 
@@ -263,7 +263,7 @@ def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) 
     detected = now - timedelta(days=item.days_ago)
     clauses = list(version.clauses.all())
     clause = next((c for c in clauses if c.assumption == item.assumption), clauses[0])
-    incident = lifecycle.open_incident(
+    incident = journal.open_incident(
         agent=version.pact.agent,
         by=olivia,
         title=item.title,

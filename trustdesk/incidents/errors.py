@@ -1,6 +1,6 @@
 """The refusals of the incidents app: a refused step (GateError) and a lost race (ConflictError).
 
-Both are `core.errors.Refused`; `lifecycle` re-exports them, where callers have always found them.
+Both are `core.errors.Refused`; callers import them from here.
 """
 
 from __future__ import annotations

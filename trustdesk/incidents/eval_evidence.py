@@ -24,7 +24,7 @@ def attach_evaluation_log(
 ) -> Evidence | None:
     """Attach the log that produced `evaluation` to `incident`, once. Returns the new evidence, or
     None when the evaluation came from no log or the incident already holds that file. The caller
-    holds the transaction of the breach (lifecycle.open_incident_for_breach)."""
+    holds the transaction of the breach (breach.open_incident_for_breach)."""
     from trustdesk.incidents import evidence as store
     from trustdesk.incidents.lifecycle import add_evidence
 

@@ -32,22 +32,16 @@ from trustdesk.core import hooks
 from trustdesk.core.bounds import past_time_problem, text_problems
 from trustdesk.core.canonical import ZERO_HASH, format_time, strict_json_loads, to_canonical_value
 from trustdesk.incidents.chain import canonical_event, event_hash
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.exchange_ownership import (
     OWNERSHIP_EVENT_TYPES,
     agent_profile_out,
     validate_agent_profile,
     validate_ownership_data,
 )
-from trustdesk.incidents.lifecycle import (
-    ACTION_SCOPE,
-    GateError,
-    append_event,
-    evidence_completeness,
-    find_recurrence_of,
-    locked_incident,
-    present_evidence_kinds,
-    schedule_metrics_refresh,
-)
+from trustdesk.incidents.gates import evidence_completeness, present_evidence_kinds
+from trustdesk.incidents.journal import append_event, locked_incident, schedule_metrics_refresh
+from trustdesk.incidents.lifecycle import ACTION_SCOPE, find_recurrence_of
 from trustdesk.incidents.models import (
     ContainmentAction,
     Event,

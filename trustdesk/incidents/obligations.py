@@ -309,8 +309,8 @@ def assess_incident(
     """Record an assessment (event `assessed`), in any state, by an incident manager or risk
     (`by=None` is the system). Its flags replace the previous assessment's; `aware_at` is when
     the organisation became aware and may not be in the future."""
-    from trustdesk.incidents.lifecycle import (
-        GateError,
+    from trustdesk.incidents.errors import GateError
+    from trustdesk.incidents.journal import (
         append_event,
         locked_incident,
         schedule_metrics_refresh,
@@ -355,8 +355,8 @@ def file_report(
     """Record that a report was filed with the authority (event `report_filed`): the obligation
     must apply to the incident and not be filed yet; `sha256` is the digest of the report as
     filed; `filed_at` is when it reached the authority (not in the future)."""
-    from trustdesk.incidents.lifecycle import (
-        GateError,
+    from trustdesk.incidents.errors import GateError
+    from trustdesk.incidents.journal import (
         append_event,
         locked_incident,
         schedule_metrics_refresh,

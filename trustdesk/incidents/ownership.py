@@ -25,16 +25,18 @@ from django.db.models import Exists, OuterRef
 
 from trustdesk.core.roles import has_role, roles_for, user_roles
 from trustdesk.incidents import announce
-from trustdesk.incidents.lifecycle import (
-    GateError,
+from trustdesk.incidents.errors import GateError
+from trustdesk.incidents.journal import (
     append_event,
-    apply_classification,
-    classification_data,
-    classification_problems,
     locked_incident,
     schedule_metrics_refresh,
     set_agent_scope,
     step_time,
+)
+from trustdesk.incidents.lifecycle import (
+    apply_classification,
+    classification_data,
+    classification_problems,
 )
 from trustdesk.incidents.models import (
     CLOSED_STATES,

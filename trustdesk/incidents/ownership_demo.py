@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from trustdesk.incidents import lifecycle, obligations, ownership
+from trustdesk.incidents import journal, lifecycle, obligations, ownership
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import SCOPE_RANK, Agent, PactVersion
 
@@ -24,7 +24,7 @@ def _fresh(incident: Incident) -> Incident:
 
 
 def _open(agent, version, title, *, severity, detected, users, summary=""):
-    incident = lifecycle.open_incident(
+    incident = journal.open_incident(
         agent=agent,
         by=users["olivia"],
         title=title,

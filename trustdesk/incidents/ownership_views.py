@@ -22,9 +22,9 @@ from trustdesk.core.pages import show_problems
 from trustdesk.core.roles import can
 from trustdesk.incidents import obligations, ownership
 from trustdesk.incidents.clocks import containment_clock
+from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.filing import draft_json, draft_markdown, draft_report
 from trustdesk.incidents.forms import ClassifyForm
-from trustdesk.incidents.lifecycle import GateError
 from trustdesk.incidents.models import ActionItem, Event, EventType, Incident, IncidentRoleName
 from trustdesk.incidents.ownership_forms import (
     ActionItemForm,

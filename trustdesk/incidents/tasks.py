@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import breach
 from trustdesk.pacts.models import Evaluation
 
 
@@ -19,7 +19,7 @@ def open_incident_for_breach(evaluation_id: int) -> str | None:
     )
     if evaluation is None:
         return None
-    incident = lifecycle.open_incident_for_breach(evaluation, by=None)
+    incident = breach.open_incident_for_breach(evaluation, by=None)
     return incident.key if incident else None
 
 

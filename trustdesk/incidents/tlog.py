@@ -44,7 +44,7 @@ def _is_postgres() -> bool:
 
 
 def on_event_appended(event) -> None:
-    """Called by `lifecycle.append_event` for every new event, inside its transaction."""
+    """Called by `journal.append_event` for every new event, inside its transaction."""
     if _is_postgres():
         return  # numbered by the commit-time trigger (see the module docstring)
     with connection.cursor() as cursor:

@@ -30,9 +30,10 @@ from trustdesk.core.roles import (
 )
 from trustdesk.core.submissions import submit_once
 from trustdesk.core.timezones import request_zone
+from trustdesk.incidents import breach, journal, lifecycle, list_rows, live
 from trustdesk.incidents import evidence as evidence_store
-from trustdesk.incidents import lifecycle, list_rows, live
 from trustdesk.incidents.chain import first_broken_link
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.forms import (
     ApplyContainmentForm,
     ClassifyForm,
@@ -46,6 +47,7 @@ from trustdesk.incidents.forms import (
     RepairForm,
     ResolveDisputeForm,
 )
+from trustdesk.incidents.gates import current_step, gate_rows, gate_status, present_evidence_kinds
 from trustdesk.incidents.models import (
     Event,
     EventType,
@@ -133,7 +135,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                 url, repeated = submit_once(
                     form.cleaned_data.get("submission"), by=request.user, action=open_it
                 )
-            except lifecycle.GateError as exc:
+            except GateError as exc:
                 show_problems(form, exc)
             except PermissionError as exc:
                 form.add_error(None, str(exc))
@@ -170,7 +172,7 @@ def _agent_from(data) -> Agent | None:
 def _open_and_contain(data: dict[str, Any], *, by) -> Incident:
     """Open the incident and, when the form recorded one, its containment: both or neither."""
     with transaction.atomic():
-        incident = lifecycle.open_incident(
+        incident = journal.open_incident(
             agent=data["agent"],
             by=by,
             title=data["title"],
@@ -249,9 +251,7 @@ def _page_forms(
 def _evidence_status(incident: Incident, events: list[Event]) -> list[dict[str, Any]]:
     """The pact's required kinds, each with whether evidence of that kind stands on record
     (judged as the gate judges it, from the already-fetched events)."""
-    present = lifecycle.present_evidence_kinds(
-        e for e in events if e.type == EventType.EVIDENCE_ADDED
-    )
+    present = present_evidence_kinds(e for e in events if e.type == EventType.EVIDENCE_ADDED)
     required = list(incident.pact_version.evidence_required) if incident.pact_version else []
     labels = dict(EvidenceKind.choices)
     return [{"kind": k, "label": labels.get(k, k), "present": k in present} for k in required]
@@ -273,7 +273,7 @@ def incident_page_context(
     incident: Incident,
     *,
     bound: dict[str, Any] | None = None,
-    conflict: lifecycle.ConflictError | None = None,
+    conflict: ConflictError | None = None,
 ) -> dict[str, Any]:
     """Everything incident_detail.html reads, in a fixed number of queries.
 
@@ -311,8 +311,8 @@ def incident_page_context(
     required = _evidence_status(incident, events)
     missing_kinds = [r["kind"] for r in required if not r["present"]]
     # One gate computation for the page and the reviews panel, from the events loaded above.
-    gates = lifecycle.gate_status(incident, rows=lifecycle.gate_rows(events))
-    step = lifecycle.current_step(incident)
+    gates = gate_status(incident, rows=gate_rows(events))
+    step = current_step(incident)
     user = request.user
     works = can(user, "work_incidents") and incident.is_open
     forms = _page_forms(
@@ -322,7 +322,7 @@ def incident_page_context(
         clauses=clauses,
         bound=bound,
     )
-    proposal = lifecycle.proposed_containment(incident) if works and step == "contain" else None
+    proposal = breach.proposed_containment(incident) if works and step == "contain" else None
     broken = first_broken_link(incident.key, events)
     rail = _rail(gates, step)
     for dispute in disputes:
@@ -423,7 +423,7 @@ def _after_step(
 
     def on_refused(form: Any, refusal: Refused | None, status: int) -> HttpResponse:
         fresh = _get_incident(key)
-        conflict = refusal if isinstance(refusal, lifecycle.ConflictError) else None
+        conflict = refusal if isinstance(refusal, ConflictError) else None
         if conflict is not None:
             form = _rebind_at(form, fresh)
         context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
@@ -492,9 +492,9 @@ def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
     form = ApplyContainmentForm(request.POST, incident=incident, prefix="apply")
 
     def apply(incident: Incident, data: dict[str, Any]) -> None:
-        proposal = lifecycle.proposed_containment(incident)
+        proposal = breach.proposed_containment(incident)
         if not proposal:
-            raise lifecycle.GateError("There is no proposed containment for this incident.")
+            raise GateError("There is no proposed containment for this incident.")
         lifecycle.contain_incident(
             incident,
             by=request.user,

@@ -131,7 +131,7 @@ class Agent(models.Model):
     )
     retired_at = models.DateTimeField(null=True, blank=True)
     # The scope statement's revision (docs/design.md section 12): 1 at creation, +1 at each actual
-    # scope change, written only by incidents.lifecycle.set_agent_scope.
+    # scope change, written only by incidents.journal.set_agent_scope.
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     # The regulatory profile: which obligations an incident of this agent can trigger

@@ -33,9 +33,9 @@ from trustdesk.core.roles import (
     user_roles,
 )
 from trustdesk.incidents import announce
-from trustdesk.incidents.lifecycle import (
+from trustdesk.incidents.gates import gate_status
+from trustdesk.incidents.journal import (
     append_event,
-    gate_status,
     locked_incident,
     schedule_metrics_refresh,
     set_agent_scope,
@@ -529,7 +529,7 @@ def record_recovery_decision(
         fields = advance(inc, event)
         # Reopened means the agent's scope restored (docs/design.md section 6): not while another
         # incident holds it where it is. Such a held reopening leaves the incident decided but in
-        # review; the `reopened` event follows when the hold lifts (lifecycle.set_agent_scope).
+        # review; the `reopened` event follows when the hold lifts (journal.set_agent_scope).
         restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
         if reopening and restored:
             outcome = append_event(

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from trustdesk.incidents import lifecycle
+from trustdesk.incidents import gates, journal, lifecycle
 from trustdesk.incidents.models import Event, Incident, State
 from trustdesk.pacts.models import Agent, PactVersion
 from trustdesk.reviews import actions
@@ -132,7 +132,7 @@ def _walk_to_repaired(agent: Agent, version: PactVersion, users: dict, now: date
     start = now - timedelta(days=days)
     clauses = list(version.clauses.all())
     clause = next((c for c in clauses if c.assumption == assumption), clauses[0])
-    inc = lifecycle.open_incident(
+    inc = journal.open_incident(
         agent=agent,
         by=olivia,
         title=title,
@@ -250,7 +250,7 @@ def _clause_key(inc: Incident) -> str | None:
 
 def _evidence_complete(inc: Incident) -> bool:
     required = list(inc.pact_version.evidence_required) if inc.pact_version_id else []
-    present = lifecycle.present_evidence_kinds(
+    present = gates.present_evidence_kinds(
         Event.objects.filter(incident=inc, type="evidence_added")
     )
     return all(kind in present for kind in required)
@@ -269,7 +269,7 @@ def _recurrence(origin: Incident, users: dict, at: datetime) -> Incident | None:
         version.clauses.all()[:1]
     )
     olivia = users["olivia"]
-    inc = lifecycle.open_incident(
+    inc = journal.open_incident(
         agent=origin.agent,
         by=olivia,
         title="Refund approved with a reused approval token",

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from trustdesk.core.roles import can
 from trustdesk.incidents.clocks import containment_clock
-from trustdesk.incidents.lifecycle import STEP_LABELS, current_step
+from trustdesk.incidents.gates import STEP_LABELS, current_step
 from trustdesk.incidents.models import (
     ActionItem,
     ActionStatus,

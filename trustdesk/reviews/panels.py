@@ -13,7 +13,7 @@ from typing import Any
 from django import forms as django_forms
 
 from trustdesk.core.roles import can, user_roles
-from trustdesk.incidents.lifecycle import gate_status
+from trustdesk.incidents.gates import gate_status
 from trustdesk.incidents.models import Incident, State
 from trustdesk.pacts.models import Clause, PactVersion
 from trustdesk.reviews import actions

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from trustdesk.incidents.lifecycle import gate_status_many
+from trustdesk.incidents.gates import gate_status_many
 from trustdesk.incidents.models import CLOSED_STATES, Event, Incident
 from trustdesk.reviews.actions import override_reasons
 from trustdesk.reviews.conditions import observed_summary

@@ -24,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
 from trustdesk.core.roles import can
-from trustdesk.incidents.lifecycle import ConflictError, GateError
+from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Incident
 from trustdesk.reviews import actions, queries
 from trustdesk.reviews.forms import (
