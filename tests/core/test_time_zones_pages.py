@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from tests.factories import make_incident, make_pact_version
 from trustdesk.core.timezones import SESSION_KEY
+from trustdesk.diligence.actions import create_share_link
+from trustdesk.diligence.models import ShareLink
 from trustdesk.incidents.forms import NewIncidentForm
 from trustdesk.pacts.models import PactVersion
 from trustdesk.reviews.models import ReviewMeeting
@@ -89,3 +91,23 @@ def test_the_metrics_drilldown_lists_detected_times_in_the_persons_zone(client_f
         "2026-11-02 11:00:00 CET</time>"
     ) in html
     assert "Detected (UTC)" not in html
+
+
+def test_the_share_link_page_is_local_and_the_buyer_page_stays_utc_and_says_so(client_for):
+    incident = make_incident(detected_at=AT)
+    client = _in_berlin(client_for, "incident_manager")
+    expires = (timezone.now() + timedelta(days=10)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    link, token = create_share_link(
+        by=client.user, label="Northwind", agents=[incident.agent], expires_at=expires
+    )
+    ShareLink.objects.filter(pk=link.pk).update(created_at=AT)
+    detail = client.get(reverse("share_link_detail", args=[link.pk])).content.decode()
+    assert BERLIN_AT in detail and "When (UTC)" not in detail
+    local = expires.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M %Z")
+    assert f'title="{expires:%Y-%m-%d %H:%M} UTC">{local}</time>' in detail
+    # A buyer has no profile: the page says UTC, and it is UTC even for a signed-in visitor.
+    buyer = client.get(reverse("buyer_view", args=[token])).content.decode()
+    assert f"The link expires {expires:%-d %B %Y, %H:%M} UTC." in buyer
+    assert " CET<" not in buyer and " CEST<" not in buyer
