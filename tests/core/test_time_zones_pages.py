@@ -65,6 +65,9 @@ def test_a_meeting_time_typed_in_berlin_is_stored_as_the_utc_instant(client_for,
     meeting = ReviewMeeting.objects.get(title="Berlin review")
     assert meeting.scheduled_at == typed.astimezone(UTC)
     assert meeting.scheduled_at.astimezone(UTC).hour != 9  # Berlin is never UTC+0
+    page = client.get(reverse("review_meeting", args=[meeting.pk])).content.decode()
+    utc = meeting.scheduled_at.astimezone(UTC)
+    assert f'title="{utc:%Y-%m-%d %H:%M} UTC">{typed:%Y-%m-%d %H:%M %Z}</time>' in page
 
 
 def test_the_new_incident_form_shows_and_reads_the_detected_time_in_the_persons_zone(client_for):
