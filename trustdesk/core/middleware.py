@@ -35,3 +35,25 @@ class RefuseUnstorableTextMiddleware:
         if request.path_info.startswith("/api/"):
             return JsonResponse({"detail": message, "errors": []}, status=400)
         return render(request, "400.html", {"message": message}, status=400)
+
+
+class UserTimeZoneMiddleware:
+    """Activate the signed-in person's time zone (kept in the session, see `core.timezones`) for
+    the request, so that a date/time form field shows its value and reads what was typed in that
+    zone and stores the right UTC instant. Pages show times with the `when` tag, which does not
+    depend on this; exports, bundles and the API format their times in UTC explicitly. Without a
+    zone (anonymous visitors, the buyer page) it stays UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils import timezone
+
+        from trustdesk.core.timezones import request_zone
+
+        timezone.activate(request_zone(request))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

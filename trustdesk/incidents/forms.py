@@ -299,8 +299,12 @@ class NewIncidentForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("submission", new_token())
-        self.fields["detected_at"].widget.attrs["max"] = timezone.now().strftime(DATETIME_LOCAL)
-        self.fields["detected_at"].widget.attrs["min"] = EARLIEST_TIME.strftime(DATETIME_LOCAL)
+        # Typed, shown and bounded in the person's zone (activated per request by
+        # UserTimeZoneMiddleware); DateTimeField stores the UTC instant.
+        detected = self.fields["detected_at"]
+        detected.label = f"Detected at ({timezone.get_current_timezone_name()})"
+        detected.widget.attrs["max"] = timezone.localtime().strftime(DATETIME_LOCAL)
+        detected.widget.attrs["min"] = timezone.localtime(EARLIEST_TIME).strftime(DATETIME_LOCAL)
         if agent is not None:
             # Narrow the choices to the chosen agent's active pact versions (htmx refresh).
             self.fields["pact_version"].queryset = self.fields["pact_version"].queryset.filter(

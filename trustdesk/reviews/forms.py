@@ -236,7 +236,11 @@ class MeetingForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["scheduled_at"].widget.attrs["min"] = EARLIEST_TIME.strftime(DATETIME_LOCAL)
+        # Typed and shown in the person's zone (activated per request by UserTimeZoneMiddleware);
+        # DateTimeField stores the UTC instant.
+        scheduled = self.fields["scheduled_at"]
+        scheduled.label = f"When ({timezone.get_current_timezone_name()})"
+        scheduled.widget.attrs["min"] = timezone.localtime(EARLIEST_TIME).strftime(DATETIME_LOCAL)
         self.fields["facilitator"].queryset = _reviewers()
         self.fields["agenda"].queryset = (
             Incident.objects.filter(state=State.IN_REVIEW)
