@@ -16,3 +16,9 @@ class Refused(Exception):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+    @classmethod
+    def raise_if(cls, problems: list[str]) -> None:
+        """Refuse with every problem gathered, if there is any; otherwise do nothing."""
+        if problems:
+            raise cls(problems)

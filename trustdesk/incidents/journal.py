@@ -256,3 +256,12 @@ def save_fields(incident: Incident, fields: list[str]) -> None:
     if "state" in fields:
         # Every state transition of the lifecycle is saved here: the one place that announces it.
         announce.announce_state_change(incident)
+
+
+def sync_caller_copy(target: Incident, fresh: Incident) -> None:
+    """Copy the locked copy's fields onto the caller's instance, so it is not left stale."""
+    if target is fresh or not isinstance(target, Incident):
+        return
+    for field in Incident._meta.concrete_fields:
+        setattr(target, field.attname, getattr(fresh, field.attname))
+    target.agent = fresh.agent  # the locked copy holds the agent's new scope

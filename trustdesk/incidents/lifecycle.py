@@ -33,6 +33,7 @@ from trustdesk.incidents.journal import (
     schedule_metrics_refresh,
     set_agent_scope,
     step_time,
+    sync_caller_copy,
 )
 from trustdesk.incidents.models import (
     ContainmentAction,
@@ -71,11 +72,6 @@ def _wrong_state(incident: Incident, verb: str, required: Iterable[str]) -> str 
     step = current_step(incident)
     nxt = f" Its next step is: {STEP_LABELS[step].lower()}." if step != "done" else ""
     return f"{incident.key} is {_state_label(incident.state)}; {verb} needs it to be {needed}.{nxt}"
-
-
-def _refuse(problems: list[str]) -> None:
-    if problems:
-        raise GateError(problems)
 
 
 # ---------------------------------------------------------------- the steps
@@ -129,7 +125,7 @@ def contain_incident(
                     f"{scope_after} (record 'no scope change' with a reason instead)."
                 )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         data: dict[str, Any] = {"action": action, "scope_after": scope_after}
         if reason:
             data["reason"] = reason
@@ -146,7 +142,7 @@ def contain_incident(
             )
         save_fields(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -244,7 +240,7 @@ def add_evidence(
                         f"(event {logged.seq}, SHA-256 {blob.sha256[:12]}…)."
                     )
             at = step_time(inc, at, problems)
-            _refuse(problems)
+            GateError.raise_if(problems)
             data: dict[str, Any] = {
                 "kind": kind,
                 "sha256": blob.sha256,
@@ -289,7 +285,7 @@ def add_evidence(
         if blob is not None and blob.created:
             store.discard(blob)
         raise
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return item
 
 
@@ -331,7 +327,7 @@ def mark_evidence_preserved(
         if gaps and not reason:
             problems.append("Acknowledged gaps need a reason saying why the evidence is missing.")
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.EVIDENCE_PRESERVED,
@@ -342,7 +338,7 @@ def mark_evidence_preserved(
         inc.evidence_completeness = evidence_completeness(required, present)
         save_fields(inc, ["evidence_completeness", *advance(inc, event)])
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -397,7 +393,7 @@ def classify_incident(
             inc, assumption, statement, clauses, confidence, harm_category, secondary
         )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.CLASSIFIED,
@@ -409,7 +405,7 @@ def classify_incident(
         )
         apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -536,14 +532,14 @@ def record_repair(
                     "the authority is informed."
                 )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         data: dict[str, Any] = {"summary": summary, "reference": reference}
         if blockers:
             data.update(override=True, justification=justification)
         event = append_event(inc, type=EventType.REPAIRED, by=by, data=data, at=at)
         save_fields(inc, advance(inc, event))
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -563,12 +559,12 @@ def add_note(
         if not text:
             problems.append("A note needs some text.")
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc, type=EventType.NOTE, by=by, data={"text": text, "internal": bool(internal)}, at=at
         )
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -593,7 +589,7 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
                 f"The classification of {inc.key} is already disputed (dispute #{existing.pk}, "
                 f"opened {existing.opened_at:%Y-%m-%d}); resolve it first."
             )
-        _refuse(problems)
+        GateError.raise_if(problems)
         now = timezone.now()
         dispute = Dispute.objects.create(incident=inc, reason=reason, opened_by=by, opened_at=now)
         append_event(
@@ -604,7 +600,7 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
             at=now,
         )
         schedule_metrics_refresh(inc)
-    _sync(incident, inc)
+    sync_caller_copy(incident, inc)
     return dispute
 
 
@@ -630,7 +626,7 @@ def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str
             problems.append("Write the resolution: why the dispute is upheld or rejected.")
         if by is None:
             problems.append("A resolution needs the person who decides it.")
-        _refuse(problems)
+        GateError.raise_if(problems)
         now = timezone.now()
         Dispute.objects.filter(pk=current.pk).update(
             status=status, resolution=resolution, resolved_by=by, resolved_at=now
@@ -651,12 +647,3 @@ def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str
     )
     assert isinstance(dispute, Dispute)
     return dispute
-
-
-def _sync(target: Incident, fresh: Incident) -> None:
-    """Copy the locked copy's fields onto the caller's instance, so it is not left stale."""
-    if target is fresh or not isinstance(target, Incident):
-        return
-    for field in Incident._meta.concrete_fields:
-        setattr(target, field.attname, getattr(fresh, field.attname))
-    target.agent = fresh.agent  # the locked copy holds the agent's new scope

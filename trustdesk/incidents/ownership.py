@@ -32,6 +32,7 @@ from trustdesk.incidents.journal import (
     schedule_metrics_refresh,
     set_agent_scope,
     step_time,
+    sync_caller_copy,
 )
 from trustdesk.incidents.lifecycle import (
     apply_classification,
@@ -64,11 +65,6 @@ CLOSE_REASONS = {
     "not_a_breach": "Not a breach",
 }
 ACTION_FIELDS = ("title", "owner", "due", "status", "reason", "ticket", "change_seq", "required")
-
-
-def _refuse(problems: list[str]) -> None:
-    if problems:
-        raise GateError(problems)
 
 
 def _allowed(by: AbstractBaseUser | None, roles: tuple[str, ...], what: str) -> list[str]:
@@ -183,7 +179,7 @@ def assign_role(
                 f"of {inc.key}."
             )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.ASSIGNED,
@@ -283,7 +279,7 @@ def add_action_item(
             change_seq=change_seq,
         )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         number = ActionItem.objects.filter(incident=inc).count() + 1
         data: dict[str, Any] = {
             "action": number,
@@ -354,7 +350,7 @@ def update_action_item(
         if not problems and not changes:
             problems.append(f"Action item {current.number} already says that; nothing changed.")
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.ACTION_UPDATED,
@@ -417,7 +413,7 @@ def close_not_incident(
         if not explanation:
             problems.append("Explain in a sentence why this was not an incident.")
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.CLOSED_NOT_INCIDENT,
@@ -450,7 +446,7 @@ def close_not_incident(
                 at=at,
             )
         schedule_metrics_refresh(inc)
-    _copy(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
 
 
@@ -513,7 +509,7 @@ def reclassify_incident(
             inc, assumption, statement, clauses, confidence, harm_category, secondary
         )
         at = step_time(inc, at, problems)
-        _refuse(problems)
+        GateError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.RECLASSIFIED,
@@ -525,13 +521,5 @@ def reclassify_incident(
         )
         apply_classification(inc, event, clauses)
         schedule_metrics_refresh(inc)
-    _copy(incident, inc)
+    sync_caller_copy(incident, inc)
     return event
-
-
-def _copy(target: Incident, fresh: Incident) -> None:
-    if target is fresh or not isinstance(target, Incident):
-        return
-    for field in Incident._meta.concrete_fields:
-        setattr(target, field.attname, getattr(fresh, field.attname))
-    target.agent = fresh.agent

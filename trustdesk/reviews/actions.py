@@ -87,11 +87,6 @@ SCOPE_FOR_DECISION = {
 }
 
 
-def _refuse(problems: list[str]) -> None:
-    if problems:
-        raise ReviewError(problems)
-
-
 def _text(value: str | None, name: str, problems: list[str], *, required: bool = True) -> str:
     value = (value or "").strip()
     if required and not value:
@@ -179,7 +174,7 @@ def add_operating_model_change(
         elif pact_version is not None:
             problems.append("Only a pact amendment links a pact version.")
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         data: dict[str, Any] = {"kind": kind, "summary": summary}
         if pact_version is not None:
             data["pact_version"] = pact_version.label
@@ -221,7 +216,7 @@ def set_reentry_condition(
             problems.extend(exc.problems)
             clean = {}
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         duplicate = ReentryCondition.objects.filter(incident=inc, kind=kind, params=clean).first()
         if duplicate is not None:
             raise ReviewError(f"This condition is already set: “{duplicate.statement}”")
@@ -274,7 +269,7 @@ def sign_off_incident(
                 f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
             )
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.SIGNED_OFF,
@@ -315,7 +310,7 @@ def request_review(
         if not ReentryCondition.objects.filter(incident=inc).exists():
             problems.append("Set at least one re-entry condition the machine can check.")
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
         inc.save(update_fields=advance(inc, event))
         announce.announce_state_change(inc)
@@ -443,7 +438,7 @@ def record_recovery_decision(
                 f"{inc.key} is {inc.get_state_display().lower()}; a recovery decision needs it "
                 "classified first (contain, preserve the evidence, classify what broke)."
             )
-            _refuse(problems)
+            ReviewError.raise_if(problems)
         gates, snapshot, reasons = _assess_decision(inc, decision)
         reopening = decision in REOPENING
         is_override = bool(reasons)
@@ -478,7 +473,7 @@ def record_recovery_decision(
                         f"again. It now skips: {because}"
                     )
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
 
         if decision == Decision.KEEP_RESTRICTED:
             # What this incident holds (never wider than the agent is now, never full): another
@@ -594,7 +589,7 @@ def attest(
                 "an attestation is given once and never changed."
             )
         now = step_time(inc, at, problems)
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         event = append_event(
             inc,
             type=EventType.ATTESTED,
@@ -660,7 +655,7 @@ def create_meeting(
         chosen = _agenda_problems([locked[pk] for pk in wanted if pk in locked], problems)
         if len(chosen) > MAX_AGENDA:
             problems.append(f"A meeting takes at most {MAX_AGENDA} incidents.")
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         meeting = _create(
             ReviewMeeting,
             title=title,
@@ -688,7 +683,7 @@ def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: I
         _agenda_problems([inc], problems)
         if AgendaItem.objects.filter(meeting=meeting).count() >= MAX_AGENDA:
             problems.append(f"The agenda is full: a meeting takes at most {MAX_AGENDA} incidents.")
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         last = AgendaItem.objects.filter(meeting=meeting).aggregate(n=Max("position"))["n"]
         return _create(
             AgendaItem, meeting=meeting, incident=inc, position=(last or 0) + 1, added_by=by
@@ -710,7 +705,7 @@ def add_meeting_note(
         now = timezone.now()
         if at is not None and at > now + timedelta(seconds=5):
             problems.append("A note cannot be dated in the future.")
-        _refuse(problems)
+        ReviewError.raise_if(problems)
         return _create(MeetingNote, meeting=meeting, author=by, text=text, at=at or now)
 
 
