@@ -8,6 +8,7 @@ the repository nor served by the app. The tests inject the file into the page th
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT, missing_service
@@ -74,3 +75,16 @@ def horizontal_overflow(page) -> str:
         f"document {widths['scroll']} px wide in a {widths['client']} px viewport; "
         f"widest: {'; '.join(widths['wide'])}"
     )
+
+
+def wait_until_true(page, expression: str, *, timeout: float = 3.0) -> None:
+    """Poll a JavaScript expression with `page.evaluate` until it is true.
+
+    Playwright's `wait_for_function` compiles its string with `eval` once it has to poll, which the
+    app's Content-Security-Policy (no 'unsafe-eval') refuses: it then fails only when the page is
+    slow. `page.evaluate` is not subject to the page's CSP."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.factories import make_incident
 from tests.incidents.ui_helpers import evidence_media
+from tests.pagechecks import wait_until_true
 from tests.reviews.helpers import advance
 from trustdesk.incidents.models import Incident
 
@@ -99,9 +100,8 @@ def test_a_keyboard_only_step_keeps_focus_on_the_updated_region(
     page.keyboard.press("Enter")
     expect(page.locator("#incident-state")).to_have_text("Repaired")
     # Focus is on the region the step updated (its message), not back at the top of the page.
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.matches('#incident-main .messages')",
-        timeout=3000,
+    wait_until_true(
+        page, "document.activeElement && document.activeElement.matches('#incident-main .messages')"
     )
     assert "Repair recorded." in page.evaluate("document.activeElement.textContent")
     screenshot(page, "after-keyboard-step")

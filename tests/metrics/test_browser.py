@@ -20,6 +20,7 @@ from tests.metrics.helpers import (
     record,
     reopened,
 )
+from tests.pagechecks import wait_until_true
 from trustdesk.metrics import refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,8 +85,8 @@ def test_dashboard_tiles_trends_and_a_drilldown(page, live_server, login_page, s
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**agent=support-bot**")
     # Focus follows the step to the region that changed, not to the top of the page.
-    page.wait_for_function(
-        "document.getElementById('metrics-body').contains(document.activeElement)", timeout=3000
+    wait_until_true(
+        page, "document.getElementById('metrics-body').contains(document.activeElement)"
     )
     assert "support-bot" in page.locator(".metrics-status").inner_text()
     screenshot(page, "dashboard-agent")
