@@ -444,6 +444,10 @@ def populate(n_incidents: int, *, seed: int = 7, n_agents: int = 20, days: int =
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT MAX(id) FROM {table}))"
             )
+    from trustdesk.incidents.state_counts import rebuild_counts
+
+    with transaction.atomic():
+        rebuild_counts()  # the rows were copied with the counting trigger off
     inserted = time.monotonic()
     built = inserted - copy_seconds  # building and copying interleave: split by their times
     from trustdesk.incidents.tlog import index_unindexed_events
