@@ -226,7 +226,9 @@ def test_recompute_now_computes_in_process_and_returns_to_the_same_view(client_f
 
 
 def test_the_csv_export_has_the_figures_shown(viewer):
-    recent_incidents(3)
+    _agent, reopened_ones = recent_incidents(3)
+    for made in reopened_ones:  # three more, still open, neither contained nor reopened
+        new_incident(made.pact_version, made.detected_at, title="Still open")
     refresh.recompute_all()
     response = viewer.get("/metrics/export.csv", {"window": "7d"})
     assert response["Content-Type"].startswith("text/csv")
