@@ -7,7 +7,7 @@ from django.forms.models import model_to_dict
 
 from tests.builders import incident_in
 from tests.incidents.backend_helpers import media  # noqa: F401
-from trustdesk.incidents import gates, lifecycle
+from trustdesk.incidents import gates, journal, lifecycle
 from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Event, Evidence, Incident
 
@@ -341,7 +341,7 @@ def test_notes_are_allowed_in_every_state_and_need_text():
 
 def test_milestones_keep_the_first_occurrence_and_steps_refresh_metrics(monkeypatch):
     calls = []
-    monkeypatch.setattr(lifecycle, "schedule_metrics_refresh", lambda inc: calls.append(inc.pk))
+    monkeypatch.setattr(journal, "schedule_metrics_refresh", lambda inc: calls.append(inc.pk))
     incident = reach("repaired")
     # open + contain + preserve + classify + repair, each scheduled a refresh
     assert len(calls) >= 4 and set(calls) == {incident.pk}

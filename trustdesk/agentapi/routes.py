@@ -7,7 +7,9 @@ Tokens: `read` reads everything here; `agent:KEY` reads that agent's scope state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.db.models import Prefetch, Subquery
@@ -18,7 +20,7 @@ from trustdesk.agentapi import signing
 from trustdesk.agentapi.statement import etag, etag_matches, statement_bytes
 from trustdesk.core.canonical import format_time, sha256_hex
 from trustdesk.incidents.models import Event, Incident, Severity, State
-from trustdesk.pacts.api import ErrorOut, api, forbidden
+from trustdesk.pacts.api import ErrorOut, api, forbidden, unauthorized
 from trustdesk.pacts.models import SCOPE_READ, Agent, ApiToken, Pact, PactVersion, VersionStatus
 
 router = Router(tags=["read"])
@@ -55,22 +57,21 @@ def _error(status: int, detail: str, path: str = "", message: str = "") -> Statu
     return Status(status, {"detail": detail, "errors": errors})
 
 
-def _unauthorized(request: HttpRequest) -> HttpResponse:
-    response = api.create_response(
-        request,
-        {
-            "detail": "A valid API token is required: Authorization: Bearer <token>. "
-            "This one is missing, unknown or revoked.",
-            "errors": [],
-        },
-        status=401,
-    )
-    response["WWW-Authenticate"] = 'Bearer realm="trustdesk"'
-    return response
+def _reads(path: str, out: Any, *, errors: dict[int, Any] | None = None, **options):
+    """A GET route for tokens with the scope `read`: any other token gets 403 (and no token 401,
+    from the API's authentication). Declares those two answers after `out` and `errors`."""
 
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)  # ninja reads the parameters and the operation id through the wrapper
+        def guarded(request: HttpRequest, *args, **kwargs):
+            if not request.auth.has_scope(SCOPE_READ):
+                return forbidden(SCOPE_READ)
+            return view(request, *args, **kwargs)
 
-def _need_read(request: HttpRequest) -> Status | None:
-    return None if request.auth.has_scope(SCOPE_READ) else forbidden(SCOPE_READ)
+        response = {200: out, **(errors or {}), 401: ErrorOut, 403: ErrorOut}
+        return router.get(path, response=response, **options)(guarded)
+
+    return register
 
 
 # ---------------------------------------------------------------- the scope statement
@@ -131,12 +132,12 @@ def agent_scope(request: HttpRequest, key: str):
     if agent is None:  # no such agent, or no usable token: tell which without leaking agents
         token = ApiToken.objects.for_secret(secret) if secret and len(secret) <= 500 else None
         if token is None:
-            return _unauthorized(request)
+            return unauthorized(request)
         if not token.may_read_agent(key):
             return _forbidden_agent(key)
         return _error(404, f"No agent '{key}'.", "key", f"no agent '{key}'")
     if agent.token_scopes is None:
-        return _unauthorized(request)
+        return unauthorized(request)
     if not ApiToken(scopes=agent.token_scopes).may_read_agent(key):
         return _forbidden_agent(key)
     match = request.headers.get("If-None-Match")
@@ -197,28 +198,22 @@ def _agent_out(a: Agent) -> dict[str, Any]:
     }
 
 
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut}
-
-
-@router.get(
+@_reads(
     "/agents",
-    response={200: AgentsOut, **READ_ERRORS},
+    AgentsOut,
     summary="Every agent with its scope (token scope read)",
 )
 def list_agents(request: HttpRequest):
-    if refused := _need_read(request):
-        return refused
     return {"agents": [_agent_out(a) for a in Agent.objects.order_by("key")]}
 
 
-@router.get(
+@_reads(
     "/agents/{key}",
-    response={200: AgentOut, 404: ErrorOut, **READ_ERRORS},
+    AgentOut,
+    errors={404: ErrorOut},
     summary="One agent (token scope read)",
 )
 def get_agent(request: HttpRequest, key: str):
-    if refused := _need_read(request):
-        return refused
     agent = Agent.objects.filter(key=key).first()
     if agent is None:
         return _error(404, f"No agent '{key}'.", "key", f"no agent '{key}'")
@@ -247,14 +242,12 @@ class PactsOut(Schema):
     pacts: list[PactOut]
 
 
-@router.get(
+@_reads(
     "/pacts",
-    response={200: PactsOut, **READ_ERRORS},
+    PactsOut,
     summary="Every pact with its versions and their SHA-256 (token scope read)",
 )
 def list_pacts(request: HttpRequest):
-    if refused := _need_read(request):
-        return refused
     pacts = Pact.objects.select_related("agent").prefetch_related(
         Prefetch("versions", queryset=PactVersion.objects.order_by("number"))
     )
@@ -288,9 +281,10 @@ class PactQuery(Schema):
     )
 
 
-@router.get(
+@_reads(
     "/pacts/{key}",
-    response={200: dict[str, Any], 404: ErrorOut, 400: ErrorOut, **READ_ERRORS},
+    dict[str, Any],
+    errors={404: ErrorOut, 400: ErrorOut},
     summary="A pact version's canonical document (token scope read)",
     description=(
         "The body is the version's canonical text, byte for byte: its SHA-256 is the version's "
@@ -298,8 +292,6 @@ class PactQuery(Schema):
     ),
 )
 def get_pact(request: HttpRequest, key: str, query: Query[PactQuery]):
-    if refused := _need_read(request):
-        return refused
     versions = PactVersion.objects.filter(pact__key=key)
     if query.version is not None:
         version = versions.filter(number=query.version).first()
@@ -413,9 +405,10 @@ def _encode_cursor(number: int) -> str:
     return f"n{number}"
 
 
-@router.get(
+@_reads(
     "/incidents",
-    response={200: IncidentsOut, 400: ErrorOut, **READ_ERRORS},
+    IncidentsOut,
+    errors={400: ErrorOut},
     summary="Incidents with their events, newest first, a page at a time (token scope read)",
     description=(
         "Filters: `agent` (key), `state`, `severity`, `since` (detected at or after). Pages of "
@@ -424,8 +417,6 @@ def _encode_cursor(number: int) -> str:
     ),
 )
 def list_incidents(request: HttpRequest, query: Query[IncidentQuery]):
-    if refused := _need_read(request):
-        return refused
     qs = _incidents()
     if query.agent:
         qs = qs.filter(agent__key=query.agent)
@@ -449,14 +440,13 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]):
     }
 
 
-@router.get(
+@_reads(
     "/incidents/{key}",
-    response={200: IncidentOut, 404: ErrorOut, **READ_ERRORS},
+    IncidentOut,
+    errors={404: ErrorOut},
     summary="One incident with its events (token scope read)",
 )
 def get_incident(request: HttpRequest, key: str):
-    if refused := _need_read(request):
-        return refused
     incident = _incidents().filter(key=key).first()
     if incident is None:
         return _error(404, f"No incident '{key}'.", "key", f"no incident '{key}'")
@@ -477,9 +467,10 @@ class MetricsQuery(Schema):
     agent: str | None = Field(default=None, max_length=80, description="An agent key.")
 
 
-@router.get(
+@_reads(
     "/metrics",
-    response={200: dict[str, Any], 400: ErrorOut, 404: ErrorOut, **READ_ERRORS},
+    dict[str, Any],
+    errors={400: ErrorOut, 404: ErrorOut},
     summary="The section 6 metrics, as `manage.py metrics --json` prints them (token scope read)",
     description=(
         "Same parameters as the command (`from` inclusive, `to` exclusive, `agent`), computed by "
@@ -489,8 +480,6 @@ class MetricsQuery(Schema):
 def get_metrics(request: HttpRequest, query: Query[MetricsQuery]):
     from trustdesk.metrics.compute import compute_metrics
 
-    if refused := _need_read(request):
-        return refused
     bounds = {}
     for name, raw in (("from", query.from_), ("to", query.to)):
         if raw:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch
 
 from trustdesk.core.roles import ROLE_LABELS
+from trustdesk.incidents.clocks import format_span
 from trustdesk.incidents.models import Event, Incident, State
 from trustdesk.pacts.models import Clause, Comparison, EvidenceKind, PactVersion
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
@@ -38,19 +39,13 @@ CONSEQUENCE_WORDS = {
 
 
 def humanize_duration(delta: timedelta | None) -> str:
+    """A duration as the incident pages write it ('4 h 10 min'); a negative one in signed seconds,
+    since `format_span` drops the sign."""
     if delta is None:
         return ""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+    if delta < timedelta(0):
+        return f"{int(delta.total_seconds())} s"
+    return format_span(delta)
 
 
 def window_words(window: str) -> str:

@@ -4,10 +4,10 @@ what the authority will ask that the log cannot answer."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from trustdesk.core.canonical import format_time
+from trustdesk.incidents.exchange import dumps
 from trustdesk.incidents.models import Event, EventType, Incident
 from trustdesk.incidents.obligations import Obligation, flag_labels
 
@@ -91,8 +91,8 @@ def draft_report(incident: Incident, obligation: Obligation, events: list[Event]
     }
 
 
-def draft_json(draft: dict[str, Any]) -> str:
-    return json.dumps(draft, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+# The draft's JSON text is written as export_incidents writes its file.
+draft_json = dumps
 
 
 def draft_markdown(draft: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
 """The journal primitives of an incident: what every step, in every app, is built from.
 
-Lock the incident row and check the version the user saw (`locked_incident`), date the step
-(`step_time`), append to the hash chain (`append_event`), write the columns the transition table
-derived and announce a state change (`save_fields`), schedule side effects on commit
-(`schedule_metrics_refresh`). Also the one writer of an agent's scope (`set_agent_scope`) and
-opening an incident (`open_incident`). The steps themselves are in `lifecycle`, the gate read
+Lock the incident row and check the version the user saw (`locked_incident`; `incident_step`
+also refreshes the metrics and the caller's copy when the step is done), date the step
+(`step_time`), append to the hash chain (`append_event`; `append_step` first refuses the step
+with every problem gathered), write the columns the transition table derived and announce a
+state change (`save_fields`), schedule side effects on commit (`schedule_metrics_refresh`).
+Also the one writer of an agent's scope (`set_agent_scope`) and opening an incident
+(`open_incident`). The steps themselves are in `lifecycle`, the gate read
 model in `gates`, breach handling in `breach` (docs/design.md section 2).
 """
 
@@ -23,6 +25,7 @@ from django.utils import timezone
 from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem
 from trustdesk.core.canonical import to_canonical_value
 from trustdesk.core.effects import agent_changed, publish
+from trustdesk.core.errors import Refused
 from trustdesk.core.roles import authorize
 from trustdesk.incidents import announce, tlog
 from trustdesk.incidents.chain import canonical_event, event_hash
@@ -247,6 +250,36 @@ def step_time(incident: Incident, at: datetime | None, problems: list[str]) -> d
             f"({last:%Y-%m-%d %H:%M} UTC)."
         )
     return at
+
+
+def append_step(
+    incident: Incident,
+    problems: list[str],
+    *,
+    type: str,
+    by: AbstractBaseUser | None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    error: type[Refused] = GateError,
+) -> Event:
+    """The end of a step's checks: date the step (`step_time`), refuse it with every problem
+    gathered (as `error`, the app's Refused subclass), or append its event at that time.
+
+    The caller holds the lock (inside `locked_incident`); the event's `at` is the step's time.
+    """
+    at = step_time(incident, at, problems)
+    error.raise_if(problems)
+    return append_event(incident, type=type, by=by, data=data, at=at)
+
+
+@contextmanager
+def incident_step(incident: Incident | int, *, expected_version: int | None) -> Iterator[Incident]:
+    """`locked_incident` for a lifecycle step: when the block ends without a refusal, the
+    agent's metrics refresh is scheduled and the caller's copy is brought up to date."""
+    with locked_incident(incident, expected_version=expected_version) as inc:
+        yield inc
+        schedule_metrics_refresh(inc)
+    sync_caller_copy(incident, inc)
 
 
 def save_fields(incident: Incident, fields: list[str]) -> None:

@@ -9,6 +9,7 @@ read model is in `gates`, breach handling in `breach`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,12 +29,11 @@ from trustdesk.incidents.gates import (
 )
 from trustdesk.incidents.journal import (
     append_event,
-    locked_incident,
+    append_step,
+    incident_step,
     save_fields,
-    schedule_metrics_refresh,
     set_agent_scope,
     step_time,
-    sync_caller_copy,
 )
 from trustdesk.incidents.models import (
     ContainmentAction,
@@ -63,15 +63,18 @@ def _state_label(state: str) -> str:
     return State(state).label.lower() if state in State.values else state
 
 
-def _wrong_state(incident: Incident, verb: str, required: Iterable[str]) -> str | None:
-    """One sentence when the incident is not in a state the step accepts, else None."""
+def _wrong_state(incident: Incident, verb: str, required: Iterable[str]) -> list[str]:
+    """The problems of a step so far: one sentence when the incident is not in a state the step
+    accepts, else none."""
     required = list(required)
     if incident.state in required:
-        return None
+        return []
     needed = " or ".join(_state_label(s) for s in required)
     step = current_step(incident)
     nxt = f" Its next step is: {STEP_LABELS[step].lower()}." if step != "done" else ""
-    return f"{incident.key} is {_state_label(incident.state)}; {verb} needs it to be {needed}.{nxt}"
+    return [
+        f"{incident.key} is {_state_label(incident.state)}; {verb} needs it to be {needed}.{nxt}"
+    ]
 
 
 # ---------------------------------------------------------------- the steps
@@ -94,10 +97,8 @@ def contain_incident(
     """
     authorize(by, "work_incidents", "contain an incident", GateError)
     reason = (reason or "").strip()
-    with locked_incident(incident, expected_version=expected_version) as inc:
-        problems: list[str] = []
-        if msg := _wrong_state(inc, "containment", [State.DETECTED]):
-            problems.append(msg)
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _wrong_state(inc, "containment", [State.DETECTED])
         agent = inc.agent
         if action not in ContainmentAction.values:
             problems.append(
@@ -124,12 +125,10 @@ def contain_incident(
                     f"{agent.key} is already {agent.scope}; containment cannot widen its scope to "
                     f"{scope_after} (record 'no scope change' with a reason instead)."
                 )
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
         data: dict[str, Any] = {"action": action, "scope_after": scope_after}
         if reason:
             data["reason"] = reason
-        event = append_event(inc, type=EventType.CONTAINED, by=by, data=data, at=at)
+        event = append_step(inc, problems, type=EventType.CONTAINED, by=by, data=data, at=at)
         if action != ContainmentAction.NO_SCOPE_CHANGE and scope_after != agent.scope:
             label = ContainmentAction(action).label.lower()
             set_agent_scope(
@@ -138,11 +137,9 @@ def contain_incident(
                 reason=f"{label.capitalize()} to contain {inc.key}"
                 + (f": {reason}" if reason else "."),
                 incident=inc,
-                at=at,
+                at=event.at,
             )
         save_fields(inc, advance(inc, event))
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
     return event
 
 
@@ -203,7 +200,7 @@ def add_evidence(
         else None
     )
     try:
-        with locked_incident(incident, expected_version=expected_version) as inc:
+        with incident_step(incident, expected_version=expected_version) as inc:
             # Evidence stays possible after the decision; it is marked late and the decision's
             # snapshot (stored with the decision) does not change.
             late = inc.decided_at is not None or not inc.is_open
@@ -280,12 +277,10 @@ def add_evidence(
             )
             if trace_tree is not None:
                 traces.save_trace_view(item, trace_tree)
-            schedule_metrics_refresh(inc)
     except GateError:
         if blob is not None and blob.created:
             store.discard(blob)
         raise
-    sync_caller_copy(incident, inc)
     return item
 
 
@@ -306,10 +301,8 @@ def mark_evidence_preserved(
     authorize(by, "work_incidents", "mark evidence preserved", GateError)
     gaps = list(dict.fromkeys(acknowledged_gaps or ()))
     reason = (reason or "").strip()
-    with locked_incident(incident, expected_version=expected_version) as inc:
-        problems: list[str] = []
-        if msg := _wrong_state(inc, "marking evidence preserved", [State.CONTAINED]):
-            problems.append(msg)
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _wrong_state(inc, "marking evidence preserved", [State.CONTAINED])
         version = inc.pact_version
         required = list(version.evidence_required) if version else []
         label = version.label if version else "the pact"
@@ -326,19 +319,12 @@ def mark_evidence_preserved(
                 problems.append(f"Evidence of kind '{kind}' is required by {label} and missing.")
         if gaps and not reason:
             problems.append("Acknowledged gaps need a reason saying why the evidence is missing.")
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.EVIDENCE_PRESERVED,
-            by=by,
-            data={"acknowledged_gaps": gaps, "reason": reason},
-            at=at,
+        data = {"acknowledged_gaps": gaps, "reason": reason}
+        event = append_step(
+            inc, problems, type=EventType.EVIDENCE_PRESERVED, by=by, data=data, at=at
         )
         inc.evidence_completeness = evidence_completeness(required, present)
         save_fields(inc, ["evidence_completeness", *advance(inc, event)])
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
     return event
 
 
@@ -381,107 +367,102 @@ def classify_incident(
     this detection.
     """
     authorize(by, "work_incidents", "classify an incident", GateError)
-    statement = (statement or "").strip()
-    clauses = list(clauses or ())
-    secondary = list(dict.fromkeys(secondary or ()))
-    harm_category = harm_category or ""
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    proposed = Classification(assumption, statement, clauses, confidence, harm_category, secondary)
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _wrong_state(inc, "classification", [State.EVIDENCE_PRESERVED])
+        return proposed.append(inc, problems, type=EventType.CLASSIFIED, by=by, at=at)
+
+
+@dataclass
+class Classification:
+    """What a `classified` or `reclassified` event says (classify and reclassify check, record
+    and fold it the same way)."""
+
+    assumption: str
+    statement: str
+    clauses: Iterable[Any]
+    confidence: str
+    harm_category: str = ""
+    secondary: Iterable[str] = ()
+
+    def __post_init__(self) -> None:
+        # As a form or the API gives it, tidied: blank text stripped, secondary classes once each.
+        self.statement = (self.statement or "").strip()
+        self.clauses = list(self.clauses or ())
+        self.harm_category = self.harm_category or ""
+        self.secondary = list(dict.fromkeys(self.secondary or ()))
+
+    def problems(self, inc: Incident) -> list[str]:
+        """What is wrong with this classification of `inc`."""
         problems: list[str] = []
-        if msg := _wrong_state(inc, "classification", [State.EVIDENCE_PRESERVED]):
-            problems.append(msg)
-        problems += classification_problems(
-            inc, assumption, statement, clauses, confidence, harm_category, secondary
-        )
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.CLASSIFIED,
-            by=by,
-            data=classification_data(
-                assumption, statement, clauses, confidence, harm_category, secondary
-            ),
-            at=at,
-        )
-        apply_classification(inc, event, clauses)
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
-    return event
-
-
-def classification_problems(
-    inc: Incident,
-    assumption: str,
-    statement: str,
-    clauses: list,
-    confidence: str,
-    harm_category: str,
-    secondary: list[str],
-) -> list[str]:
-    """What is wrong with a classification of `inc` (classify and reclassify check the same)."""
-    problems: list[str] = []
-    if assumption not in ASSUMPTION_BY_KEY:
-        problems.append("Choose the broken assumption class from the taxonomy.")
-    if not statement:
-        problems.append(
-            "State plainly what broke, in a sentence someone outside the team can follow."
-        )
-    if inc.pact_version_id is not None:
-        if not clauses:
+        if self.assumption not in ASSUMPTION_BY_KEY:
+            problems.append("Choose the broken assumption class from the taxonomy.")
+        if not self.statement:
             problems.append(
-                f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
+                "State plainly what broke, in a sentence someone outside the team can follow."
             )
-        for clause in clauses:
-            if getattr(clause, "version_id", None) != inc.pact_version_id:
+        if inc.pact_version_id is not None:
+            if not self.clauses:
                 problems.append(
-                    f"Clause '{getattr(clause, 'key', clause)}' is not part of "
-                    f"{inc.pact_version.label}."
+                    f"Link the clause(s) of {inc.pact_version.label} that this incident breaks."
                 )
-    elif clauses:
-        problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
-    if confidence not in dict(CONFIDENCE_CHOICES):
-        problems.append("Choose a confidence: known, likely or potential.")
-    if harm_category and harm_category not in dict(HARM_CHOICES):
-        problems.append("The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + ".")
-    for extra in secondary:
-        if extra not in ASSUMPTION_BY_KEY:
-            problems.append(f"'{extra}' is not an assumption class.")
-        elif extra == assumption:
-            problems.append(f"'{extra}' is the primary class; secondary classes are others.")
-    return problems
+            for clause in self.clauses:
+                if getattr(clause, "version_id", None) != inc.pact_version_id:
+                    problems.append(
+                        f"Clause '{getattr(clause, 'key', clause)}' is not part of "
+                        f"{inc.pact_version.label}."
+                    )
+        elif self.clauses:
+            problems.append(f"{inc.key} has no pact version, so it cannot name clauses.")
+        if self.confidence not in dict(CONFIDENCE_CHOICES):
+            problems.append("Choose a confidence: known, likely or potential.")
+        if self.harm_category and self.harm_category not in dict(HARM_CHOICES):
+            problems.append(
+                "The harm category must be one of: " + ", ".join(dict(HARM_CHOICES)) + "."
+            )
+        for extra in self.secondary:
+            if extra not in ASSUMPTION_BY_KEY:
+                problems.append(f"'{extra}' is not an assumption class.")
+            elif extra == self.assumption:
+                problems.append(f"'{extra}' is the primary class; secondary classes are others.")
+        return problems
 
+    def data(self) -> dict[str, Any]:
+        """The data of its event."""
+        data: dict[str, Any] = {
+            "assumption": self.assumption,
+            "statement": self.statement,
+            "clauses": [c.key for c in self.clauses],
+            "confidence": self.confidence,
+        }
+        if self.harm_category:
+            data["harm_category"] = self.harm_category
+        if self.secondary:
+            data["secondary"] = self.secondary
+        return data
 
-def classification_data(
-    assumption: str,
-    statement: str,
-    clauses: list,
-    confidence: str,
-    harm_category: str,
-    secondary: list[str],
-) -> dict[str, Any]:
-    """The data of a `classified` (or `reclassified`) event."""
-    data: dict[str, Any] = {
-        "assumption": assumption,
-        "statement": statement,
-        "clauses": [c.key for c in clauses],
-        "confidence": confidence,
-    }
-    if harm_category:
-        data["harm_category"] = harm_category
-    if secondary:
-        data["secondary"] = secondary
-    return data
-
-
-def apply_classification(inc: Incident, event: Event, clauses: list) -> None:
-    """Fold a `classified` or `reclassified` event into a locked incident (through `advance`,
-    like every event) and link its clauses; the latest class is the incident's class, and
-    recurrence is judged by it."""
-    if clauses:
-        inc.clauses.add(*clauses)
-    fields = advance(inc, event)
-    inc.recurrence_of = find_recurrence_of(inc, inc.assumption)
-    save_fields(inc, ["recurrence_of", *fields])
+    def append(
+        self,
+        inc: Incident,
+        problems: list[str],
+        *,
+        type: str,
+        by: AbstractBaseUser | None,
+        at: datetime | None,
+    ) -> Event:
+        """Refuse it with `problems` and its own, or append its event to the locked `inc`, fold
+        the event into the columns (through `advance`, like every event) and link its clauses.
+        The latest class is the incident's class, and recurrence is judged by it."""
+        problems += self.problems(inc)
+        at = step_time(inc, at, problems)
+        GateError.raise_if(problems)  # its data names the clauses, so only once they are known
+        event = append_event(inc, type=type, by=by, data=self.data(), at=at)
+        if self.clauses:
+            inc.clauses.add(*self.clauses)
+        fields = advance(inc, event)
+        inc.recurrence_of = find_recurrence_of(inc, inc.assumption)
+        save_fields(inc, ["recurrence_of", *fields])
+        return event
 
 
 def record_repair(
@@ -507,10 +488,8 @@ def record_repair(
     summary = (summary or "").strip()
     reference = (reference or "").strip()
     justification = (justification or "").strip()
-    with locked_incident(incident, expected_version=expected_version) as inc:
-        problems: list[str] = []
-        if msg := _wrong_state(inc, "recording the repair", [State.CLASSIFIED]):
-            problems.append(msg)
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _wrong_state(inc, "recording the repair", [State.CLASSIFIED])
         if not summary:
             problems.append("Summarize the fix: what was changed so that this cannot happen again.")
         if not reference:
@@ -531,15 +510,11 @@ def record_repair(
                     "An override needs a written justification: why alter the system before "
                     "the authority is informed."
                 )
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
         data: dict[str, Any] = {"summary": summary, "reference": reference}
         if blockers:
             data.update(override=True, justification=justification)
-        event = append_event(inc, type=EventType.REPAIRED, by=by, data=data, at=at)
+        event = append_step(inc, problems, type=EventType.REPAIRED, by=by, data=data, at=at)
         save_fields(inc, advance(inc, event))
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
     return event
 
 
@@ -554,18 +529,10 @@ def add_note(
     """A note on the timeline, in any state. Internal notes never reach the buyer view."""
     authorize(by, "work_incidents", "add a note", GateError)
     text = (text or "").strip()
-    with locked_incident(incident) as inc:
-        problems: list[str] = []
-        if not text:
-            problems.append("A note needs some text.")
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc, type=EventType.NOTE, by=by, data={"text": text, "internal": bool(internal)}, at=at
-        )
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
-    return event
+    with incident_step(incident, expected_version=None) as inc:
+        problems = [] if text else ["A note needs some text."]
+        data = {"text": text, "internal": bool(internal)}
+        return append_step(inc, problems, type=EventType.NOTE, by=by, data=data, at=at)
 
 
 def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, reason: str):
@@ -573,7 +540,7 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
     of its classification."""
     authorize(by, "open_dispute", "dispute a classification", GateError)
     reason = (reason or "").strip()
-    with locked_incident(incident) as inc:
+    with incident_step(incident, expected_version=None) as inc:
         problems: list[str] = []
         if inc.classified_at is None:
             problems.append(
@@ -599,8 +566,6 @@ def open_classification_dispute(incident: Incident, *, by: AbstractBaseUser, rea
             data={"dispute": dispute.pk, "reason": reason},
             at=now,
         )
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
     return dispute
 
 
@@ -611,7 +576,7 @@ def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str
     resolution = (resolution or "").strip()
     if dispute.incident_id is None:
         raise GateError("This dispute is about an evaluation, not an incident's classification.")
-    with locked_incident(dispute.incident_id) as inc:
+    with incident_step(dispute.incident_id, expected_version=None) as inc:
         current = Dispute.objects.select_for_update().get(pk=dispute.pk)
         problems: list[str] = []
         if current.status != DisputeStatus.OPEN:
@@ -638,7 +603,6 @@ def resolve_classification_dispute(dispute, *, by: AbstractBaseUser, status: str
             data={"dispute": current.pk, "status": status, "resolution": resolution},
             at=now,
         )
-        schedule_metrics_refresh(inc)
     dispute.status, dispute.resolution, dispute.resolved_by, dispute.resolved_at = (
         status,
         resolution,

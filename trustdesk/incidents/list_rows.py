@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from trustdesk.core.canonical import format_time
+from trustdesk.core.templatetags.when import time_element
 from trustdesk.incidents.models import Incident, Severity
 from trustdesk.incidents.templatetags.clock_tags import countdown, span
 from trustdesk.incidents.templatetags.incident_tags import assumption_label
@@ -36,19 +36,8 @@ def _path(name: str) -> tuple[str, str]:
 
 
 def _when(value, zone: tzinfo) -> str:
-    """What `{% when value %}` renders (trustdesk.core.templatetags.when), for a list cell."""
-    if value is None:
-        return "—"
-    utc = value.astimezone(UTC)
-    local = value.astimezone(zone)
-    pattern = "%Y-%m-%d %H:%M"
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{} {}</time>',
-        format_time(utc),
-        utc.strftime(pattern),
-        local.strftime(pattern),
-        local.tzname() or "UTC",
-    )
+    """What `{% when value %}` renders, for a list cell."""
+    return "—" if value is None else time_element(value, zone)
 
 
 def _clocks(incident: Incident) -> str:

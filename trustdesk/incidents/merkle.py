@@ -15,7 +15,7 @@ A node is named (level, position): the complete subtree over leaves
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 Node = tuple[int, int]
 HASH_SIZE = 32
@@ -174,23 +174,30 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     cannot be a proof for this index and size (wrong length, index past the size)."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
-    fn, sn, r = index, size - 1, leaf
+    r = leaf
+    for p, on_left in _climb(index, size - 1, proof):
+        r = node_hash(p, r) if on_left else node_hash(r, p)
+    return r
+
+
+def _climb(fn: int, sn: int, proof: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The walk both RFC 9162 verifications make from node `fn` of a level whose last node is
+    `sn` up to the root: each proof hash with whether it is the left sibling of the hash so far.
+    ProofError when the proof is longer or shorter than that way up."""
     for p in proof:
         if sn == 0:
-            raise ProofError("the inclusion proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
+            raise ProofError("the proof is longer than the tree is deep")
+        on_left = bool(fn & 1) or fn == sn
+        if on_left:
+            # The last node of its level has no right sibling: it rises unpaired.
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        yield p, on_left
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError("the inclusion proof is shorter than the tree is deep")
-    return r
+        raise ProofError("the proof is shorter than the tree is deep")
 
 
 def _all_hashes(values: Iterable[bytes]) -> bool:
@@ -228,18 +235,12 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and fr == old_root and sr == new_root
+    try:
+        for c, on_left in _climb(fn, sn, path[1:]):
+            if on_left:
+                fr, sr = node_hash(c, fr), node_hash(c, sr)
+            else:
+                sr = node_hash(sr, c)
+    except ProofError:
+        return False
+    return fr == old_root and sr == new_root

@@ -36,14 +36,11 @@ from django.utils.dateparse import parse_duration
 
 from trustdesk.core.canonical import format_time
 from trustdesk.core.effects import publish
-from trustdesk.core.roles import can, roles_for
+from trustdesk.core.roles import can
+from trustdesk.incidents.journal import append_step, locked_incident, schedule_metrics_refresh
 from trustdesk.incidents.models import Event, EventType, Incident
 
 RULES_FILE = Path(__file__).with_name("obligations.json")
-#: Who may record an assessment (docs/design.md section 13).
-ASSESSES = roles_for("assess_obligations")  # who may: core.roles.PERMISSIONS
-#: Who may file a report (the same people who assess: they speak to the authorities).
-FILES_REPORTS = roles_for("file_reports")  # who may: core.roles.PERMISSIONS
 STATUSES = ("filed", "filed_late", "overdue", "due_soon", "open")
 SHA_LENGTH = 64
 
@@ -296,6 +293,17 @@ def _flag_label(flag: str) -> str:
     return flag.replace("_", " ")
 
 
+def _past_time(value: Any, problems: list[str], *, missing: str, future: str) -> str | None:
+    """A time given for a step (UTC, not in the future) as the event records it; `missing` or
+    `future` is appended to `problems` when it is not one."""
+    if not isinstance(value, datetime) or timezone.is_naive(value):
+        problems.append(missing)
+        return None
+    if value > timezone.now() + timedelta(seconds=5):
+        problems.append(future)
+    return format_time(value)
+
+
 def assess_incident(
     incident: Incident,
     *,
@@ -309,14 +317,6 @@ def assess_incident(
     """Record an assessment (event `assessed`), in any state, by an incident manager or risk
     (`by=None` is the system). Its flags replace the previous assessment's; `aware_at` is when
     the organisation became aware and may not be in the future."""
-    from trustdesk.incidents.errors import GateError
-    from trustdesk.incidents.journal import (
-        append_event,
-        locked_incident,
-        schedule_metrics_refresh,
-        step_time,
-    )
-
     note = (note or "").strip()
     table = rules()
     with locked_incident(incident, expected_version=expected_version) as inc:
@@ -326,17 +326,15 @@ def assess_incident(
         unknown = sorted(set(flags) - set(table.flags))
         if unknown:
             problems.append(f"Unknown assessment flags: {', '.join(unknown)}.")
-        if not isinstance(aware_at, datetime) or timezone.is_naive(aware_at):
-            problems.append("Give the time the organisation became aware (UTC).")
-        elif aware_at > timezone.now() + timedelta(seconds=5):
-            problems.append("The time of awareness cannot be in the future.")
-        at = step_time(inc, at, problems)
-        if problems:
-            raise GateError(problems)
+        aware = _past_time(
+            aware_at,
+            problems,
+            missing="Give the time the organisation became aware (UTC).",
+            future="The time of awareness cannot be in the future.",
+        )
         data: dict[str, Any] = {flag: bool(flags.get(flag)) for flag in table.flags}
-        data["aware_at"] = format_time(aware_at)
-        data["note"] = note
-        event = append_event(inc, type=EventType.ASSESSED, by=by, data=data, at=at)
+        data.update(aware_at=aware, note=note)
+        event = append_step(inc, problems, type=EventType.ASSESSED, by=by, data=data, at=at)
         schedule_metrics_refresh(inc)
     return event
 
@@ -355,14 +353,6 @@ def file_report(
     """Record that a report was filed with the authority (event `report_filed`): the obligation
     must apply to the incident and not be filed yet; `sha256` is the digest of the report as
     filed; `filed_at` is when it reached the authority (not in the future)."""
-    from trustdesk.incidents.errors import GateError
-    from trustdesk.incidents.journal import (
-        append_event,
-        locked_incident,
-        schedule_metrics_refresh,
-        step_time,
-    )
-
     reference = (reference or "").strip()
     sha256 = (sha256 or "").strip().lower()
     with locked_incident(incident) as inc:
@@ -386,26 +376,20 @@ def file_report(
             problems.append("The reference is longer than 300 characters.")
         if len(sha256) != SHA_LENGTH or any(ch not in "0123456789abcdef" for ch in sha256):
             problems.append("The report's SHA-256 must be 64 hexadecimal digits.")
-        if not isinstance(filed_at, datetime) or timezone.is_naive(filed_at):
-            problems.append("Give the time the report was filed (UTC).")
-        elif filed_at > timezone.now() + timedelta(seconds=5):
-            problems.append("A report cannot be filed in the future.")
-        at = step_time(inc, at, problems)
-        if problems:
-            raise GateError(problems)
-        event = append_event(
-            inc,
-            type=EventType.REPORT_FILED,
-            by=by,
-            data={
-                "regime": regime,
-                "obligation": obligation,
-                "reference": reference,
-                "sha256": sha256,
-                "filed_at": format_time(filed_at),
-            },
-            at=at,
+        filed = _past_time(
+            filed_at,
+            problems,
+            missing="Give the time the report was filed (UTC).",
+            future="A report cannot be filed in the future.",
         )
+        data = {
+            "regime": regime,
+            "obligation": obligation,
+            "reference": reference,
+            "sha256": sha256,
+            "filed_at": filed,
+        }
+        event = append_step(inc, problems, type=EventType.REPORT_FILED, by=by, data=data, at=at)
         schedule_metrics_refresh(inc)
     return event
 

@@ -23,22 +23,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef
 
-from trustdesk.core.roles import has_role, roles_for, user_roles
-from trustdesk.incidents import announce
+from trustdesk.core.roles import can, user_roles
 from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.journal import (
     append_event,
+    append_step,
+    incident_step,
     locked_incident,
+    save_fields,
     schedule_metrics_refresh,
     set_agent_scope,
     step_time,
-    sync_caller_copy,
 )
-from trustdesk.incidents.lifecycle import (
-    apply_classification,
-    classification_data,
-    classification_problems,
-)
+from trustdesk.incidents.lifecycle import Classification
 from trustdesk.incidents.models import (
     CLOSED_STATES,
     SINGLE_HOLDER_ROLES,
@@ -54,11 +51,6 @@ from trustdesk.incidents.models import (
 from trustdesk.incidents.transitions import advance
 from trustdesk.pacts.models import SCOPE_RANK, Scope
 
-#: Who may assign roles and keep action items (everyone who works incidents or reviews them).
-ASSIGNS = roles_for("assign_owners")  # who may: core.roles.PERMISSIONS
-KEEPS_ACTIONS = roles_for("keep_actions")  # who may: core.roles.PERMISSIONS
-CLOSES_NOT_INCIDENT = roles_for("close_not_incident")  # who may: core.roles.PERMISSIONS
-RECLASSIFIES = roles_for("reclassify")  # who may: core.roles.PERMISSIONS
 CLOSE_REASONS = {
     "duplicate": "Duplicate",
     "false_positive": "False positive",
@@ -67,10 +59,9 @@ CLOSE_REASONS = {
 ACTION_FIELDS = ("title", "owner", "due", "status", "reason", "ticket", "change_seq", "required")
 
 
-def _allowed(by: AbstractBaseUser | None, roles: tuple[str, ...], what: str) -> list[str]:
-    if by is not None and not has_role(by, *roles):
-        return [f"You may not {what}."]
-    return []
+def _allowed(by: AbstractBaseUser | None, action: str, what: str) -> list[str]:
+    """The problems of a step so far: none when `by` may do `action` (core.roles.PERMISSIONS)."""
+    return [] if can(by, action) else [f"You may not {what}."]
 
 
 # ---------------------------------------------------------------- folding events into rows
@@ -165,7 +156,7 @@ def assign_role(
     """Give `user` a role on the incident (lead, comms and scribe have one holder each; a new
     holder replaces the previous one; responders are as many as needed). Any state."""
     with locked_incident(incident) as inc:
-        problems = _allowed(by, ASSIGNS, "assign roles on an incident")
+        problems = _allowed(by, "assign_owners", "assign roles on an incident")
         if role not in IncidentRoleName.values:
             problems.append(f"Choose a role: one of {', '.join(IncidentRoleName.values)}.")
         if user is None or not user_roles(user):
@@ -180,14 +171,10 @@ def assign_role(
             )
         at = step_time(inc, at, problems)
         GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.ASSIGNED,
-            by=by,
-            data={"role": role, "user": user.get_username()},
-            at=at,
-        )
-        apply_event(inc, event, {user.get_username(): user})
+        name = user.get_username()
+        data = {"role": role, "user": name}
+        event = append_event(inc, type=EventType.ASSIGNED, by=by, data=data, at=at)
+        apply_event(inc, event, {name: user})
     return event
 
 
@@ -222,10 +209,10 @@ def _action_problems(
     *,
     title: str | None,
     owner,
-    status: str | None,
-    reason: str,
     ticket: str,
     change_seq: int | None,
+    status: str | None = None,
+    reason: str = "",
 ) -> list[str]:
     problems: list[str] = []
     if title is not None and not title:
@@ -268,18 +255,10 @@ def add_action_item(
     title = (title or "").strip()
     ticket = (ticket or "").strip()
     with locked_incident(incident) as inc:
-        problems = _allowed(by, KEEPS_ACTIONS, "add action items")
+        problems = _allowed(by, "keep_actions", "add action items")
         problems += _action_problems(
-            inc,
-            title=title,
-            owner=owner,
-            status=None,
-            reason="",
-            ticket=ticket,
-            change_seq=change_seq,
+            inc, title=title, owner=owner, ticket=ticket, change_seq=change_seq
         )
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
         number = ActionItem.objects.filter(incident=inc).count() + 1
         data: dict[str, Any] = {
             "action": number,
@@ -290,7 +269,7 @@ def add_action_item(
             "change_seq": change_seq,
             "required": bool(required),
         }
-        event = append_event(inc, type=EventType.ACTION_ADDED, by=by, data=data, at=at)
+        event = append_step(inc, problems, type=EventType.ACTION_ADDED, by=by, data=data, at=at)
         apply_event(inc, event, {owner.get_username(): owner} if owner is not None else {})
         schedule_metrics_refresh(inc)  # re-entry conditions may read action items
     return ActionItem.objects.get(incident=inc, number=number)
@@ -320,7 +299,7 @@ def update_action_item(
         title = title.strip() if title is not None else None
         ticket = ticket.strip() if ticket is not None else None
         reason = (reason or "").strip()
-        problems = _allowed(by, KEEPS_ACTIONS, "change action items")
+        problems = _allowed(by, "keep_actions", "change action items")
         problems += _action_problems(
             inc,
             title=title,
@@ -349,15 +328,8 @@ def update_action_item(
             changes["required"] = bool(required)
         if not problems and not changes:
             problems.append(f"Action item {current.number} already says that; nothing changed.")
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.ACTION_UPDATED,
-            by=by,
-            data={"action": current.number, **changes},
-            at=at,
-        )
+        data = {"action": current.number, **changes}
+        event = append_step(inc, problems, type=EventType.ACTION_UPDATED, by=by, data=data, at=at)
         known = {owner.get_username(): owner} if owner not in (_UNSET, None) else {}
         apply_event(inc, event, known)
         schedule_metrics_refresh(inc)
@@ -390,8 +362,8 @@ def close_not_incident(
     from any state before a decision. The agent's scope goes back to full when no other open
     incident holds it (through `set_agent_scope`, a recorded scope change)."""
     explanation = (explanation or "").strip()
-    with locked_incident(incident, expected_version=expected_version) as inc:
-        problems = _allowed(by, CLOSES_NOT_INCIDENT, "close an incident as not an incident")
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _allowed(by, "close_not_incident", "close an incident as not an incident")
         if inc.state in CLOSED_STATES:
             problems.append(f"{inc.key} is already closed ({State(inc.state).label.lower()}).")
         elif inc.decided_at is not None:
@@ -412,21 +384,15 @@ def close_not_incident(
             problems.append("Only a duplicate names another incident.")
         if not explanation:
             problems.append("Explain in a sentence why this was not an incident.")
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.CLOSED_NOT_INCIDENT,
-            by=by,
-            data={
-                "reason": reason,
-                "duplicate_of": duplicate_of.key if reason == "duplicate" else None,
-                "explanation": explanation,
-            },
-            at=at,
+        data = {
+            "reason": reason,
+            "duplicate_of": duplicate_of.key if duplicate_of is not None else None,
+            "explanation": explanation,
+        }
+        event = append_step(
+            inc, problems, type=EventType.CLOSED_NOT_INCIDENT, by=by, data=data, at=at
         )
-        inc.save(update_fields=advance(inc, event))
-        announce.announce_state_change(inc)
+        save_fields(inc, advance(inc, event))
         agent = inc.agent
         held = [i.scope_after for i in holding_incidents(agent, besides=inc)]
         # The strictest scope still held by another incident, else full.
@@ -443,10 +409,8 @@ def close_not_incident(
                     else f"other incidents still hold it {target}."
                 ),
                 incident=inc,
-                at=at,
+                at=event.at,
             )
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
     return event
 
 
@@ -497,29 +461,9 @@ def reclassify_incident(
     """Correct the classification (event `reclassified`, the same data as `classified`), by
     risk, before a decision or after an upheld classification dispute. Recurrence, metrics and
     the trust score use the latest class; time to classification keeps the first."""
-    statement = (statement or "").strip()
-    clauses = list(clauses or ())
-    secondary = list(dict.fromkeys(secondary or ()))
-    harm_category = harm_category or ""
-    with locked_incident(incident, expected_version=expected_version) as inc:
-        problems = _allowed(by, RECLASSIFIES, "reclassify an incident (risk does)")
+    proposed = Classification(assumption, statement, clauses, confidence, harm_category, secondary)
+    with incident_step(incident, expected_version=expected_version) as inc:
+        problems = _allowed(by, "reclassify", "reclassify an incident (risk does)")
         if msg := reclassification_allowed(inc):
             problems.append(msg)
-        problems += classification_problems(
-            inc, assumption, statement, clauses, confidence, harm_category, secondary
-        )
-        at = step_time(inc, at, problems)
-        GateError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.RECLASSIFIED,
-            by=by,
-            data=classification_data(
-                assumption, statement, clauses, confidence, harm_category, secondary
-            ),
-            at=at,
-        )
-        apply_classification(inc, event, clauses)
-        schedule_metrics_refresh(inc)
-    sync_caller_copy(incident, inc)
-    return event
+        return proposed.append(inc, problems, type=EventType.RECLASSIFIED, by=by, at=at)

@@ -166,31 +166,38 @@ def _agent_and_pact(doc: dict, *, create: bool) -> tuple[Agent, Pact]:
     return agent, pact
 
 
-def _create_version(
-    pact: Pact, doc: dict, *, by: AbstractBaseUser | None, status: str = VersionStatus.DRAFT
-) -> PactVersion:
-    """Store a canonical document (with its metadata.version) and its clauses as a new version."""
+def _document_fields(doc: dict) -> dict[str, Any]:
+    """The columns of a version that its canonical document decides."""
     spec = doc["spec"]
     review = spec["review"]
     last_reviewed = (
         date.fromisoformat(review["last_reviewed"]) if review.get("last_reviewed") else None
     )
     canonical = canonical_text(doc)
+    return {
+        "document": doc,
+        "canonical": canonical,
+        "sha256": sha256_hex(canonical),
+        "risk_tier": spec["risk_tier"],
+        "review_cadence_days": review["cadence_days"],
+        "last_reviewed": last_reviewed,
+        "review_due": PactVersion.compute_review_due(
+            last_reviewed, review["cadence_days"], timezone.now().date()
+        ),
+        "evidence_required": list(spec.get("evidence_required", [])),
+    }
+
+
+def _create_version(
+    pact: Pact, doc: dict, *, by: AbstractBaseUser | None, status: str = VersionStatus.DRAFT
+) -> PactVersion:
+    """Store a canonical document (with its metadata.version) and its clauses as a new version."""
     version = PactVersion.objects.create(
         pact=pact,
         number=doc["metadata"]["version"],
         status=VersionStatus.DRAFT,
-        document=doc,
-        canonical=canonical,
-        sha256=sha256_hex(canonical),
-        risk_tier=spec["risk_tier"],
-        review_cadence_days=review["cadence_days"],
-        last_reviewed=last_reviewed,
-        review_due=PactVersion.compute_review_due(
-            last_reviewed, review["cadence_days"], timezone.now().date()
-        ),
-        evidence_required=list(spec.get("evidence_required", [])),
         created_by=by,
+        **_document_fields(doc),
     )
     _create_clauses(version, doc)
     if status != VersionStatus.DRAFT:
@@ -377,27 +384,10 @@ def update_draft(
             problems.append(f"metadata.agent: must stay '{current.pact.agent.key}'")
         if problems:
             raise PactError(problems)
-        canonical = canonical_text(doc)
-        sha = sha256_hex(canonical)
-        if sha == current.sha256:
+        fields = _document_fields(doc)
+        if fields["sha256"] == current.sha256:
             return current
-        spec = doc["spec"]
-        review = spec["review"]
-        last_reviewed = (
-            date.fromisoformat(review["last_reviewed"]) if review.get("last_reviewed") else None
-        )
-        PactVersion.objects.filter(pk=current.pk).update(
-            document=doc,
-            canonical=canonical,
-            sha256=sha,
-            risk_tier=spec["risk_tier"],
-            review_cadence_days=review["cadence_days"],
-            last_reviewed=last_reviewed,
-            review_due=PactVersion.compute_review_due(
-                last_reviewed, review["cadence_days"], timezone.now().date()
-            ),
-            evidence_required=list(spec.get("evidence_required", [])),
-        )
+        PactVersion.objects.filter(pk=current.pk).update(**fields)
         current.clauses.all().delete()  # a draft's clauses have no evaluations yet
         current.refresh_from_db()
         _create_clauses(current, doc)

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
@@ -170,34 +170,33 @@ def _read_items(request: HttpRequest) -> tuple[list, str | None, list[str]]:
     )
 
 
-def _out(evaluations: list[Evaluation]) -> list[dict]:
-    stored = {
-        e.pk: e
-        for e in Evaluation.objects.filter(pk__in=[e.pk for e in evaluations]).select_related(
-            "clause__version__pact"
-        )
+def evaluation_out(stored: Evaluation, sent: Evaluation | None = None) -> dict:
+    """One evaluation as EvaluationOut, from the stored row (its clause, version and pact loaded).
+    `sent`, what record_evaluations returned for it, tells a repeat and how it differed."""
+    sent = sent or stored
+    version = stored.clause.version
+    return {
+        "id": stored.pk,
+        "pact": version.pact.key,
+        "version": version.number,
+        "clause": stored.clause.key,
+        "value": stored.value_text,
+        "passed": stored.passed,
+        "is_breach": stored.is_breach,
+        "measured_at": stored.measured_at,
+        "source": stored.source,
+        "external_id": stored.external_id,
+        "duplicate": getattr(sent, "duplicate", False),
+        "differs": getattr(sent, "differs", {}),
+        "voided": stored.voided_at is not None,
     }
-    out = []
-    for e in evaluations:
-        s = stored[e.pk]
-        out.append(
-            {
-                "id": s.pk,
-                "pact": s.clause.version.pact.key,
-                "version": s.clause.version.number,
-                "clause": s.clause.key,
-                "value": format(s.value.normalize(), "f"),
-                "passed": s.passed,
-                "is_breach": s.is_breach,
-                "measured_at": s.measured_at,
-                "source": s.source,
-                "external_id": s.external_id,
-                "duplicate": getattr(e, "duplicate", False),
-                "differs": getattr(e, "differs", {}),
-                "voided": s.voided_at is not None,
-            }
-        )
-    return out
+
+
+def _out(evaluations: list[Evaluation]) -> list[dict]:
+    stored = Evaluation.objects.select_related("clause__version__pact").in_bulk(
+        [e.pk for e in evaluations]
+    )
+    return [evaluation_out(stored[e.pk], sent=e) for e in evaluations]
 
 
 @api.post(
@@ -294,8 +293,8 @@ def validation_error(request: HttpRequest, exc: ValidationError):
     )
 
 
-@api.exception_handler(AuthenticationError)
-def authentication_error(request: HttpRequest, exc: AuthenticationError):
+def unauthorized(request: HttpRequest) -> HttpResponse:
+    """401 for a missing, unknown or revoked token (every route of the API answers it alike)."""
     response = api.create_response(
         request,
         {
@@ -307,3 +306,8 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError):
     )
     response["WWW-Authenticate"] = 'Bearer realm="trustdesk"'
     return response
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError):
+    return unauthorized(request)

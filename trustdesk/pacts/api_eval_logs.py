@@ -14,9 +14,9 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from pydantic import Field
 
-from trustdesk.pacts.api import ErrorOut, EvaluationOut, api
+from trustdesk.pacts.api import ErrorOut, EvaluationOut, api, evaluation_out
 from trustdesk.pacts.errors import PactError
-from trustdesk.pacts.eval_sources import IngestResult, ingest_eval_log, safe_log_name
+from trustdesk.pacts.eval_sources import ingest_eval_log, safe_log_name
 from trustdesk.pacts.models import SCOPE_EVALUATIONS_WRITE, ApiToken
 
 SCOPE = SCOPE_EVALUATIONS_WRITE
@@ -60,29 +60,6 @@ def _problems(problems: list[str], status: int = 400):
     return Status(
         status, {"detail": detail, "errors": [{"path": "", "message": p} for p in problems]}
     )
-
-
-def _evaluation_out(result: IngestResult) -> list[dict]:
-    out = []
-    for e in result.evaluations:
-        version = e.clause.version
-        out.append(
-            {
-                "id": e.pk,
-                "pact": version.pact.key,
-                "version": version.number,
-                "clause": e.clause.key,
-                "value": e.value_text,
-                "passed": e.passed,
-                "is_breach": e.is_breach,
-                "measured_at": e.measured_at,
-                "source": e.source,
-                "external_id": e.external_id,
-                "duplicate": getattr(e, "duplicate", False),
-                "voided": e.voided_at is not None,
-            }
-        )
-    return out
 
 
 @api.post(
@@ -156,7 +133,7 @@ def post_eval_log(request: HttpRequest, pact: str | None = None, name: str | Non
             "name": result.log.download_name,
             "summary": result.log.summary,
         },
-        "evaluations": _evaluation_out(result),
+        "evaluations": [evaluation_out(e) for e in result.evaluations],
         "new": new,
         "repeated": repeated,
         "message": message,

@@ -14,6 +14,7 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -249,6 +250,27 @@ def _prepare(value: Any) -> Any:
     return value
 
 
+def _type_words(kinds: str | list[str]) -> str:
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    return "must be " + " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+
+
+# What the failure of each JSON Schema keyword means to the document's author, from the keyword's
+# value in the schema; other keywords keep jsonschema's own message.
+_SCHEMA_WORDS: dict[str, Callable[[Any], str]] = {
+    "type": _type_words,
+    "enum": lambda choices: f"must be one of {', '.join(str(v) for v in choices)}",
+    "const": lambda value: f"must be {value}",
+    "minLength": lambda _: "must not be empty",
+    "maxLength": lambda n: f"must be at most {n} characters",
+    "minimum": lambda n: f"must be at least {n}",
+    "maximum": lambda n: f"must be at most {n}",
+    "minItems": lambda n: f"must have at least {n} item{'s' if n != 1 else ''}",
+    "maxItems": lambda n: f"must have at most {n} items",
+    "uniqueItems": lambda _: "must not list the same item twice",
+}
+
+
 def _schema_problems(error) -> list[str]:
     path = format_path(error.absolute_path)
     validator = error.validator
@@ -266,29 +288,8 @@ def _schema_problems(error) -> list[str]:
         ]
     if "x-message" in schema and validator in ("pattern", "type", "minLength"):
         return [f"{path}: {schema['x-message']}"]
-    if validator == "type":
-        kinds = value if isinstance(value, list) else [value]
-        words = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
-        return [f"{path}: must be {words}"]
-    if validator == "enum":
-        return [f"{path}: must be one of {', '.join(str(v) for v in value)}"]
-    if validator == "const":
-        return [f"{path}: must be {value}"]
-    if validator == "minLength":
-        return [f"{path}: must not be empty"]
-    if validator == "maxLength":
-        return [f"{path}: must be at most {value} characters"]
-    if validator == "minimum":
-        return [f"{path}: must be at least {value}"]
-    if validator == "maximum":
-        return [f"{path}: must be at most {value}"]
-    if validator == "minItems":
-        return [f"{path}: must have at least {value} item{'s' if value != 1 else ''}"]
-    if validator == "maxItems":
-        return [f"{path}: must have at most {value} items"]
-    if validator == "uniqueItems":
-        return [f"{path}: must not list the same item twice"]
-    return [f"{path}: {error.message}"]
+    words = _SCHEMA_WORDS.get(validator)
+    return [f"{path}: {words(value) if words else error.message}"]
 
 
 def _target_decimal(target: Any) -> Decimal | None:

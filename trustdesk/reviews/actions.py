@@ -1,7 +1,7 @@
 """Every state change of the reviews app, one function each (docs/design.md section 4, Reviews).
 
-Each incident step follows the lifecycle's pattern: `locked_incident(expected_version)` -> check
-the rule -> `append_event` -> write the rows -> `schedule_metrics_refresh` -> on commit, re-check
+Each incident step follows the lifecycle's pattern: `journal.incident_step(expected_version)`
+-> check the rule -> `append_step` -> write the rows -> on commit, refresh the metrics and re-check
 the incident's re-entry conditions. A refused step raises ReviewError (a GateError) naming every
 problem; views turn it into a message on the form.
 
@@ -12,13 +12,14 @@ and the models themselves refuse an update or a delete (models.WriteOnceModel).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -36,8 +37,9 @@ from trustdesk.incidents import announce
 from trustdesk.incidents.gates import gate_status
 from trustdesk.incidents.journal import (
     append_event,
-    locked_incident,
-    schedule_metrics_refresh,
+    append_step,
+    incident_step,
+    save_fields,
     set_agent_scope,
     step_time,
 )
@@ -69,13 +71,9 @@ from trustdesk.reviews.models import (
     SignOff,
 )
 
-# Who may do what (docs/design.md section 10).
+# Who may do what (docs/design.md section 10); the forms and panels list them.
 WORKS_REVIEWS = roles_for("work_reviews")  # who may: core.roles.PERMISSIONS
-DECIDES = roles_for("decide")  # who may: core.roles.PERMISSIONS
-OVERRIDES = roles_for("override")  # who may: core.roles.PERMISSIONS
 ATTESTS = roles_for("attest")  # who may: core.roles.PERMISSIONS
-RUNS_MEETINGS = roles_for("run_meetings")  # who may: core.roles.PERMISSIONS
-TAKES_NOTES = roles_for("take_meeting_notes")  # who may: core.roles.PERMISSIONS
 
 MAX_TEXT = 5000
 # A meeting's agenda is bounded, which keeps the live meeting screen's queries bounded too.
@@ -122,18 +120,18 @@ def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
         )
 
 
-def _create(model: type[models.Model], **fields: Any) -> Any:
-    return model.objects.create(**fields)
-
-
 def schedule_condition_recheck(incident_id: int) -> None:
     """After commit, re-check the incident's re-entry conditions on a worker."""
     run_task_on_commit("trustdesk.reviews.tasks.recheck_conditions_for_incident", incident_id)
 
 
-def _after_step(incident: Incident) -> None:
-    schedule_metrics_refresh(incident)
-    schedule_condition_recheck(incident.pk)
+@contextmanager
+def _review_step(incident: Incident, expected_version: int | None) -> Iterator[Incident]:
+    """`journal.incident_step` for a step that changes what the incident's re-entry conditions
+    read: they are re-checked once the step is done."""
+    with incident_step(incident, expected_version=expected_version) as inc:
+        yield inc
+    schedule_condition_recheck(inc.pk)
 
 
 # ---------------------------------------------------------------- operating-model changes
@@ -158,7 +156,7 @@ def add_operating_model_change(
         problems.append(
             f"Choose the kind of change: one of {', '.join(OperatingModelChangeKind.values)}."
         )
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    with _review_step(incident, expected_version) as inc:
         _require_open(inc, "recording an operating-model change", problems)
         if kind == OperatingModelChangeKind.PACT_AMENDED:
             current = inc.pact_version
@@ -173,24 +171,27 @@ def add_operating_model_change(
                 )
         elif pact_version is not None:
             problems.append("Only a pact amendment links a pact version.")
-        now = step_time(inc, at, problems)
-        ReviewError.raise_if(problems)
         data: dict[str, Any] = {"kind": kind, "summary": summary}
         if pact_version is not None:
             data["pact_version"] = pact_version.label
-        event = append_event(inc, type=EventType.OPERATING_MODEL_CHANGED, by=by, data=data, at=now)
-        change = _create(
-            OperatingModelChange,
+        event = append_step(
+            inc,
+            problems,
+            type=EventType.OPERATING_MODEL_CHANGED,
+            by=by,
+            data=data,
+            at=at,
+            error=ReviewError,
+        )
+        return OperatingModelChange.objects.create(
             incident=inc,
             kind=kind,
             summary=summary,
             pact_version=pact_version,
             by=by,
-            at=now,
+            at=event.at,
             event=event,
         )
-        _after_step(inc)
-    return change
 
 
 # ---------------------------------------------------------------- re-entry conditions
@@ -207,7 +208,7 @@ def set_reentry_condition(
 ) -> ReentryCondition:
     """Add a machine-checkable re-entry condition; its statement is written from its params."""
     _require_role(by, "work_reviews", "set a re-entry condition")
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    with _review_step(incident, expected_version) as inc:
         problems: list[str] = []
         _require_open(inc, "setting a re-entry condition", problems)
         try:
@@ -221,15 +222,9 @@ def set_reentry_condition(
         if duplicate is not None:
             raise ReviewError(f"This condition is already set: “{duplicate.statement}”")
         statement = conditions.statement_for(kind, clean)
-        event = append_event(
-            inc,
-            type=EventType.REENTRY_CONDITION_SET,
-            by=by,
-            data={"kind": kind, "params": clean, "statement": statement},
-            at=now,
-        )
-        condition = _create(
-            ReentryCondition,
+        data = {"kind": kind, "params": clean, "statement": statement}
+        event = append_event(inc, type=EventType.REENTRY_CONDITION_SET, by=by, data=data, at=now)
+        return ReentryCondition.objects.create(
             incident=inc,
             kind=kind,
             params=event.data["params"],
@@ -238,8 +233,6 @@ def set_reentry_condition(
             set_at=now,
             event=event,
         )
-        _after_step(inc)
-    return condition
 
 
 def sign_off_incident(
@@ -260,7 +253,7 @@ def sign_off_incident(
     comment = _text(comment, "The comment", problems, required=False)
     if role not in conditions.SIGNOFF_ROLES or role not in user_roles(by):
         problems.append("Sign off in a role you hold (risk, incident manager or operator).")
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    with _review_step(incident, expected_version) as inc:
         _require_open(inc, "signing off", problems)
         earlier = SignOff.objects.filter(incident=inc, by=by).first()
         if earlier is not None:
@@ -268,20 +261,13 @@ def sign_off_incident(
                 f"You already signed off {inc.key} as {earlier.role} on "
                 f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
             )
-        now = step_time(inc, at, problems)
-        ReviewError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.SIGNED_OFF,
-            by=by,
-            data={"role": role, "comment": comment, "internal": not shareable},
-            at=now,
+        data = {"role": role, "comment": comment, "internal": not shareable}
+        event = append_step(
+            inc, problems, type=EventType.SIGNED_OFF, by=by, data=data, at=at, error=ReviewError
         )
-        signoff = _create(
-            SignOff, incident=inc, by=by, role=role, comment=comment, at=now, event=event
+        return SignOff.objects.create(
+            incident=inc, by=by, role=role, comment=comment, at=event.at, event=event
         )
-        _after_step(inc)
-    return signoff
 
 
 # ---------------------------------------------------------------- request review
@@ -296,7 +282,7 @@ def request_review(
 ) -> Incident:
     """repaired -> in_review, once there is an operating-model change and a re-entry condition."""
     _require_role(by, "work_reviews", "request a review")
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    with _review_step(incident, expected_version) as inc:
         problems: list[str] = []
         if inc.state != State.REPAIRED:
             problems.append(
@@ -309,13 +295,11 @@ def request_review(
             )
         if not ReentryCondition.objects.filter(incident=inc).exists():
             problems.append("Set at least one re-entry condition the machine can check.")
-        now = step_time(inc, at, problems)
-        ReviewError.raise_if(problems)
-        event = append_event(inc, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=now)
-        inc.save(update_fields=advance(inc, event))
-        announce.announce_state_change(inc)
+        event = append_step(
+            inc, problems, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=at, error=ReviewError
+        )
+        save_fields(inc, advance(inc, event))
         announce.announce("review.requested", inc)
-        _after_step(inc)
     return inc
 
 
@@ -417,7 +401,7 @@ def record_recovery_decision(
     justification = _text(justification, "The justification", problems, required=False)
     if decision not in Decision.values:
         problems.append(f"Choose a decision: one of {', '.join(Decision.values)}.")
-    with locked_incident(incident, expected_version=expected_version) as inc:
+    with incident_step(incident, expected_version=expected_version) as inc:
         agent = inc.agent
         existing = RecoveryDecision.objects.filter(incident=inc).first()
         if existing is not None:
@@ -502,8 +486,7 @@ def record_recovery_decision(
             at=now,
         )
         completeness = inc.evidence_completeness
-        record = _create(
-            RecoveryDecision,
+        record = RecoveryDecision.objects.create(
             incident=inc,
             decision=decision,
             scope_after=scope_after,
@@ -547,13 +530,11 @@ def record_recovery_decision(
         if decision == Decision.RETIRE:
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
-        inc.save(update_fields=sorted(set(fields)))
-        announce.announce_state_change(inc)
+        save_fields(inc, fields)
         facts = {"decision": decision, "scope_after": scope_after, "override": is_override}
         announce.announce("decision.recorded", inc, **facts)
         # Every decision asks other stakeholders to attest that the page alone explains it.
         announce.announce("attestation.needed", inc, decision=decision)
-        schedule_metrics_refresh(inc)
     return record
 
 
@@ -575,7 +556,7 @@ def attest(
     comment = _text(comment, "A comment", problems)
     if not isinstance(can_explain, bool):
         problems.append("Say whether you can explain the decision from the page alone.")
-    with locked_incident(decision.incident_id) as inc:
+    with incident_step(decision.incident_id, expected_version=None) as inc:
         record = RecoveryDecision.objects.select_related("event").get(pk=decision.pk)
         if record.decided_by_id == by.pk:
             problems.append(
@@ -588,30 +569,18 @@ def attest(
                 f"You already attested this decision on {earlier.at:%Y-%m-%d %H:%M} UTC; "
                 "an attestation is given once and never changed."
             )
-        now = step_time(inc, at, problems)
-        ReviewError.raise_if(problems)
-        event = append_event(
-            inc,
-            type=EventType.ATTESTED,
-            by=by,
-            data={
-                "decision_seq": record.event.seq,
-                "can_explain": can_explain,
-                "comment": comment,
-            },
-            at=now,
+        data = {"decision_seq": record.event.seq, "can_explain": can_explain, "comment": comment}
+        event = append_step(
+            inc, problems, type=EventType.ATTESTED, by=by, data=data, at=at, error=ReviewError
         )
-        attestation = _create(
-            Attestation,
+        return Attestation.objects.create(
             decision=record,
             by=by,
             can_explain=can_explain,
             comment=comment,
-            at=now,
+            at=event.at,
             event=event,
         )
-        schedule_metrics_refresh(inc)
-    return attestation
 
 
 # ---------------------------------------------------------------- meetings
@@ -656,15 +625,14 @@ def create_meeting(
         if len(chosen) > MAX_AGENDA:
             problems.append(f"A meeting takes at most {MAX_AGENDA} incidents.")
         ReviewError.raise_if(problems)
-        meeting = _create(
-            ReviewMeeting,
+        meeting = ReviewMeeting.objects.create(
             title=title,
             scheduled_at=scheduled_at,
             facilitator=facilitator,
             created_by=by,
         )
         for position, inc in enumerate(chosen, start=1):
-            _create(AgendaItem, meeting=meeting, incident=inc, position=position, added_by=by)
+            AgendaItem.objects.create(meeting=meeting, incident=inc, position=position, added_by=by)
     return meeting
 
 
@@ -685,8 +653,8 @@ def add_agenda_item(meeting: ReviewMeeting, *, by: AbstractBaseUser, incident: I
             problems.append(f"The agenda is full: a meeting takes at most {MAX_AGENDA} incidents.")
         ReviewError.raise_if(problems)
         last = AgendaItem.objects.filter(meeting=meeting).aggregate(n=Max("position"))["n"]
-        return _create(
-            AgendaItem, meeting=meeting, incident=inc, position=(last or 0) + 1, added_by=by
+        return AgendaItem.objects.create(
+            meeting=meeting, incident=inc, position=(last or 0) + 1, added_by=by
         )
 
 
@@ -706,7 +674,7 @@ def add_meeting_note(
         if at is not None and at > now + timedelta(seconds=5):
             problems.append("A note cannot be dated in the future.")
         ReviewError.raise_if(problems)
-        return _create(MeetingNote, meeting=meeting, author=by, text=text, at=at or now)
+        return MeetingNote.objects.create(meeting=meeting, author=by, text=text, at=at or now)
 
 
 def close_meeting(meeting: ReviewMeeting, *, by: AbstractBaseUser) -> ReviewMeeting:
