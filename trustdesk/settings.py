@@ -215,38 +215,31 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "heartbeat": {
-        "task": "trustdesk.core.tasks.record_heartbeat",
-        "schedule": timedelta(seconds=30),
-    },
+
+
+def _beat(task: str, schedule: timedelta | crontab) -> dict:
+    """An entry of CELERY_BEAT_SCHEDULE: run the task of that name on `schedule`."""
+    return {"task": task, "schedule": schedule}
+
+
+# Every periodic task, in one schedule here as the design asks.
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": _beat("trustdesk.core.tasks.record_heartbeat", timedelta(seconds=30)),
+    "mark-stale-pacts": _beat("trustdesk.pacts.tasks.mark_stale_pacts", crontab(minute=5)),
+    "recheck-reentry-conditions": _beat(
+        "trustdesk.reviews.tasks.recheck_open_conditions", timedelta(minutes=3)
+    ),
+    # Refresh requests whose task was lost (broker down, worker killed): docs/operations.md.
+    "catch-up-metric-refreshes": _beat(
+        "trustdesk.metrics.tasks.catch_up_refreshes", timedelta(seconds=30)
+    ),
+    "recompute-all-metrics": _beat(
+        "trustdesk.metrics.tasks.recompute_all_metrics", timedelta(minutes=10)
+    ),
+    "publish-obligation-alerts": _beat(
+        "trustdesk.incidents.tasks.publish_obligation_alerts", timedelta(minutes=5)
+    ),
 }
-# Apps add their periodic tasks here (one schedule, in settings, as the design asks).
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "mark-stale-pacts": {
-            "task": "trustdesk.pacts.tasks.mark_stale_pacts",
-            "schedule": crontab(minute=5),
-        },
-        "recheck-reentry-conditions": {
-            "task": "trustdesk.reviews.tasks.recheck_open_conditions",
-            "schedule": timedelta(minutes=3),
-        },
-        # Refresh requests whose task was lost (broker down, worker killed): docs/operations.md.
-        "catch-up-metric-refreshes": {
-            "task": "trustdesk.metrics.tasks.catch_up_refreshes",
-            "schedule": timedelta(seconds=30),
-        },
-        "recompute-all-metrics": {
-            "task": "trustdesk.metrics.tasks.recompute_all_metrics",
-            "schedule": timedelta(minutes=10),
-        },
-        "publish-obligation-alerts": {
-            "task": "trustdesk.incidents.tasks.publish_obligation_alerts",
-            "schedule": timedelta(minutes=5),
-        },
-    }
-)
 HEARTBEAT_STALE_AFTER = timedelta(
     seconds=int(os.environ.get("TRUSTDESK_HEARTBEAT_STALE_SECONDS", "120"))
 )
@@ -271,20 +264,18 @@ AXES_LOCKOUT_CALLABLE = "trustdesk.core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "trustdesk.core.proxy.client_ip"
 AXES_HTTP_RESPONSE_CODE = 429
 # Transparency log checkpoints (docs/design.md section 15): signed every minute when the log grew.
-CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = {
-    "task": "trustdesk.diligence.tasks.make_log_checkpoint",
-    "schedule": timedelta(minutes=1),
-}
+CELERY_BEAT_SCHEDULE["make-log-checkpoint"] = _beat(
+    "trustdesk.diligence.tasks.make_log_checkpoint", timedelta(minutes=1)
+)
 # The checkpoints' origin line and signing key name; empty means trustdesk/<instance id>.
 TRUSTDESK_LOG_ORIGIN = os.environ.get("TRUSTDESK_LOG_ORIGIN", "")
 
 # Webhooks and notifications (trustdesk.notify, docs/design.md section 12). The sweep sends retries
 # due after a long wait and whatever a broker outage left pending. TRUSTDESK_PUBLIC_URL turns the
 # page paths in events into absolute URLs; e-mail goes through Django's mail settings.
-CELERY_BEAT_SCHEDULE["deliver-due-messages"] = {
-    "task": "trustdesk.notify.tasks.deliver_due",
-    "schedule": timedelta(seconds=30),
-}
+CELERY_BEAT_SCHEDULE["deliver-due-messages"] = _beat(
+    "trustdesk.notify.tasks.deliver_due", timedelta(seconds=30)
+)
 TRUSTDESK_PUBLIC_URL = os.environ.get("TRUSTDESK_PUBLIC_URL", "")
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
 _MAILER = os.environ.get(

@@ -11,7 +11,12 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import make_incident, make_pact_version
-from trustdesk.core.bounds import EARLIEST_TIME, past_time_problem, planned_time_problem
+from trustdesk.core.bounds import (
+    EARLIEST_TIME,
+    parse_utc_time,
+    past_time_problem,
+    planned_time_problem,
+)
 from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.exchange import validate_document
 from trustdesk.incidents.journal import open_incident
@@ -35,6 +40,26 @@ def test_the_shared_bounds():
     assert planned_time_problem(now + timedelta(days=365), now=now) is None
     assert "within 5 years" in planned_time_problem(datetime(9999, 1, 1, tzinfo=UTC), now=now)
     assert "2000-01-01" in planned_time_problem(YEAR_1, now=now)
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        (" 2026-03-01T10:00 ", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("2026-03-01T12:00+02:00", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("2026-03-01T10:00:00Z", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+    ],
+)
+def test_a_typed_time_is_read_in_utc(typed, read):
+    assert parse_utc_time(typed) == read
+    assert parse_utc_time(typed).tzinfo is UTC
+
+
+@pytest.mark.parametrize("typed", ["yesterday", "2026-02-30", ""])
+def test_a_typed_time_that_is_no_time_is_a_value_error(typed):
+    with pytest.raises(ValueError):
+        parse_utc_time(typed)
 
 
 def test_the_new_incident_form_refuses_year_1_with_a_message(client_for):

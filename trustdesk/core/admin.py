@@ -16,3 +16,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def hash_prefix(field: str, description: str):
+    """A `list_display` column showing the first 12 characters of the hash in `field`: enough to
+    tell rows apart and to find one with a search."""
+
+    @admin.display(description=description)
+    def column(obj) -> str:
+        return getattr(obj, field)[:12]
+
+    return column

@@ -4,13 +4,14 @@ PostgreSQL refuses NUL characters in text and UTF-8 cannot encode a lone surroga
 "\\ud800" escape can produce): either would otherwise surface as a 500 deep inside a save. Times
 before EARLIEST_TIME are typing mistakes (year 1, 0001-01-01 from an empty date picker) that would
 sit outside every metrics window while still counting as open; times after now + FUTURE_TOLERANCE
-where the past is required are clock errors.
+where the past is required are clock errors. A time typed as text (a command's option, a query
+parameter) is read by one rule, `parse_utc_time`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -53,21 +54,32 @@ def text_problems(value: object, path: str = "") -> list[str]:
     return found
 
 
+def parse_utc_time(raw: str) -> datetime:
+    """A time typed on a command line or in a query, in UTC: `YYYY-MM-DD` is midnight UTC and an
+    ISO 8601 time without an offset is taken as UTC. ValueError when it is neither."""
+    text = raw.strip()
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def past_time_problem(value: datetime, *, now: datetime | None = None) -> str | None:
     """Why `value` cannot be a time that already happened, or None."""
-    now = now or timezone.now()
-    if value < EARLIEST_TIME:
-        return f"must be on or after {EARLIEST_TIME:%Y-%m-%d} (UTC)"
-    if value > now + FUTURE_TOLERANCE:
-        return "cannot be in the future"
-    return None
+    return _time_problem(value, now, FUTURE_TOLERANCE, "cannot be in the future")
 
 
 def planned_time_problem(value: datetime, *, now: datetime | None = None) -> str | None:
     """Why `value` cannot be a planned time (past or future, within reason), or None."""
-    now = now or timezone.now()
+    too_late = f"must be within {LATEST_FUTURE.days // 366} years from now"
+    return _time_problem(value, now, LATEST_FUTURE, too_late)
+
+
+def _time_problem(
+    value: datetime, now: datetime | None, ahead: timedelta, too_late: str
+) -> str | None:
     if value < EARLIEST_TIME:
         return f"must be on or after {EARLIEST_TIME:%Y-%m-%d} (UTC)"
-    if value > now + LATEST_FUTURE:
-        return f"must be within {LATEST_FUTURE.days // 366} years from now"
+    if value > (now or timezone.now()) + ahead:
+        return too_late
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from trustdesk.core.admin import ReadOnlyAdmin
+from trustdesk.core.admin import ReadOnlyAdmin, hash_prefix
 from trustdesk.incidents.models import BreachLink, Event, Evidence, Incident
 
 
@@ -24,26 +24,25 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("incident", "seq", "type", "at", "actor_name", "short_hash")
+    list_display = ("incident", "seq", "type", "at", "actor_name", hash_prefix("hash", "hash"))
     list_filter = ("type",)
     search_fields = ("incident__key", "hash")
     list_select_related = ("incident",)
 
-    @admin.display(description="hash")
-    def short_hash(self, obj: Event) -> str:
-        return obj.hash[:12]
-
 
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyAdmin):
-    list_display = ("incident", "kind", "description", "content_type", "size", "short_sha")
+    list_display = (
+        "incident",
+        "kind",
+        "description",
+        "content_type",
+        "size",
+        hash_prefix("sha256", "SHA-256"),
+    )
     list_filter = ("kind", "content_type")
     search_fields = ("incident__key", "sha256", "description")
     list_select_related = ("incident",)
-
-    @admin.display(description="SHA-256")
-    def short_sha(self, obj: Evidence) -> str:
-        return obj.sha256[:12]
 
 
 @admin.register(BreachLink)

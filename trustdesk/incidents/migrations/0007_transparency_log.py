@@ -6,6 +6,11 @@ append-only guard of the leaves and nodes. Why a commit-time trigger: trustdesk/
 import django.db.models.deletion
 from django.db import migrations, models
 
+from trustdesk.core.dbtriggers import dropping_triggers, on_postgresql, refusing_triggers
+
+# The leaves and nodes are written once, guarded like events by 0004's incidents_refuse_change.
+LOG_TABLES = ("incidents_logleaf", "incidents_lognode")
+
 # Numbers one committed event: the next log_index under the head row's lock (held only until the
 # commit ends), its leaf, and every complete subtree it closes. The Python twin, for SQLite, is
 # tlog.append_leaf.
@@ -51,18 +56,10 @@ FORWARD = [
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION incidents_log_append();
     """,
-    *(
-        f"""
-        CREATE TRIGGER {table}_append_only
-        BEFORE UPDATE OR DELETE ON {table}
-        FOR EACH ROW EXECUTE FUNCTION incidents_refuse_change();
-        """
-        for table in ("incidents_logleaf", "incidents_lognode")
-    ),
+    *refusing_triggers(LOG_TABLES, suffix="append_only", function="incidents_refuse_change"),
 ]
 BACKWARD = [
-    "DROP TRIGGER IF EXISTS incidents_logleaf_append_only ON incidents_logleaf;",
-    "DROP TRIGGER IF EXISTS incidents_lognode_append_only ON incidents_lognode;",
+    *dropping_triggers(LOG_TABLES, suffix="append_only"),
     "DROP TRIGGER IF EXISTS incidents_event_log_append ON incidents_event;",
     "DROP FUNCTION IF EXISTS incidents_log_append();",
 ]
@@ -72,16 +69,6 @@ def number_existing_events(apps, schema_editor):
     from trustdesk.incidents.tlog import index_unindexed_events
 
     index_unindexed_events()
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        for sql in statements:
-            schema_editor.execute(sql, params=None)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -122,5 +109,5 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(number_existing_events, migrations.RunPython.noop, elidable=False),
-        migrations.RunPython(_run(FORWARD), _run(BACKWARD), elidable=False),
+        migrations.RunPython(on_postgresql(FORWARD), on_postgresql(BACKWARD), elidable=False),
     ]

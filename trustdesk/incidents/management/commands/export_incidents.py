@@ -9,6 +9,15 @@ from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent
 
 
+def refuse_unknown_keys(model: type[Agent | Incident], keys: list[str]) -> None:
+    """Exit 2 naming every key that no row of `model` has (`No agent a, b.`)."""
+    known = model.objects.filter(key__in=keys).values_list("key", flat=True)
+    missing = set(keys) - set(known)
+    if missing:
+        name = model._meta.verbose_name
+        raise CommandError(f"No {name} {', '.join(sorted(missing))}.", returncode=2)
+
+
 class Command(BaseCommand):
     help = "Export incidents with their events, agents and pact versions (trustdesk.incidents/v1)."
 
@@ -25,18 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         incidents = Incident.objects.all()
         if options["agent"]:
-            missing = set(options["agent"]) - set(
-                Agent.objects.filter(key__in=options["agent"]).values_list("key", flat=True)
-            )
-            if missing:
-                raise CommandError(f"No agent {', '.join(sorted(missing))}.", returncode=2)
+            refuse_unknown_keys(Agent, options["agent"])
             incidents = incidents.filter(agent__key__in=options["agent"])
         if options["incident"]:
-            missing = set(options["incident"]) - set(
-                Incident.objects.filter(key__in=options["incident"]).values_list("key", flat=True)
-            )
-            if missing:
-                raise CommandError(f"No incident {', '.join(sorted(missing))}.", returncode=2)
+            refuse_unknown_keys(Incident, options["incident"])
             incidents = incidents.filter(key__in=options["incident"])
         document = export_document(incidents, with_hashes=options["with_hashes"])
         text = dumps(document)

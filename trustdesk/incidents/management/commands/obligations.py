@@ -4,29 +4,26 @@ section 13): the regulatory obligations of the incidents, their deadlines and st
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from trustdesk.core.bounds import parse_utc_time
 from trustdesk.incidents.models import Incident
 from trustdesk.incidents.obligations import all_obligations
 from trustdesk.pacts.models import Agent
 
 
 def parse_at(raw: str) -> datetime:
-    """`YYYY-MM-DD` is midnight UTC; an ISO 8601 time without an offset is taken as UTC."""
-    text = raw.strip()
+    """`core.bounds.parse_utc_time`, refusing anything else in the words of `--at`."""
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
-        value = datetime.fromisoformat(text)
+        return parse_utc_time(raw)
     except ValueError:
         raise CommandError(
             f"--at {raw!r} is not a time: use an ISO 8601 time such as 2026-11-02T10:00:00Z "
             "(or YYYY-MM-DD for midnight UTC)."
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Command(BaseCommand):

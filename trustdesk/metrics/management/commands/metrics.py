@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from trustdesk.core.bounds import parse_utc_time
 from trustdesk.metrics.compute import compute_metrics
 from trustdesk.pacts.models import Agent
 
 
 def parse_when(raw: str, *, option: str) -> datetime:
-    """`YYYY-MM-DD` is midnight UTC; an ISO 8601 time without an offset is taken as UTC."""
-    text = raw.strip()
+    """`core.bounds.parse_utc_time`, refusing anything else in the words of `option`."""
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
-        value = datetime.fromisoformat(text)
+        return parse_utc_time(raw)
     except ValueError:
         raise CommandError(
             f"{option} {raw!r} is not a date: use YYYY-MM-DD (midnight UTC) or an ISO 8601 "
             "time such as 2026-11-02T10:00:00Z."
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Command(BaseCommand):
