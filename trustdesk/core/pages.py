@@ -4,6 +4,7 @@
   that region (not for a boosted link or a history restore: those want the whole page).
 - `paginate` turns a queryset and the `?page=` parameter into a Page (a bad number is page 1).
 - `show_problems` puts a refusal's problems on a form, as errors not tied to one field.
+- `resubmitted_at` is a refused submission's input against the record's current version.
 - `run_step` is the one step runner: call the action; on a refusal re-render the form with the
   user's input and status 422 (a refused step) or 409 (someone changed the record meanwhile); on
   success redirect, or answer the region for htmx.
@@ -17,7 +18,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from trustdesk.core.errors import Refused
@@ -82,6 +83,14 @@ def flash_problems(request: HttpRequest, refusal: Refused) -> None:
 def refusal_status(refusal: Refused) -> int:
     """422 for a refused step, 409 when someone changed the record meanwhile."""
     return getattr(refusal, "status_code", 422)
+
+
+def resubmitted_at(form: forms.Form, version: int) -> QueryDict:
+    """The form's submitted data with the hidden `version` moved to `version`: after a conflict
+    the form is shown again with the user's input, ready to send against the current record."""
+    data = form.data.copy()
+    data[form.add_prefix("version")] = str(version)
+    return data
 
 
 def run_step(

@@ -68,7 +68,7 @@ def page_token(incident: Incident, review_panel: dict) -> str:
 @never_cache
 @permission_required("read")
 def incident_changes(request: HttpRequest, key: str) -> HttpResponse:
-    from trustdesk.incidents.views import _get_incident, incident_page_context
+    from trustdesk.incidents.views import get_incident, incident_page_context
 
     since = request.GET.get("since", "")[:64]
     if len(key) > 30 or not key.isprintable():
@@ -78,7 +78,7 @@ def incident_changes(request: HttpRequest, key: str) -> HttpResponse:
         return HttpResponse(status=404)
     if since == token:
         return HttpResponse(status=204)
-    context = incident_page_context(request, _get_incident(key))
+    context = incident_page_context(request, get_incident(key))
     # The step whose form the page shows: the poller keeps asking with it, so the notice stays
     # until the person chooses to show the current step.
     shown_step = request.GET.get("step", "")[:40]

@@ -1,29 +1,19 @@
 """The ownership panel of the incident page (roles, clocks, obligations, action items, the ways
-out) and its forms' views, plus the report filing page.
+out), and the list page's owners and clocks.
 
-Each view parses a form and calls one function of `ownership` or `obligations` through the
-incident page's step runner (`views.run_step_form`): POST/redirect/GET without JavaScript, the
-page's `main` partial with htmx, the form with its errors in place when refused.
+The panel's forms post to steps of the incident page's step table (`views.STEPS`), which call
+`ownership` and `obligations`; the report filing page is `filing_views`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.http import HttpRequest
 
-from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import show_problems
 from trustdesk.core.roles import can
 from trustdesk.incidents import obligations, ownership
 from trustdesk.incidents.clocks import containment_clock
-from trustdesk.incidents.errors import GateError
-from trustdesk.incidents.filing import draft_json, draft_markdown, draft_report
 from trustdesk.incidents.forms import ClassifyForm
 from trustdesk.incidents.models import ActionItem, Event, EventType, Incident, IncidentRoleName
 from trustdesk.incidents.ownership_forms import (
@@ -32,13 +22,12 @@ from trustdesk.incidents.ownership_forms import (
     AssessForm,
     AssignForm,
     CloseNotIncidentForm,
-    ReportFiledForm,
 )
 
-OWNERSHIP_SLOTS = ("assign", "action", "assess", "close_not_incident", "reclassify")
 
-
-def _changes(events: list[Event]) -> list[tuple[int, str]]:
+def operating_model_changes(events) -> list[tuple[int, str]]:
+    """The operating-model changes among `events`, as an action item's choices of the change it
+    follows from."""
     return [
         (e.seq, f"#{e.seq} {e.data.get('kind', '')}: {e.data.get('summary', '')}"[:120])
         for e in events
@@ -119,7 +108,8 @@ def ownership_panel_context(
             if can_work
             else None,
             "action_form": form(
-                "action", lambda: ActionItemForm(prefix="action", changes=_changes(events))
+                "action",
+                lambda: ActionItemForm(prefix="action", changes=operating_model_changes(events)),
             )
             if can_keep_actions
             else None,
@@ -153,194 +143,3 @@ def ownership_panel_context(
         },
         "ownership_slots": slots,
     }
-
-
-def _run(request, key, form, slot, action, done):
-    from trustdesk.incidents.views import run_step_form
-
-    return run_step_form(request, key, form, slot, action, done=done)
-
-
-def _incident(key: str) -> Incident:
-    from trustdesk.incidents.views import get_incident
-
-    return get_incident(key)
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_assign(request: HttpRequest, key: str) -> HttpResponse:
-    form = AssignForm(request.POST, prefix="assign")
-
-    def assign(incident: Incident, data: dict[str, Any]) -> None:
-        ownership.assign_role(incident, by=request.user, role=data["role"], user=data["user"])
-
-    return _run(request, key, form, "assign", assign, "Role assigned.")
-
-
-@require_POST
-@permission_required("keep_actions")
-def incident_action_add(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    changes = _changes(list(incident.events.filter(type=EventType.OPERATING_MODEL_CHANGED)))
-    form = ActionItemForm(request.POST, prefix="action", changes=changes)
-
-    def add(incident: Incident, data: dict[str, Any]) -> None:
-        ownership.add_action_item(
-            incident,
-            by=request.user,
-            title=data["title"],
-            owner=data.get("owner"),
-            due=data.get("due"),
-            ticket=data.get("ticket", ""),
-            change_seq=data.get("change_seq"),
-            required=bool(data.get("required")),
-        )
-
-    return _run(request, key, form, "action", add, "Action item added.")
-
-
-@require_POST
-@permission_required("keep_actions")
-def incident_action_update(request: HttpRequest, key: str, number: int) -> HttpResponse:
-    incident = _incident(key)
-    item = get_object_or_404(ActionItem, incident=incident, number=number)
-    form = ActionStatusForm(request.POST, prefix=f"action-{number}")
-
-    def update(incident: Incident, data: dict[str, Any]) -> None:
-        ownership.update_action_item(
-            item, by=request.user, status=data["status"], reason=data.get("reason", "")
-        )
-
-    return _run(request, key, form, f"action-{number}", update, "Action item updated.")
-
-
-@require_POST
-@permission_required("assess_obligations")
-def incident_assess(request: HttpRequest, key: str) -> HttpResponse:
-    form = AssessForm(request.POST, prefix="assess")
-
-    def assess(incident: Incident, data: dict[str, Any]) -> None:
-        obligations.assess_incident(
-            incident,
-            by=request.user,
-            flags=form.flags(),
-            aware_at=data["aware_at"],
-            note=data.get("note", ""),
-        )
-
-    return _run(request, key, form, "assess", assess, "Assessment recorded.")
-
-
-@require_POST
-@permission_required("close_not_incident")
-def incident_close_not_incident(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    form = CloseNotIncidentForm(request.POST, incident=incident, prefix="close")
-
-    def close(incident: Incident, data: dict[str, Any]) -> None:
-        ownership.close_not_incident(
-            incident,
-            by=request.user,
-            expected_version=data["version"],
-            reason=data["reason"],
-            duplicate_of=data.get("duplicate_of"),
-            explanation=data["explanation"],
-        )
-
-    return _run(request, key, form, "close_not_incident", close, "Closed: it was not an incident.")
-
-
-@require_POST
-@permission_required("reclassify")
-def incident_reclassify(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
-    form = ClassifyForm(request.POST, incident=incident, clauses=clauses, prefix="reclassify")
-
-    def reclassify(incident: Incident, data: dict[str, Any]) -> None:
-        ownership.reclassify_incident(
-            incident,
-            by=request.user,
-            expected_version=data["version"],
-            assumption=data["assumption"],
-            statement=data["statement"],
-            clauses=data["clause_objects"],
-            confidence=data["confidence"],
-            harm_category=data.get("harm_category", ""),
-            secondary=data.get("secondary", []),
-        )
-
-    return _run(request, key, form, "reclassify", reclassify, "Incident reclassified.")
-
-
-# ---------------------------------------------------------------- the filing page
-
-
-@require_http_methods(["GET", "POST"])
-@permission_required("read")
-def obligation_filing(request: HttpRequest, key: str, regime: str, obligation: str) -> HttpResponse:
-    """The draft of a report (Markdown and JSON, from the incident) and the form that records
-    it as filed. Reading is for every internal role; filing for incident managers and risk."""
-    incident = _incident(key)
-    events = list(Event.objects.filter(incident=incident).order_by("seq"))
-    owed = {(o.regime, o.obligation): o for o in obligations.obligations_for(incident, events)}
-    found = owed.get((regime, obligation))
-    if found is None:
-        raise Http404("This incident owes no such report under its latest assessment.")
-    draft = draft_report(incident, found, events)
-    markdown = draft_markdown(draft)
-    can_file = can(request.user, "file_reports") and found.filed_at is None
-    fmt = request.GET.get("format")
-    if request.method == "GET" and fmt in ("md", "json"):
-        body = markdown if fmt == "md" else draft_json(draft)
-        response = HttpResponse(
-            body.encode("utf-8"),
-            content_type="text/markdown; charset=utf-8"
-            if fmt == "md"
-            else "application/json; charset=utf-8",
-        )
-        name = f"{incident.key}-{regime}-{obligation}.{fmt}"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-    form = None
-    status = 200
-    if request.method == "POST":
-        if not can_file:
-            raise PermissionDenied("Only an incident manager or risk may record a filed report.")
-        form = ReportFiledForm(request.POST, prefix="file")
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                obligations.file_report(
-                    incident,
-                    by=request.user,
-                    regime=regime,
-                    obligation=obligation,
-                    reference=data["reference"],
-                    sha256=hashlib.sha256(data["report"].encode("utf-8")).hexdigest(),
-                    filed_at=data["filed_at"],
-                )
-            except GateError as exc:
-                show_problems(form, exc)
-                status = exc.status_code
-            else:
-                messages.success(request, f"{found.title}: filing recorded.")
-                return redirect("incident_detail", key=incident.key)
-        else:
-            status = 422
-    elif can_file:
-        form = ReportFiledForm(prefix="file", initial={"report": markdown})
-    return render(
-        request,
-        "incidents/obligation_filing.html",
-        {
-            "incident": incident,
-            "obligation": found,
-            "markdown": markdown,
-            "json": draft_json(draft),
-            "form": form,
-            "can_file": can_file,
-        },
-        status=status,
-    )

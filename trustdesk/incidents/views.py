@@ -8,11 +8,13 @@ an `HX-Trigger: incidentChanged` header tells the other regions of the page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count
+from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,14 +25,18 @@ from django.views.decorators.vary import vary_on_headers
 from trustdesk.core import hooks
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.errors import Refused
-from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
-from trustdesk.core.roles import (
-    can,
-    roles_for,
+from trustdesk.core.pages import (
+    paginate,
+    render_page,
+    resubmitted_at,
+    run_step,
+    show_problems,
+    wants_partial,
 )
+from trustdesk.core.roles import can, roles_for
 from trustdesk.core.submissions import submit_once
 from trustdesk.core.timezones import request_zone
-from trustdesk.incidents import breach, journal, lifecycle, list_rows, live
+from trustdesk.incidents import breach, journal, lifecycle, list_rows, live, obligations, ownership
 from trustdesk.incidents import evidence as evidence_store
 from trustdesk.incidents.chain import first_broken_link
 from trustdesk.incidents.errors import ConflictError, GateError
@@ -46,9 +52,11 @@ from trustdesk.incidents.forms import (
     PreserveForm,
     RepairForm,
     ResolveDisputeForm,
+    VersionedForm,
 )
 from trustdesk.incidents.gates import current_step, gate_rows, gate_status, present_evidence_kinds
 from trustdesk.incidents.models import (
+    ActionItem,
     Event,
     EventType,
     Evidence,
@@ -56,7 +64,18 @@ from trustdesk.incidents.models import (
     Incident,
     State,
 )
-from trustdesk.incidents.ownership_views import annotate_list_rows
+from trustdesk.incidents.ownership_forms import (
+    ActionItemForm,
+    ActionStatusForm,
+    AssessForm,
+    AssignForm,
+    CloseNotIncidentForm,
+)
+from trustdesk.incidents.ownership_views import (
+    annotate_list_rows,
+    operating_model_changes,
+    ownership_panel_context,
+)
 from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
@@ -197,7 +216,7 @@ def _open_and_contain(data: dict[str, Any], *, by) -> Incident:
 # ---------------------------------------------------------------- the incident page
 
 
-def _get_incident(key: str) -> Incident:
+def get_incident(key: str) -> Incident:
     """The incident with what every part of its page reads, in a fixed number of queries."""
     if len(key) > 30 or not key.isprintable():  # PostgreSQL refuses NUL bytes outright
         raise Http404("No such incident.")
@@ -279,8 +298,6 @@ def incident_page_context(
 
     `bound` holds refused forms (by slot) to show with their errors and the user's input.
     """
-    from trustdesk.incidents.ownership_views import ownership_panel_context
-
     bound = bound or {}
     events = list(
         Event.objects.filter(incident=incident)
@@ -307,7 +324,7 @@ def incident_page_context(
         .select_related("opened_by", "resolved_by")
         .order_by("-opened_at", "-pk")
     )
-    clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
+    clauses = _pact_clauses(incident)
     required = _evidence_status(incident, events)
     missing_kinds = [r["kind"] for r in required if not r["present"]]
     # One gate computation for the page and the reviews panel, from the events loaded above.
@@ -389,28 +406,68 @@ def _visible_slots(context: dict[str, Any]) -> set[str]:
 @vary_on_headers("HX-Request")
 @permission_required("read")
 def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
+    incident = get_incident(key)
     context = incident_page_context(request, incident)
     return render_page(request, "incidents/incident_detail.html", context, partial="main")
 
 
-def _after_step(
-    request: HttpRequest,
-    key: str,
-    form: Any,
-    slot: str,
-    action: Callable[[Incident, dict[str, Any]], Any],
-    *,
-    done: str,
+# ---------------------------------------------------------------- the steps
+
+
+@dataclass(frozen=True)
+class Step:
+    """One form of the incident page: the URL it posts to, who may post, its form, and what it
+    runs with the form's input (`run(incident, data, by=, form=, target=)`).
+
+    A number in the route (`pk`, `number`) names the `target` the step acts on and fills the
+    `slot` (the form's place on the page, e.g. "resolve-{pk}") and the form's `prefix` (the slot
+    unless told). `form_kwargs(incident)` is what the form needs besides its input; a versioned
+    form is given the incident."""
+
+    name: str  # the URL name
+    route: str  # below incidents/<key>/
+    permission: str
+    slot: str
+    form: type[Form]
+    run: Callable[..., Any]
+    done: str
+    prefix: str = ""
+    form_kwargs: Callable[[Incident], dict[str, Any]] | None = None
+    target: Callable[[Incident, int], Any] | None = None
+
+    def view(self) -> Callable[..., HttpResponse]:
+        """The step's view, with its method and role checks."""
+
+        @require_POST
+        @permission_required(self.permission)
+        def step_view(request: HttpRequest, key: str, **ids: int) -> HttpResponse:
+            return run_incident_step(request, key, self, ids)
+
+        step_view.__name__ = step_view.__qualname__ = self.name
+        return step_view
+
+    def bind(self, incident: Incident, ids: dict[str, int], data: Any, files: Any = None) -> Form:
+        """The step's form for `incident`, bound to `data`."""
+        kwargs = self.form_kwargs(incident) if self.form_kwargs else {}
+        if issubclass(self.form, VersionedForm):
+            kwargs["incident"] = incident
+        return self.form(data, files, prefix=(self.prefix or self.slot).format(**ids), **kwargs)
+
+
+def run_incident_step(
+    request: HttpRequest, key: str, step: Step, ids: dict[str, int]
 ) -> HttpResponse:
-    """Run one step from a bound form (core.pages.run_step): PRG on success, the page with the
+    """Run one step from its posted form (core.pages.run_step): PRG on success, the page with the
     form's errors if not (422; 409 when someone changed the incident meanwhile: the form keeps
     the user's input, moves to the current version, and the page says what changed)."""
-    incident = form.incident if hasattr(form, "incident") else _get_incident(key)
+    incident = get_incident(key)
+    target = step.target(incident, *ids.values()) if step.target else None
+    slot = step.slot.format(**ids)
+    form = step.bind(incident, ids, request.POST, request.FILES)
 
     def on_success() -> HttpResponse:
         if wants_partial(request):
-            fresh = _get_incident(key)
+            fresh = get_incident(key)
             response = render_page(
                 request,
                 "incidents/incident_detail.html",
@@ -422,10 +479,11 @@ def _after_step(
         return redirect("incident_detail", key=key)
 
     def on_refused(form: Any, refusal: Refused | None, status: int) -> HttpResponse:
-        fresh = _get_incident(key)
+        fresh = get_incident(key)
         conflict = refusal if isinstance(refusal, ConflictError) else None
         if conflict is not None:
-            form = _rebind_at(form, fresh)
+            form = step.bind(fresh, ids, resubmitted_at(form, fresh.version))
+            form.is_valid()  # show field errors the user still has to fix, if any
         context = incident_page_context(request, fresh, bound={slot: form}, conflict=conflict)
         if slot not in context["visible_slots"]:
             # The form's place is gone (the step moved on, the dispute closed): show it alone.
@@ -437,134 +495,46 @@ def _after_step(
     return run_step(
         request,
         form,
-        lambda data: action(incident, data),
-        done=done,
+        lambda data: step.run(incident, data, by=request.user, form=form, target=target),
+        done=step.done,
         on_success=on_success,
         on_refused=on_refused,
     )
 
 
-def _rebind_at(form: Any, incident: Incident) -> Any:
-    """The same submission, now based on the incident's current version."""
-    data = form.data.copy()
-    if "version" in form.fields:
-        data[form.add_prefix("version")] = str(incident.version)
-    kwargs = {"prefix": form.prefix}
-    if hasattr(form, "incident"):
-        kwargs["incident"] = incident
-    for attr, kwarg in (("current_evidence", "evidence"), ("clause_objects", "clauses")):
-        if hasattr(form, attr):
-            kwargs[kwarg] = list(getattr(form, attr).values())
-    if isinstance(form, PreserveForm):
-        kwargs["missing_kinds"] = [k for k, _ in form.fields["acknowledged_gaps"].choices]
-    rebound = type(form)(data, **kwargs)
-    rebound.is_valid()  # show field errors the user still has to fix, if any
-    return rebound
+def _pact_clauses(incident: Incident) -> list:
+    return list(incident.pact_version.clauses.all()) if incident.pact_version else []
 
 
-# ---------------------------------------------------------------- the steps
+def _contain(incident: Incident, how: dict[str, Any], *, by, version: int) -> None:
+    """Record a containment as `how` (the form's input, or a breach's proposal) describes it."""
+    lifecycle.contain_incident(
+        incident,
+        by=by,
+        expected_version=version,
+        action=how["action"],
+        scope_after=how["scope_after"],
+        reason=how.get("reason", ""),
+    )
 
 
-@require_POST
-@permission_required("work_incidents")
-def incident_contain(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
-    form = ContainForm(request.POST, incident=incident, prefix="contain")
-
-    def contain(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.contain_incident(
-            incident,
-            by=request.user,
-            expected_version=data["version"],
-            action=data["action"],
-            scope_after=data["scope_after"],
-            reason=data.get("reason", ""),
-        )
-
-    return _after_step(request, key, form, "contain", contain, done="Containment recorded.")
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_apply_containment(request: HttpRequest, key: str) -> HttpResponse:
+def _apply_proposal(incident: Incident, data: dict[str, Any], *, by, **_: Any) -> None:
     """The one-click containment a pact breach proposed: the proposal is re-read, not posted."""
-    incident = _get_incident(key)
-    form = ApplyContainmentForm(request.POST, incident=incident, prefix="apply")
+    proposal = breach.proposed_containment(incident)
+    if not proposal:
+        raise GateError("There is no proposed containment for this incident.")
+    _contain(incident, proposal, by=by, version=data["version"])
 
-    def apply(incident: Incident, data: dict[str, Any]) -> None:
-        proposal = breach.proposed_containment(incident)
-        if not proposal:
-            raise GateError("There is no proposed containment for this incident.")
-        lifecycle.contain_incident(
+
+def _classify_step(
+    name: str, route: str, permission: str, slot: str, record: Callable[..., Any], done: str
+) -> Step:
+    """Classifying and reclassifying: one form, whose input `record` takes the same way."""
+
+    def run(incident: Incident, data: dict[str, Any], *, by, **_: Any) -> None:
+        record(
             incident,
-            by=request.user,
-            expected_version=data["version"],
-            action=proposal["action"],
-            scope_after=proposal["scope_after"],
-            reason=proposal.get("reason", ""),
-        )
-
-    return _after_step(request, key, form, "apply", apply, done="Proposed containment applied.")
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_add_evidence(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
-    evidence = list(Evidence.objects.filter(incident=incident).select_related("superseded_by"))
-    form = EvidenceForm(
-        request.POST, request.FILES, incident=incident, evidence=evidence, prefix="evidence"
-    )
-
-    def add(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.add_evidence(
-            incident,
-            by=request.user,
-            expected_version=data["version"],
-            kind=data["kind"],
-            description=data["description"],
-            upload=data.get("upload"),
-            text=data.get("text", ""),
-            url=data.get("url", ""),
-            supersedes=data.get("supersedes"),
-        )
-
-    return _after_step(request, key, form, "evidence", add, done="Evidence added.")
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_preserve(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
-    events = list(Event.objects.filter(incident=incident, type=EventType.EVIDENCE_ADDED))
-    missing = [r["kind"] for r in _evidence_status(incident, events) if not r["present"]]
-    form = PreserveForm(request.POST, incident=incident, missing_kinds=missing, prefix="preserve")
-
-    def preserve(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.mark_evidence_preserved(
-            incident,
-            by=request.user,
-            expected_version=data["version"],
-            acknowledged_gaps=data.get("acknowledged_gaps", []),
-            reason=data.get("reason", ""),
-        )
-
-    return _after_step(
-        request, key, form, "preserve_evidence", preserve, done="Evidence marked preserved."
-    )
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
-    clauses = list(incident.pact_version.clauses.all()) if incident.pact_version else []
-    form = ClassifyForm(request.POST, incident=incident, clauses=clauses, prefix="classify")
-
-    def classify(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.classify_incident(
-            incident,
-            by=request.user,
+            by=by,
             expected_version=data["version"],
             assumption=data["assumption"],
             statement=data["statement"],
@@ -574,73 +544,236 @@ def incident_classify(request: HttpRequest, key: str) -> HttpResponse:
             secondary=data.get("secondary", []),
         )
 
-    return _after_step(request, key, form, "classify", classify, done="Incident classified.")
+    return Step(
+        name,
+        route,
+        permission,
+        slot,
+        ClassifyForm,
+        run,
+        done,
+        form_kwargs=lambda incident: {"clauses": _pact_clauses(incident)},
+    )
 
 
-@require_POST
-@permission_required("work_incidents")
-def incident_repair(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _get_incident(key)
-    form = RepairForm(request.POST, incident=incident, prefix="repair")
+def _evidence_form_kwargs(incident: Incident) -> dict[str, Any]:
+    evidence = Evidence.objects.filter(incident=incident).select_related("superseded_by")
+    return {"evidence": list(evidence)}
 
-    def repair(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.record_repair(
+
+def _preserve_form_kwargs(incident: Incident) -> dict[str, Any]:
+    events = list(Event.objects.filter(incident=incident, type=EventType.EVIDENCE_ADDED))
+    return {
+        "missing_kinds": [r["kind"] for r in _evidence_status(incident, events) if not r["present"]]
+    }
+
+
+def _action_form_kwargs(incident: Incident) -> dict[str, Any]:
+    changes = incident.events.filter(type=EventType.OPERATING_MODEL_CHANGED)
+    return {"changes": operating_model_changes(changes)}
+
+
+STEPS = (
+    Step(
+        "incident_contain",
+        "contain/",
+        "work_incidents",
+        "contain",
+        ContainForm,
+        lambda incident, data, *, by, **_: _contain(incident, data, by=by, version=data["version"]),
+        "Containment recorded.",
+    ),
+    Step(
+        "incident_apply_containment",
+        "apply-containment/",
+        "work_incidents",
+        "apply",
+        ApplyContainmentForm,
+        _apply_proposal,
+        "Proposed containment applied.",
+    ),
+    Step(
+        "incident_add_evidence",
+        "evidence/",
+        "work_incidents",
+        "evidence",
+        EvidenceForm,
+        lambda incident, data, *, by, **_: lifecycle.add_evidence(
             incident,
-            by=request.user,
+            by=by,
+            expected_version=data["version"],
+            kind=data["kind"],
+            description=data["description"],
+            upload=data.get("upload"),
+            text=data.get("text", ""),
+            url=data.get("url", ""),
+            supersedes=data.get("supersedes"),
+        ),
+        "Evidence added.",
+        form_kwargs=_evidence_form_kwargs,
+    ),
+    Step(
+        "incident_preserve",
+        "preserve/",
+        "work_incidents",
+        "preserve_evidence",
+        PreserveForm,
+        lambda incident, data, *, by, **_: lifecycle.mark_evidence_preserved(
+            incident,
+            by=by,
+            expected_version=data["version"],
+            acknowledged_gaps=data.get("acknowledged_gaps", []),
+            reason=data.get("reason", ""),
+        ),
+        "Evidence marked preserved.",
+        prefix="preserve",
+        form_kwargs=_preserve_form_kwargs,
+    ),
+    _classify_step(
+        "incident_classify",
+        "classify/",
+        "work_incidents",
+        "classify",
+        lifecycle.classify_incident,
+        "Incident classified.",
+    ),
+    Step(
+        "incident_repair",
+        "repair/",
+        "work_incidents",
+        "repair",
+        RepairForm,
+        lambda incident, data, *, by, **_: lifecycle.record_repair(
+            incident,
+            by=by,
             expected_version=data["version"],
             summary=data["summary"],
             reference=data["reference"],
             override=bool(data.get("override")),
             justification=data.get("justification", ""),
-        )
-
-    return _after_step(request, key, form, "repair", repair, done="Repair recorded.")
-
-
-@require_POST
-@permission_required("work_incidents")
-def incident_add_note(request: HttpRequest, key: str) -> HttpResponse:
-    form = NoteForm(request.POST, prefix="note")
-
-    def note(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.add_note(
-            incident, by=request.user, text=data["text"], internal=data["visibility"] == "internal"
-        )
-
-    return _after_step(request, key, form, "note", note, done="Note added.")
-
-
-@require_POST
-@permission_required("open_dispute")
-def incident_open_dispute(request: HttpRequest, key: str) -> HttpResponse:
-    form = DisputeForm(request.POST, prefix="dispute")
-
-    def dispute(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.open_classification_dispute(incident, by=request.user, reason=data["reason"])
-
-    return _after_step(request, key, form, "dispute", dispute, done="Dispute opened.")
-
-
-@require_POST
-@permission_required("resolve_dispute")
-def incident_resolve_dispute(request: HttpRequest, key: str, pk: int) -> HttpResponse:
-    incident = _get_incident(key)
-    dispute = get_object_or_404(Dispute, pk=pk, incident=incident)
-    form = ResolveDisputeForm(request.POST, prefix=f"resolve-{dispute.pk}")
-
-    def resolve(incident: Incident, data: dict[str, Any]) -> None:
-        lifecycle.resolve_classification_dispute(
-            dispute, by=request.user, status=data["status"], resolution=data["resolution"]
-        )
-
-    return _after_step(
-        request, key, form, f"resolve-{dispute.pk}", resolve, done="Dispute resolved."
-    )
-
-
-# The step runner and the incident loader, for the ownership views (ownership_views.py).
-run_step_form = _after_step
-get_incident = _get_incident
+        ),
+        "Repair recorded.",
+    ),
+    Step(
+        "incident_add_note",
+        "notes/",
+        "work_incidents",
+        "note",
+        NoteForm,
+        lambda incident, data, *, by, **_: lifecycle.add_note(
+            incident, by=by, text=data["text"], internal=data["visibility"] == "internal"
+        ),
+        "Note added.",
+    ),
+    Step(
+        "incident_open_dispute",
+        "disputes/",
+        "open_dispute",
+        "dispute",
+        DisputeForm,
+        lambda incident, data, *, by, **_: lifecycle.open_classification_dispute(
+            incident, by=by, reason=data["reason"]
+        ),
+        "Dispute opened.",
+    ),
+    Step(
+        "incident_resolve_dispute",
+        "disputes/<int:pk>/resolve/",
+        "resolve_dispute",
+        "resolve-{pk}",
+        ResolveDisputeForm,
+        lambda incident, data, *, by, target, **_: lifecycle.resolve_classification_dispute(
+            target, by=by, status=data["status"], resolution=data["resolution"]
+        ),
+        "Dispute resolved.",
+        target=lambda incident, pk: get_object_or_404(Dispute, pk=pk, incident=incident),
+    ),
+    # The ownership panel's forms (the panel is ownership_views.py).
+    Step(
+        "incident_assign",
+        "assign/",
+        "work_incidents",
+        "assign",
+        AssignForm,
+        lambda incident, data, *, by, **_: ownership.assign_role(
+            incident, by=by, role=data["role"], user=data["user"]
+        ),
+        "Role assigned.",
+    ),
+    Step(
+        "incident_action_add",
+        "actions/",
+        "keep_actions",
+        "action",
+        ActionItemForm,
+        lambda incident, data, *, by, **_: ownership.add_action_item(
+            incident,
+            by=by,
+            title=data["title"],
+            owner=data.get("owner"),
+            due=data.get("due"),
+            ticket=data.get("ticket", ""),
+            change_seq=data.get("change_seq"),
+            required=bool(data.get("required")),
+        ),
+        "Action item added.",
+        form_kwargs=_action_form_kwargs,
+    ),
+    Step(
+        "incident_action_update",
+        "actions/<int:number>/",
+        "keep_actions",
+        "action-{number}",
+        ActionStatusForm,
+        lambda incident, data, *, by, target, **_: ownership.update_action_item(
+            target, by=by, status=data["status"], reason=data.get("reason", "")
+        ),
+        "Action item updated.",
+        target=lambda incident, number: get_object_or_404(
+            ActionItem, incident=incident, number=number
+        ),
+    ),
+    Step(
+        "incident_assess",
+        "assess/",
+        "assess_obligations",
+        "assess",
+        AssessForm,
+        lambda incident, data, *, by, form, **_: obligations.assess_incident(
+            incident,
+            by=by,
+            flags=form.flags(),
+            aware_at=data["aware_at"],
+            note=data.get("note", ""),
+        ),
+        "Assessment recorded.",
+    ),
+    Step(
+        "incident_close_not_incident",
+        "close-not-incident/",
+        "close_not_incident",
+        "close_not_incident",
+        CloseNotIncidentForm,
+        lambda incident, data, *, by, **_: ownership.close_not_incident(
+            incident,
+            by=by,
+            expected_version=data["version"],
+            reason=data["reason"],
+            duplicate_of=data.get("duplicate_of"),
+            explanation=data["explanation"],
+        ),
+        "Closed: it was not an incident.",
+        prefix="close",
+    ),
+    _classify_step(
+        "incident_reclassify",
+        "reclassify/",
+        "reclassify",
+        "reclassify",
+        ownership.reclassify_incident,
+        "Incident reclassified.",
+    ),
+)
 
 
 # ---------------------------------------------------------------- evidence download
@@ -650,7 +783,7 @@ get_incident = _get_incident
 @permission_required("read")
 def evidence_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     """The stored bytes, always as an attachment of an opaque type: never rendered by a browser."""
-    incident = _get_incident(key)
+    incident = get_incident(key)
     evidence = get_object_or_404(Evidence, pk=pk, incident=incident)
     if evidence.content_type == EvidenceContent.FILE:
         try:
