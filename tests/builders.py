@@ -174,6 +174,7 @@ def walk(
                 rationale="The control holds and the condition is met.",
                 at=when(),
             )
+            return fresh(inc)  # decided: a reopening held by another incident stays in review
         inc = fresh(inc)
     return inc
 
@@ -196,6 +197,15 @@ def incident_in(
     return walk(
         incident, state, by=by, at=detected_at, assumption=assumption, skip_kinds=skip_kinds
     )
+
+
+def decide_while_held(incident: Incident) -> Incident:
+    """Walk `incident` to review and decide to reopen it while a second open incident of its
+    agent holds the agent suspended: it stays in review, decided (decided_at set), its
+    `reopened` event waiting for the hold to lift."""
+    held = walk(incident, "in_review")
+    incident_in("contained", version=held.pact_version)
+    return walk(held, "recovered")
 
 
 def load_history(document: dict[str, Any]) -> list[Incident]:

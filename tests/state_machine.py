@@ -2,10 +2,9 @@
 events say when `transitions.advance` is folded over them.
 
 So every incident the suite builds, through the steps, the reviews actions, the importer, the
-demo data or a builder, is held to the one transition table. A test that corrupts an incident on
-purpose (a tampered chain, a column written behind the lifecycle's back) marks itself with
-`@pytest.mark.columns_off_record`; the modules in BUILT_BY_HAND still set columns or write events
-directly in their setup and are left out until they build through `tests/builders.py`.
+demo data, a builder or the bulk rows of the page tests, is held to the one transition table. Only
+a test that corrupts an incident on purpose (a tampered chain, a column written behind the
+lifecycle's back) marks itself with `@pytest.mark.columns_off_record`.
 """
 
 from __future__ import annotations
@@ -14,24 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-# Modules whose setup writes events or columns behind the lifecycle (or takes the database
-# down): shrink this list as they move to tests/builders.py.
-BUILT_BY_HAND = frozenset(
-    {
-        "tests/core/test_healthz.py",
-        "tests/incidents/test_chain.py",
-        "tests/incidents/test_views_detail.py",
-        "tests/incidents/test_views_list.py",
-        "tests/metrics/test_command.py",
-        "tests/metrics/test_compute.py",
-        "tests/metrics/test_facts.py",
-        "tests/metrics/test_tasks.py",
-        "tests/metrics/test_trust.py",
-        "tests/metrics/test_views.py",
-        "tests/metrics/test_worker.py",
-        "tests/metrics/test_browser.py",
-    }
-)
 DB_FIXTURES = ("db", "transactional_db", "live_server", "django_db_reset_sequences")
 # The columns `advance` sets; evidence_completeness also needs the pact and is checked by the
 # importer's own tests.
@@ -83,8 +64,7 @@ def _incident_columns_follow_events(request: pytest.FixtureRequest) -> Iterator[
     uses_db = request.node.get_closest_marker("django_db") is not None or any(
         name in request.fixturenames for name in DB_FIXTURES
     )
-    by_hand = request.node.nodeid.split("::")[0] in BUILT_BY_HAND
-    if not uses_db or by_hand or request.node.get_closest_marker("columns_off_record"):
+    if not uses_db or request.node.get_closest_marker("columns_off_record"):
         yield
         return
     # Requested from here, the database is torn down after this check runs.

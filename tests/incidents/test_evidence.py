@@ -165,7 +165,6 @@ def test_a_file_named_like_html_is_kept_as_inert_bytes_under_its_hash(settings):
     assert (Path(settings.MEDIA_ROOT) / item.storage_path).stat().st_mode & 0o111 == 0
 
 
-@pytest.mark.columns_off_record  # a decision set by hand
 def test_evidence_after_the_decision_is_accepted_and_marked_late(settings):
     incident = walk(incident_in("repaired"), "recovered")
     item = add(incident, upload=upload(b"late bytes"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from tests.builders import decide_while_held
 from tests.factories import AgentFactory, make_pact_version
 from tests.incidents.backend_helpers import fresh, incident_in
 from trustdesk.incidents import ownership
@@ -52,7 +53,6 @@ def test_closing_a_duplicate_keeps_the_scope_while_the_original_holds_it(manager
     }
 
 
-@pytest.mark.columns_off_record  # a decision time set by hand
 def test_closing_is_refused_after_a_decision_for_other_roles_and_without_reasons(
     manager, make_user
 ):
@@ -63,7 +63,7 @@ def test_closing_is_refused_after_a_decision_for_other_roles_and_without_reasons
         close(inc, manager, "duplicate")
     with pytest.raises(GateError, match="Explain"):
         close(inc, manager, explanation=" ")
-    Incident.objects.filter(pk=inc.pk).update(decided_at=timezone.now())
+    inc = decide_while_held(inc)
     with pytest.raises(GateError, match="recovery decision"):
         close(inc, manager)
     assert not Event.objects.filter(incident=inc, type="closed_not_incident").exists()
@@ -97,11 +97,9 @@ def test_risk_reclassifies_before_a_decision_and_the_first_time_stays(make_user)
     )
 
 
-@pytest.mark.columns_off_record  # a decision time set by hand
 def test_after_a_decision_only_an_upheld_dispute_opens_reclassification(make_user):
     risk = make_user("risk")
-    inc = incident_in("repaired")
-    Incident.objects.filter(pk=inc.pk).update(decided_at=timezone.now())
+    inc = decide_while_held(incident_in("repaired"))
     with pytest.raises(GateError, match="dispute is upheld"):
         reclassify(inc, risk)
     Dispute.objects.create(
@@ -134,7 +132,6 @@ def test_roles_have_one_lead_and_many_responders(make_user):
     assert IncidentRole.objects.count() == 3
 
 
-@pytest.mark.columns_off_record  # a decision time set by hand
 def test_action_items_record_only_changes_and_late_ones_are_marked(make_user):
     owner = make_user("operator")
     inc = incident_in("classified")
@@ -147,7 +144,7 @@ def test_action_items_record_only_changes_and_late_ones_are_marked(make_user):
     ownership.update_action_item(item, by=None, status="wont_do", reason="Superseded by T-2")
     last = Event.objects.filter(incident=inc).order_by("-seq").first()
     assert last.data == {"action": 1, "status": "wont_do", "reason": "Superseded by T-2"}
-    Incident.objects.filter(pk=inc.pk).update(decided_at=timezone.now())
-    late = ownership.add_action_item(fresh(inc), by=None, title="Write the postmortem")
+    inc = decide_while_held(inc)
+    late = ownership.add_action_item(inc, by=None, title="Write the postmortem")
     assert (late.number, late.late) == (2, True)
     assert ActionItem.objects.filter(incident=inc).count() == 2

@@ -28,7 +28,6 @@ def test_every_state_is_reached_by_some_event_and_closed_states_end_the_table():
     assert set(STATE_AFTER.values()) == set(State.values)
 
 
-@pytest.mark.columns_off_record
 def test_the_demo_data_columns_are_the_fold_of_their_events():
     call_command("seed_demo", stdout=io.StringIO())
     states = set(Incident.objects.values_list("state", flat=True))

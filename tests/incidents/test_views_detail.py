@@ -4,12 +4,15 @@ the evidence download, and a fixed query budget whatever the number of events.""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from tests.factories import make_incident
+from tests.builders import incident_in
+from tests.factories import make_incident, make_pact_version
 from tests.incidents.ui_helpers import (
     ALL_ROLES,
     bulk_incidents,
@@ -19,7 +22,7 @@ from tests.incidents.ui_helpers import (
     upload,
 )
 from trustdesk.incidents import lifecycle
-from trustdesk.incidents.models import Evidence, Incident
+from trustdesk.incidents.models import Evidence
 
 pytestmark = pytest.mark.django_db
 __all__ = ["evidence_media"]  # the fixture, used by name below
@@ -196,8 +199,10 @@ def test_user_text_is_escaped_everywhere(client_for, evidence_media):
 
 
 def test_a_recurrence_is_flagged(client_for):
-    earlier, later = bulk_incidents(2, events_each=2, states=["recovered", "classified"])
-    Incident.objects.filter(pk=later.pk).update(recurrence_of=earlier, assumption="authority")
+    version = make_pact_version()
+    earlier = incident_in("recovered", version=version, detected_at=timezone.now() - timedelta(3))
+    later = incident_in("classified", version=version, detected_at=timezone.now() - timedelta(1))
+    assert later.recurrence_of == earlier  # classifying it found the reopened one
     body = page(client_for("viewer"), later)
     assert "Recurrence." in body and f"/incidents/{earlier.key}/" in body
     assert "the same structural weakness survived" in body

@@ -2,7 +2,9 @@
 
 `bulk_incidents` writes rows directly with bulk_create: the list and page tests only read, and
 a thousand incidents of thirty events each must be created in seconds. The chains it writes are
-real (hashes computed as the lifecycle computes them), so the page's chain badge can verify them.
+real (hashes computed as the lifecycle computes them), so the page's chain badge can verify them,
+and each incident's columns are the fold of its events (`transitions.fold`), as the importer
+derives them, so the suite's column check holds them like any other incident.
 """
 
 from __future__ import annotations
@@ -20,11 +22,36 @@ from trustdesk.core.canonical import ZERO_HASH, to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, VIEWER
 from trustdesk.incidents.chain import canonical_event, event_hash
 from trustdesk.incidents.models import STATE_ORDER, Event, Incident
+from trustdesk.incidents.transitions import fold
 
 ALL_ROLES = (OPERATOR, INCIDENT_MANAGER, RISK, VIEWER)
 WORKERS = (OPERATOR, INCIDENT_MANAGER)
 NOT_WORKERS = (RISK, VIEWER)
 ASSUMPTIONS = ("authority", "tool_use", "capability", "data_handling")
+
+
+def steps_to(state: str, assumption: str) -> list[tuple[str, dict]]:
+    """The events after `detected` that bring an incident to `state`, with the data the steps
+    write: what `bulk_incidents` chains, so that its columns can be folded from them."""
+    if state == "closed_not_incident":
+        reason = {"reason": "false_positive", "duplicate_of": None, "explanation": "A test."}
+        return [("closed_not_incident", reason)]
+    classified = {"assumption": assumption, "statement": "What broke.", "clauses": []}
+    steps = [
+        ("contained", {"action": "suspend", "scope_after": "suspended"}),
+        ("evidence_preserved", {"acknowledged_gaps": [], "reason": ""}),
+        ("classified", classified),
+        ("repaired", {"summary": "Approval check enforced.", "reference": ""}),
+        ("review_requested", {}),
+    ]
+    if state not in ("recovered", "closed_restricted"):
+        return steps[: STATE_ORDER.index(state)]
+    decision = "reopen_partial" if state == "recovered" else "keep_restricted"
+    decided = {"decision": decision, "scope_after": "restricted", "rationale": "Because."}
+    outcome = ("reopened", {"scope_after": "restricted"})
+    if state == "closed_restricted":
+        outcome = ("closed", {"outcome": decision})
+    return [*steps, ("decision_recorded", {**decided, "override": False}), outcome]
 
 
 def bulk_incidents(
@@ -37,7 +64,8 @@ def bulk_incidents(
     title: str = "Bulk incident",
     tamper_seq: int | None = None,
 ) -> list[Incident]:
-    """`count` incidents, each with a valid chain of `events_each` events (detected, then notes).
+    """`count` incidents, each with a valid chain of at least `events_each` events: detected,
+    the steps to its state (`steps_to`), then notes.
 
     States, severities and agents cycle; classified-or-later incidents get an assumption class.
     `tamper_seq` writes that event's data differently from what was hashed (a broken link).
@@ -53,11 +81,14 @@ def bulk_incidents(
         number = start + i
         key = f"INC-{number}"
         detected = now - timedelta(days=1, minutes=i)
+        steps = [("detected", {}), *steps_to(state, ASSUMPTIONS[i % len(ASSUMPTIONS)])]
+        steps += [
+            ("note", {"text": f"Note {seq} on {key}", "internal": seq % 2 == 0})
+            for seq in range(len(steps) + 1, events_each + 1)
+        ]
         prev, chain = ZERO_HASH, []
-        for seq in range(1, events_each + 1):
-            etype = "detected" if seq == 1 else "note"
-            data = {} if seq == 1 else {"text": f"Note {seq} on {key}", "internal": seq % 2 == 0}
-            data = to_canonical_value(data)
+        for seq, (etype, raw) in enumerate(steps, start=1):
+            data = to_canonical_value(raw)
             at = detected + timedelta(seconds=seq)
             canonical = canonical_event(
                 incident_key=key, seq=seq, type=etype, at=at, by="bulk", data=data
@@ -78,22 +109,18 @@ def bulk_incidents(
                 }
             )
             prev = digest
-        classified = STATE_ORDER.index(state) >= STATE_ORDER.index("classified")
-        incidents.append(
-            Incident(
-                number=number,
-                key=key,
-                agent=agent,
-                title=f"{title} {number}",
-                severity=severity,
-                state=state,
-                assumption=ASSUMPTIONS[i % len(ASSUMPTIONS)] if classified else "",
-                detected_at=detected,
-                version=events_each,
-                event_count=events_each,
-                last_hash=prev,
-            )
+        incident = Incident(
+            number=number,
+            key=key,
+            agent=agent,
+            title=f"{title} {number}",
+            severity=severity,
+            version=len(chain),
+            event_count=len(chain),
+            last_hash=prev,
         )
+        fold(incident, chain)
+        incidents.append(incident)
         chains.append(chain)
     created = Incident.objects.bulk_create(incidents, batch_size=500)
     Event.objects.bulk_create(

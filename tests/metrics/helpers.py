@@ -1,5 +1,6 @@
 """Build incident histories for metric tests: events appended through the lifecycle primitives
-(`append_event` inside `locked_incident`) with explicit times, as an import would replay them."""
+(`append_event` inside `locked_incident`) with explicit times, and the incident's columns derived
+from them, as the importer replays a history."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.factories import AgentFactory, make_pact_version
-from trustdesk.incidents.journal import append_event, locked_incident, open_incident
+from trustdesk.incidents.exchange import derive_fields
+from trustdesk.incidents.journal import (
+    append_event,
+    locked_incident,
+    open_incident,
+    sync_caller_copy,
+)
 from trustdesk.incidents.models import Event, Incident
 
 
@@ -60,11 +67,14 @@ def new_incident(version, detected: datetime, *, severity: str = "sev2", title: 
 
 
 def record(incident: Incident, *events: tuple[str, datetime, dict[str, Any], str]) -> list[Event]:
-    """Append (type, at, data, by) events in order; returns the Event rows (with their seq)."""
+    """Append (type, at, data, by) events in order and derive the incident's columns from its
+    whole history with the importer's rule; returns the Event rows (with their seq)."""
     out = []
     with locked_incident(incident) as locked:
         for type_, at, data, by in events:
             out.append(append_event(locked, type=type_, by=None, by_name=by, data=data, at=at))
+        locked.save(update_fields=derive_fields(locked, list(locked.events.order_by("seq"))))
+    sync_caller_copy(incident, locked)
     return out
 
 

@@ -16,13 +16,12 @@ from tests.metrics.helpers import (
     new_incident,
     plus,
     record,
+    reopened,
     utc,
 )
 from trustdesk.incidents.models import Incident
 from trustdesk.metrics.management.commands.metrics import parse_when
 from trustdesk.pacts.models import Agent
-
-pytestmark = pytest.mark.django_db
 
 
 def run(*args: str) -> dict:
@@ -32,7 +31,7 @@ def run(*args: str) -> dict:
 
 
 @pytest.fixture
-def two_incidents():
+def two_incidents(db):
     agent, v = agent_with_pact("cmd-agent")
     first = new_incident(v, utc(2026, 3, 1, 10))
     record(first, contained(plus(utc(2026, 3, 1, 10), minutes=7)))
@@ -103,6 +102,7 @@ def test_an_agent_filter_by_key(two_incidents):
     assert other["time_to_containment"] == {"p50": None, "p90": None, "count": 0, "uncontained": 1}
 
 
+@pytest.mark.django_db  # the agent key is looked up
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -142,7 +142,7 @@ def test_the_text_output_names_every_metric(two_incidents):
 def test_counts_now_ignore_the_window_and_follow_the_agent(two_incidents):
     agent, v = two_incidents
     closed = Incident.objects.order_by("pk").first()
-    Incident.objects.filter(pk=closed.pk).update(state="recovered")
+    record(closed, reopened(plus(utc(2026, 3, 1, 10), hours=1)))
     Agent.objects.filter(pk=agent.pk).update(scope="restricted")
     other, _ = agent_with_pact("stale-one", last_reviewed=date.today() - timedelta(days=400))
     data = run("--from", "2030-01-01")

@@ -17,7 +17,7 @@ from tests.metrics.helpers import (
     record,
     utc,
 )
-from trustdesk.incidents.journal import append_event, locked_incident, schedule_metrics_refresh
+from trustdesk.incidents.journal import schedule_metrics_refresh
 from trustdesk.metrics import refresh, tasks
 from trustdesk.metrics.models import OVERALL, MetricSnapshot, RefreshRequest, TrustScore
 from trustdesk.pacts.models import Agent
@@ -86,16 +86,9 @@ def test_an_event_refreshes_its_agents_snapshot_in_process(
     a, _ = two_agents
     refresh.recompute_all(now=NOW)
     incident = a.incidents.order_by("detected_at").last()
-    with django_capture_on_commit_callbacks(execute=True), locked_incident(incident) as locked:
-        append_event(
-            locked,
-            type="classified",
-            by=None,
-            by_name="ana",
-            data=classified("drift", NOW)[2],
-            at=plus(NOW, minutes=-30),
-        )
-        schedule_metrics_refresh(locked)
+    with django_capture_on_commit_callbacks(execute=True):
+        record(incident, classified("drift", plus(NOW, minutes=-30)))
+        schedule_metrics_refresh(incident)
     # computed now (26 Nov or later): the 90-day window holds both incidents
     snap = MetricSnapshot.objects.get(scope="snap-a", window="90d")
     assert snap.data["time_to_classification"]["count"] == 1

@@ -125,9 +125,6 @@ def test_recovery_quality_and_stale_pacts_lower_the_score():
         classified("drift", now - timedelta(days=10, hours=-1)),
         reopened(now - timedelta(days=9)),
     )
-    from trustdesk.incidents.models import Incident
-
-    Incident.objects.filter(pk__in=[first.pk, second.pk]).update(state="recovered")
     score = score_of(agent)
     parts = components(score)
     # both reopened without a change (-10), the second recurs (1 of 2 classified: -5)

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import wait_for
-from tests.metrics.helpers import agent_with_pact, contained, new_incident, plus
-from trustdesk.incidents.journal import append_event, locked_incident, schedule_metrics_refresh
+from tests.metrics.helpers import agent_with_pact, contained, new_incident, plus, record
+from trustdesk.incidents.journal import schedule_metrics_refresh
 from trustdesk.metrics.models import OVERALL, MetricSnapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -25,10 +25,8 @@ def test_an_event_enqueued_through_redis_updates_the_agents_snapshot(celery_work
     assert snap.data["incident_count"] == 1
     assert snap.data["time_to_containment"]["count"] == 0
 
-    with locked_incident(incident) as locked:
-        type_, at, data, by = contained(plus(detected, minutes=5))
-        append_event(locked, type=type_, by=None, by_name=by, data=data, at=at)
-        schedule_metrics_refresh(locked)
+    record(incident, contained(plus(detected, minutes=5)))
+    schedule_metrics_refresh(incident)  # as the step would, after its commit
 
     def contained_seen():
         s = _snapshot("worker-agent")

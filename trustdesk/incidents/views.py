@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Count
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -76,6 +75,7 @@ from trustdesk.incidents.ownership_views import (
     operating_model_changes,
     ownership_panel_context,
 )
+from trustdesk.incidents.state_counts import counts_by_state
 from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
@@ -97,13 +97,10 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET, user=request.user)
     filtered = form.filter(Incident.objects.all())
     incidents = form.order(filtered).select_related("agent", "pact_version")
-    # Counts per state under every filter except the state itself, in one GROUP BY.
-    by_state = dict(
-        form.filter(Incident.objects.all(), skip_state=True)
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("*"))  # count(*): an index-only scan on state
-        .values_list("state", "n")
+    # Counts per state under every filter except the state itself, in one query.
+    by_state = counts_by_state(
+        form.filter(Incident.objects.all(), skip_state=True),
+        every_incident=not set(form.values()) - {"state", "sort"},
     )
     chosen_state = form.values().get("state", "")
     # The list's own count is one of those (or their sum): no second COUNT query.
