@@ -18,10 +18,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core import hooks
+from trustdesk.core import hooks, pages
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.errors import Refused
 from trustdesk.core.pages import (
@@ -412,18 +412,15 @@ def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One form of the incident page: the URL it posts to, who may post, its form, and what it
-    runs with the form's input (`run(incident, data, by=, form=, target=)`).
+class Step(pages.Step):
+    """One form of the incident page (a row of its step table, posted below incidents/<key>/):
+    its form, and what it runs with the form's input (`run(incident, data, by=, form=, target=)`).
 
     A number in the route (`pk`, `number`) names the `target` the step acts on and fills the
     `slot` (the form's place on the page, e.g. "resolve-{pk}") and the form's `prefix` (the slot
     unless told). `form_kwargs(incident)` is what the form needs besides its input; a versioned
     form is given the incident."""
 
-    name: str  # the URL name
-    route: str  # below incidents/<key>/
-    permission: str
     slot: str
     form: type[Form]
     run: Callable[..., Any]
@@ -432,16 +429,8 @@ class Step:
     form_kwargs: Callable[[Incident], dict[str, Any]] | None = None
     target: Callable[[Incident, int], Any] | None = None
 
-    def view(self) -> Callable[..., HttpResponse]:
-        """The step's view, with its method and role checks."""
-
-        @require_POST
-        @permission_required(self.permission)
-        def step_view(request: HttpRequest, key: str, **ids: int) -> HttpResponse:
-            return run_incident_step(request, key, self, ids)
-
-        step_view.__name__ = step_view.__qualname__ = self.name
-        return step_view
+    def respond(self, request: HttpRequest, key: str, **ids: int) -> HttpResponse:
+        return run_incident_step(request, key, self, ids)
 
     def bind(self, incident: Incident, ids: dict[str, int], data: Any, files: Any = None) -> Form:
         """The step's form for `incident`, bound to `data`."""

@@ -62,7 +62,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from trustdesk.incidents.models import Event, Incident
 from trustdesk.metrics.models import IncidentFacts
@@ -496,6 +496,12 @@ def _facts_ctes(
     agent_sql = " AND x.agent_id = %s" if agent_id is not None else ""
     agent_params: list[Any] = [agent_id] if agent_id is not None else []
     fact_cols = ", ".join(f"x.{c}" for c in _FACT_COLUMNS[1:])
+    # Only the scope's own not-incidents: one agent's refresh does not read the others'.
+    notinc_agent = (
+        f" AND incident_id IN (SELECT id FROM {_T_INCIDENT} WHERE agent_id = %s)"
+        if agent_id is not None
+        else ""
+    )
 
     # Which kinds each pact version requires, worked out once per version (there are few).
     version_flags = ",\n    ".join(
@@ -522,7 +528,7 @@ ver AS MATERIALIZED (
 {_computed_facts_cte(d)},
 -- Incidents closed as not an incident are in no metric's population.
 notinc AS MATERIALIZED (
-  SELECT incident_id FROM {_T_EVENT} WHERE type = '{NOT_AN_INCIDENT}'
+  SELECT incident_id FROM {_T_EVENT} WHERE type = '{NOT_AN_INCIDENT}'{notinc_agent}
 ),
 allf AS NOT MATERIALIZED (
   SELECT x.incident_id AS id, {fact_cols}, x.recurrent FROM {_T_FACTS} x
@@ -555,6 +561,7 @@ facts AS (
 )"""
     params: list[Any] = [
         *stale_params,
+        *agent_params,  # notinc
         *agent_params,  # allf, from the table
         *agent_params,  # allf, computed
         *window_params,  # facts
@@ -818,8 +825,18 @@ def unclassified_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
     """Incidents with no `classified` event in their log (whatever their state), except those
     closed as not an incident."""
     classified = Event.objects.filter(incident=OuterRef("pk"), type="classified")
-    qs = Incident.objects.filter(~Exists(classified)).exclude(state=NOT_AN_INCIDENT)
-    return qs if agent_id is None else qs.filter(agent_id=agent_id)
+    if agent_id is None:
+        return Incident.objects.filter(~Exists(classified)).exclude(state=NOT_AN_INCIDENT)
+    # One agent's incidents: one index probe each, as a scalar subquery (PostgreSQL turns NOT
+    # EXISTS into an anti-join that reads the `classified` events of every agent, which would
+    # make one agent's refresh grow with all the others' data).
+    first = Subquery(classified.order_by().values("incident")[:1])  # in the (type, incident) index
+    return (
+        Incident.objects.filter(agent_id=agent_id)
+        .alias(classified_event=first)
+        .filter(classified_event__isnull=True)
+        .exclude(state=NOT_AN_INCIDENT)
+    )
 
 
 def stale_pact_versions(agent_id: int | None = None, today: date | None = None):
