@@ -464,3 +464,19 @@ class LogNode(models.Model):
 
     def __str__(self) -> str:
         return f"node {self.level}/{self.position}"
+
+
+class StateCount(models.Model):
+    """Part of the number of incidents in one state: the sum of a state's rows is its count.
+
+    Kept on PostgreSQL by a trigger on the incidents table, in the same transaction as every
+    insert, change of state and delete (incidents/state_counts.py), so the list's per-state
+    counts are read from a few rows instead of counting every incident. A state has several
+    rows so that concurrent changes never wait on each other's row.
+    """
+
+    state = models.CharField(max_length=40)
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.n:+d}"

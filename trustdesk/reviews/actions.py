@@ -69,6 +69,7 @@ from trustdesk.reviews.models import (
     ReentryCondition,
     ReviewMeeting,
     SignOff,
+    WriteOnceModel,
 )
 
 # Who may do what (docs/design.md section 10); the forms and panels list them.
@@ -118,6 +119,12 @@ def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
             f"{incident.key} is {incident.get_state_display().lower()}; "
             f"{doing} is only possible while it is open."
         )
+
+
+def _row_of(event: Event, model: type[WriteOnceModel], **fields: Any) -> Any:
+    """Write the row that `event` describes, live or imported: its person, time and event are
+    the event's (operating-model changes, sign-offs and attestations)."""
+    return model.objects.create(by=event.actor, at=event.at, event=event, **fields)
 
 
 def schedule_condition_recheck(incident_id: int) -> None:
@@ -183,14 +190,13 @@ def add_operating_model_change(
             at=at,
             error=ReviewError,
         )
-        return OperatingModelChange.objects.create(
+        return _row_of(
+            event,
+            OperatingModelChange,
             incident=inc,
             kind=kind,
             summary=summary,
             pact_version=pact_version,
-            by=by,
-            at=event.at,
-            event=event,
         )
 
 
@@ -265,9 +271,7 @@ def sign_off_incident(
         event = append_step(
             inc, problems, type=EventType.SIGNED_OFF, by=by, data=data, at=at, error=ReviewError
         )
-        return SignOff.objects.create(
-            incident=inc, by=by, role=role, comment=comment, at=event.at, event=event
-        )
+        return _row_of(event, SignOff, incident=inc, role=role, comment=comment)
 
 
 # ---------------------------------------------------------------- request review
@@ -573,13 +577,8 @@ def attest(
         event = append_step(
             inc, problems, type=EventType.ATTESTED, by=by, data=data, at=at, error=ReviewError
         )
-        return Attestation.objects.create(
-            decision=record,
-            by=by,
-            can_explain=can_explain,
-            comment=comment,
-            at=event.at,
-            event=event,
+        return _row_of(
+            event, Attestation, decision=record, can_explain=can_explain, comment=comment
         )
 
 
@@ -762,14 +761,13 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
             ):
                 counts["skipped"] += 1
                 continue
-            OperatingModelChange.objects.create(
+            _row_of(
+                ev,
+                OperatingModelChange,
                 incident=incident,
                 kind=kind,
                 summary=d.get("summary", ""),
                 pact_version=version,
-                by=ev.actor,
-                at=ev.at,
-                event=ev,
             )
             counts["changes"] += 1
         elif ev.type == EventType.REENTRY_CONDITION_SET:
@@ -820,13 +818,9 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
             ):
                 counts["skipped"] += 1
                 continue
-            Attestation.objects.create(
-                decision=decision,
-                by=ev.actor,
-                can_explain=d["can_explain"],
-                comment=d.get("comment", ""),
-                at=ev.at,
-                event=ev,
+            comment = d.get("comment", "")
+            _row_of(
+                ev, Attestation, decision=decision, can_explain=d["can_explain"], comment=comment
             )
             counts["attestations"] += 1
         elif ev.type == EventType.SIGNED_OFF:
