@@ -2,6 +2,22 @@ from django.conf import settings
 from django.db import models
 
 
+def user_reference(*, optional: bool = False) -> models.ForeignKey:
+    """A foreign key naming the person who did something (or, for a message, received it).
+
+    PROTECT, since a person named on a record is deactivated, never deleted; no reverse accessor
+    (related_name "+"), since nothing reads these rows from the user's side. `optional` when the
+    system (a command, a task, the importer) may do it too, or nobody has yet.
+    """
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=optional,
+        blank=optional,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+
 class WorkerHeartbeat(models.Model):
     """Written by a beat task; /healthz and the pages show its age to tell if workers run."""
 

@@ -448,14 +448,20 @@ def _store_recurrence(d: _Dialect, cursor, agent_ids: Sequence[int]) -> None:
   SELECT e.incident_id FROM {_T_EVENT} e JOIN {_T_FACTS} f ON f.incident_id = e.incident_id
   WHERE e.type = '{NOT_AN_INCIDENT}' AND f.agent_id IN ({marks})
 ),
-mine AS (
+mine AS MATERIALIZED (
   SELECT f.incident_id AS id, f.agent_id, f.assumption, f.detected_at, f.reopened_at,
+    f.recurrent AS stored,
     CASE WHEN f.assumption IS NOT NULL AND f.incident_id NOT IN (SELECT incident_id FROM notinc)
          THEN 1 ELSE 0 END AS eligible
   FROM {_T_FACTS} f WHERE f.agent_id IN ({marks})
-),{_recurrence_ctes(d, "mine")}
-UPDATE {_T_FACTS} SET recurrent = recurrence.recurrent FROM recurrence
-WHERE {_T_FACTS}.incident_id = recurrence.id AND {_T_FACTS}.recurrent <> recurrence.recurrent""",
+),{_recurrence_ctes(d, "mine")},
+-- Only the rows whose value moves are written (few, usually), found by one join of the two sets.
+moved AS MATERIALIZED (
+  SELECT r.id, r.recurrent FROM recurrence r JOIN mine m ON m.id = r.id
+  WHERE m.stored <> r.recurrent
+)
+UPDATE {_T_FACTS} SET recurrent = moved.recurrent FROM moved
+WHERE {_T_FACTS}.incident_id = moved.id""",
         [*agent_ids, *agent_ids],
     )
 
