@@ -22,7 +22,7 @@ class ShareLinkForm(forms.Form):
         help_text="The buyer sees these agents' active pacts, incidents and metrics.",
     )
     incident_keys = forms.CharField(
-        label="Only these incidents (optional)",
+        label="Only these incidents",
         required=False,
         max_length=2000,
         help_text="Incident keys separated by commas or spaces, e.g. INC-3, INC-7. "

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import wants_partial
+from trustdesk.core.pages import page_number, paginate, wants_partial
 from trustdesk.core.roles import (
     can,
     roles_for,
@@ -52,6 +52,7 @@ TITLES = {
     "restricted_agents": "Restricted agents",
 }
 WINDOW_LABELS = dict(WINDOW_CHOICES)
+NOUNS = {"incidents": "incident", "pacts": "pact version", "agents": "agent"}  # by drill-down kind
 
 
 def _dashboard_context(request: HttpRequest) -> dict:
@@ -195,9 +196,6 @@ def metrics_drilldown(request: HttpRequest, metric: str) -> HttpResponse:
     part = form.cleaned_data["part"]
     window_key = form.cleaned_data["window"]
     csv_export = form.cleaned_data["format"] == "csv"
-    page_number = form.cleaned_data["page"] or 1
-    limit = EXPORT_LIMIT if csv_export else PAGE_SIZE
-    offset = 0 if csv_export else (page_number - 1) * PAGE_SIZE
     context.update(
         {
             "part": part,
@@ -216,13 +214,12 @@ def metrics_drilldown(request: HttpRequest, metric: str) -> HttpResponse:
         }
     )
     agent_id = agent.pk if agent else None
+    # An export is one page of every row (up to EXPORT_LIMIT), whatever page was shown.
+    per_page, number = (EXPORT_LIMIT, 1) if csv_export else (PAGE_SIZE, page_number(request))
     if metric in compute.DRILLDOWN:
         window, snapshot = _window_of(window_key, board.scope_key(agent_key), now)
-        total, rows = compute.drilldown_rows(
-            metric, part, window=window, agent_id=agent_id, limit=limit, offset=offset
-        )
-        by_id = Incident.objects.select_related("agent").in_bulk([pk for pk, _ in rows])
-        items = [(by_id[pk], value, _href(by_id[pk])) for pk, value in rows if pk in by_id]
+        first = ((number - 1) * per_page, per_page)
+        rows = _FactRows(metric, part, window=window, agent_id=agent_id, first=first)
         context.update(
             {
                 "window": window,
@@ -231,29 +228,61 @@ def metrics_drilldown(request: HttpRequest, metric: str) -> HttpResponse:
             }
         )
     else:
-        qs, kind = _count_queryset(metric, agent_id)
-        page = Paginator(qs, limit).get_page(1 if csv_export else page_number)
-        total = page.paginator.count
-        items = [(obj, None, _href(obj)) for obj in page.object_list]
-        offset = (page.number - 1) * limit
-        context["kind"] = kind
-    pages = max(1, -(-total // PAGE_SIZE))
+        rows, context["kind"] = _count_queryset(metric, agent_id)
+    page = (
+        Paginator(rows, per_page).get_page(number)
+        if csv_export
+        else paginate(request, rows, per_page)
+    )
+    context["noun"] = NOUNS[context["kind"]]
+    pairs = page.object_list if context["windowed"] else [(obj, None) for obj in page.object_list]
     context.update(
         {
-            "items": items,
-            "total": total,
-            "page_number": page_number,
-            "pages": pages,
-            "first_index": offset + 1 if items else 0,
-            "last_index": offset + len(items),
-            "prev_url": _page_url(request, page_number - 1) if page_number > 1 else None,
-            "next_url": _page_url(request, page_number + 1) if page_number < pages else None,
-            "csv_url": _page_url(request, None, fmt="csv"),
+            "page": page,
+            "items": [(obj, value, _href(obj)) for obj, value in pairs],
+            "total": page.paginator.count,
+            "csv_url": _csv_url(request),
         }
     )
     if csv_export:
         return _drilldown_csv(context)
     return render(request, "metrics/drilldown.html", context)
+
+
+class _FactRows:
+    """The incidents behind a windowed figure, as (incident, value) newest first, for a
+    paginator. compute.drilldown_rows answers a page of rows and the total in one query: the
+    page the request asks for (`first`: offset, limit) is fetched when the paginator counts and
+    served again when it slices, so a page costs the queries it cost before the paginator."""
+
+    def __init__(
+        self,
+        metric: str,
+        part: str,
+        *,
+        window: compute.Window,
+        agent_id: int | None,
+        first: tuple[int, int],
+    ):
+        self.query = {"metric": metric, "part": part, "window": window, "agent_id": agent_id}
+        self.first = first
+        self.fetched: dict[int, tuple[int, int, list]] = {}  # offset: (limit, total, rows)
+
+    def _fetch(self, offset: int, limit: int) -> tuple[int, list]:
+        kept = self.fetched.get(offset)
+        if kept is None or kept[0] < limit:
+            total, rows = compute.drilldown_rows(**self.query, limit=limit, offset=offset)
+            kept = self.fetched[offset] = (limit, total, rows)
+        return kept[1], kept[2][:limit]
+
+    def count(self) -> int:
+        return self._fetch(*self.first)[0]
+
+    def __getitem__(self, part: slice) -> list[tuple[Incident, float | None]]:
+        offset = part.start or 0
+        _, rows = self._fetch(offset, part.stop - offset)
+        by_id = Incident.objects.select_related("agent").in_bulk([pk for pk, _ in rows])
+        return [(by_id[pk], value) for pk, value in rows if pk in by_id]
 
 
 def _href(obj) -> str | None:
@@ -289,14 +318,12 @@ def _count_queryset(metric: str, agent_id: int | None):
     return compute.restricted_agents(agent_id).order_by("key"), "agents"
 
 
-def _page_url(request: HttpRequest, page: int | None, fmt: str | None = None) -> str:
+def _csv_url(request: HttpRequest) -> str:
+    """This drill-down as CSV: every row, whatever page is shown."""
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
-    if page:
-        query["page"] = str(page)
-    if fmt:
-        query["format"] = fmt
+    query["format"] = "csv"
     return f"{request.path}?{query.urlencode()}"
 
 

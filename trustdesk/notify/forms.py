@@ -46,4 +46,4 @@ class ChannelForm(forms.Form):
 
 
 class DisableForm(forms.Form):
-    reason = forms.CharField(label="Why", max_length=500, required=False)
+    reason = forms.CharField(label="Why disable it", max_length=500, required=False)

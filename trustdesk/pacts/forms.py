@@ -102,7 +102,11 @@ class DocumentForm(forms.Form):
         strip=False,  # stripping would shift the line numbers in the problems
         widget=forms.Textarea(attrs={"class": "code", "rows": 24, "spellcheck": "false"}),
     )
-    file = forms.FileField(label="…or upload a file", required=False)
+    file = forms.FileField(
+        label="…or upload a file",
+        required=False,
+        help_text=".yaml, .yml or .json, up to 1 MB. One document per draft.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -116,6 +120,10 @@ class DocumentForm(forms.Form):
                 self.problems.append((path, message))
             else:
                 self.problems.append(("", problem))
+        # The problems are listed above the form, by path: the text points there.
+        self.fields["text"].widget.attrs.update(
+            {"aria-invalid": "true", "aria-describedby": "document-problems"}
+        )
         self.add_error(None, "The document has problems; nothing was saved.")
 
     def clean(self):
