@@ -325,7 +325,9 @@ def populate(n_incidents: int, *, seed: int = 7, n_agents: int = 20, days: int =
             agents.append(agent)
             versions.append((version, required))
             favourites.append(rng.sample(ASSUMPTIONS, 3))
-            weights.append(1 / (i + 1) ** 0.8)
+            # Agents come in groups of 20 with the same spread of sizes, so that more agents
+            # (a larger run) keep each agent about the size of its counterpart in a smaller one.
+            weights.append(1 / (i % 20 + 1) ** 0.8)
             evaluations = []
             for clause in version.clauses.all():
                 for h in range(0, 30 * 24, 6):
@@ -442,6 +444,10 @@ def populate(n_incidents: int, *, seed: int = 7, n_agents: int = 20, days: int =
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT MAX(id) FROM {table}))"
             )
+    from trustdesk.incidents.state_counts import rebuild_counts
+
+    with transaction.atomic():
+        rebuild_counts()  # the rows were copied with the counting trigger off
     inserted = time.monotonic()
     built = inserted - copy_seconds  # building and copying interleave: split by their times
     from trustdesk.incidents.tlog import index_unindexed_events
@@ -465,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="td_bench")
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--agents", type=int, default=20)
     args = parser.parse_args(argv)
     print(f"(re)creating {args.database} and migrating it ...", flush=True)
     recreate_database(args.database)
@@ -475,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
-    print(json.dumps(populate(args.incidents, seed=args.seed)))
+    print(json.dumps(populate(args.incidents, seed=args.seed, n_agents=args.agents)))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tests.incidents.backend_helpers import incident_in
@@ -11,13 +10,6 @@ from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Event, Evidence
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_(client):
-    user = get_user_model().objects.create_superuser("root", password="pw")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -30,26 +22,26 @@ def with_evidence():
     return incident, Event.objects.filter(incident=incident).last(), Evidence.objects.get()
 
 
-def test_admin_lists_and_shows_but_never_adds_changes_or_deletes(admin_client_, with_evidence):
+def test_admin_lists_and_shows_but_never_adds_changes_or_deletes(admin_client, with_evidence):
     incident, event, evidence = with_evidence
     for model, obj in (("incident", incident), ("event", event), ("evidence", evidence)):
         changelist = reverse(f"admin:incidents_{model}_changelist")
-        assert admin_client_.get(changelist).status_code == 200
+        assert admin_client.get(changelist).status_code == 200
         change = reverse(f"admin:incidents_{model}_change", args=[obj.pk])
-        assert admin_client_.get(change).status_code == 200  # a read-only view
-        assert admin_client_.post(change, {"description": "edited"}).status_code == 403
-        assert admin_client_.get(reverse(f"admin:incidents_{model}_add")).status_code == 403
+        assert admin_client.get(change).status_code == 200  # a read-only view
+        assert admin_client.post(change, {"description": "edited"}).status_code == 403
+        assert admin_client.get(reverse(f"admin:incidents_{model}_add")).status_code == 403
         delete = reverse(f"admin:incidents_{model}_delete", args=[obj.pk])
-        assert admin_client_.post(delete, {"post": "yes"}).status_code == 403
+        assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Event.objects.filter(incident=incident).count() == 3 and Evidence.objects.count() == 1
 
 
-def test_the_event_and_evidence_lists_show_the_start_of_each_hash(admin_client_, with_evidence):
+def test_the_event_and_evidence_lists_show_the_start_of_each_hash(admin_client, with_evidence):
     _, event, evidence = with_evidence
     for model, digest, header in (
         ("event", event.hash, "Hash"),
         ("evidence", evidence.sha256, "SHA-256"),
     ):
-        page = admin_client_.get(reverse(f"admin:incidents_{model}_changelist")).content.decode()
+        page = admin_client.get(reverse(f"admin:incidents_{model}_changelist")).content.decode()
         assert digest[:12] in page and digest not in page
         assert header in page

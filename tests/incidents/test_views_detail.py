@@ -335,3 +335,35 @@ def test_a_worked_incident_page_keeps_its_budget_as_notes_pile_up(
     with django_assert_max_num_queries(PAGE_BUDGET):
         body = page(client, incident)
     assert f"Chain verified · {fresh(incident).event_count} events" in body
+
+
+def test_the_page_reads_its_events_once_and_computes_the_gates_once(client_for, monkeypatch):
+    """The page, its ownership panel and the reviews panel share one read of the events and one
+    gate computation (docs/architecture.md, "Reads")."""
+    from tests.incidents.backend_helpers import advance
+    from trustdesk.incidents import views
+    from trustdesk.incidents.models import Event
+    from trustdesk.reviews import panels
+
+    incident = advance(make_incident(), "repaired")
+    client = client_for("operator")
+    computed = []
+
+    def counted(real):
+        def gate_status(*args, **kwargs):
+            computed.append(args[0])
+            return real(*args, **kwargs)
+
+        return gate_status
+
+    for module in (views, panels):
+        monkeypatch.setattr(module, "gate_status", counted(module.gate_status))
+    with CaptureQueriesContext(connection) as ctx:
+        page(client, incident)
+    event_reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if f'FROM "{Event._meta.db_table}"' in q["sql"] and q["sql"].startswith("SELECT")
+    ]
+    assert len(computed) == 1
+    assert len(event_reads) == 1

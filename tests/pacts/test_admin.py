@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tests.pacts.documents import valid_document
@@ -11,13 +10,6 @@ from trustdesk.pacts import actions
 from trustdesk.pacts.models import Clause, PactVersion
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    admin = get_user_model().objects.create_superuser("boss", password="pw-for-tests")
-    client.force_login(admin)
-    return client
 
 
 @pytest.fixture

@@ -8,11 +8,13 @@
 - `run_step` is the one step runner: call the action; on a refusal re-render the form with the
   user's input and status 422 (a refused step) or 409 (someone changed the record meanwhile); on
   success redirect, or answer the region for htmx.
+- `Step` is a row of a page's step table (a form the page posts), `step_urls` the table's URLs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -20,7 +22,10 @@ from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import URLPattern, path
+from django.views.decorators.http import require_POST
 
+from trustdesk.core.decorators import permission_required
 from trustdesk.core.errors import Refused
 
 MAX_PAGE = 1_000_000
@@ -125,3 +130,32 @@ def run_step(
             return on_success()
     status = refusal_status(refusal) if refusal is not None else 422
     return on_refused(form, refusal, 200 if wants_partial(request) else status)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A row of a page's step table: its URL name, its route below the page's URL, and the
+    action (core.roles.PERMISSIONS) whose roles may post. A table's own Step answers the POST
+    in `respond(request, **url_kwargs)`."""
+
+    name: str
+    route: str
+    permission: str
+
+    def respond(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        raise NotImplementedError
+
+
+def step_urls(prefix: str, steps: Iterable[Step]) -> list[URLPattern]:
+    """The URLs of a step table below `prefix`: POST only, for the roles of each step."""
+    return [path(prefix + step.route, _step_view(step), name=step.name) for step in steps]
+
+
+def _step_view(step: Step) -> Callable[..., HttpResponse]:
+    @require_POST
+    @permission_required(step.permission)
+    def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return step.respond(request, **kwargs)
+
+    view.__name__ = view.__qualname__ = step.name
+    return view

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from trustdesk.core.models import user_reference
 
 DEFAULT_LIFETIME = timedelta(days=14)
 MAX_LIFETIME = timedelta(days=90)
@@ -61,14 +62,10 @@ class ShareLink(models.Model):
     incidents = models.ManyToManyField("incidents.Incident", blank=True, related_name="+")
     expires_at = models.DateTimeField()
     include_evidence = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference()
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    revoked_by = user_reference(optional=True)
 
     objects = ShareLinkQuerySet.as_manager()
 

@@ -26,8 +26,9 @@ from django.views.decorators.http import (
 )
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core.attempts import attempt
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import paginate, show_problems, wants_partial
+from trustdesk.core.pages import paginate, render_page, wants_partial
 from trustdesk.core.proxy import client_ip
 from trustdesk.core.roles import can
 from trustdesk.diligence import buyer, ratelimit, signing
@@ -114,39 +115,34 @@ def diligence_index(request: HttpRequest) -> HttpResponse:
         "query": request.GET.copy(),
     }
     context["query"].pop("page", None)
-    template = "diligence/diligence_index.html"
-    if wants_partial(request):
-        template += "#link_list"
-    return render(request, template, context)
+    return render_page(request, "diligence/diligence_index.html", context, partial="link_list")
 
 
 @permission_required("share_links")
 @require_http_methods(["GET", "POST"])
 def share_link_new(request: HttpRequest) -> HttpResponse:
     form = ShareLinkForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            link, token = create_share_link(
-                by=request.user,
-                label=form.cleaned_data["label"],
-                agents=form.cleaned_data["agents"],
-                incidents=form.cleaned_data["incident_keys"],
-                expires_at=form.expires_at(),
-                include_evidence=form.cleaned_data["include_evidence"],
-            )
-        except DiligenceError as exc:
-            show_problems(form, exc)
-        else:
-            # The token is shown in this response and nowhere else: it is not stored, not put in
-            # the session, and the response may not be cached. (A reload re-posts the form and
-            # makes a second link, which is visible in the list and can be revoked.)
-            url = request.build_absolute_uri(reverse("buyer_view", args=[token]))
-            response = render(
-                request, "diligence/share_link_created.html", {"link": link, "url": url}
-            )
-            response["Cache-Control"] = "no-store"
-            return response
-    return render(request, "diligence/share_link_new.html", {"form": form})
+    made = attempt(
+        form,
+        lambda data: create_share_link(
+            by=request.user,
+            label=data["label"],
+            agents=data["agents"],
+            incidents=data["incident_keys"],
+            expires_at=form.expires_at(),
+            include_evidence=data["include_evidence"],
+        ),
+    )
+    if not made:
+        return render(request, "diligence/share_link_new.html", {"form": form})
+    # The token is shown in this response and nowhere else: it is not stored, not put in the
+    # session, and the response may not be cached. (A reload re-posts the form and makes a second
+    # link, which is visible in the list and can be revoked.)
+    link, token = made
+    url = request.build_absolute_uri(reverse("buyer_view", args=[token]))
+    response = render(request, "diligence/share_link_created.html", {"link": link, "url": url})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _link_for_page(pk: int) -> ShareLink:
@@ -229,15 +225,27 @@ def incident_bundle(request: HttpRequest, key: str) -> HttpResponse:
 # ------------------------------------------------------------------ the buyer view
 
 
+class LinkRefused(Exception):
+    """A share link that cannot be opened now; `response` says why (429, 404 or 410) and is what
+    `buyer_page` answers."""
+
+    def __init__(self, response: HttpResponse):
+        super().__init__(response.status_code)
+        self.response = response
+
+
 def buyer_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Public, read-only: GET/HEAD only (405 otherwise, CSRF is moot), never cached or indexed,
-    and the token never leaks through a Referer header."""
+    and the token never leaks through a Referer header. A LinkRefused is answered with its page."""
 
     @csrf_exempt
     @require_safe
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except LinkRefused as refused:
+            response = refused.response
         response["Cache-Control"] = "no-store, private"
         response["Referrer-Policy"] = "no-referrer"
         response["X-Robots-Tag"] = "noindex, nofollow"
@@ -253,38 +261,33 @@ def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
     return response
 
 
-def _open_link(request: HttpRequest, token: str, what: str) -> ShareLink | HttpResponse:
-    """The active link for `token`, after rate limits and logging; or the page to answer with."""
+def open_link(request: HttpRequest, token: str, what: str) -> ShareLink:
+    """The active link for `token`, after rate limits and logging `what` was read. Raises
+    LinkRefused otherwise; call it from a view decorated with `buyer_page`."""
     ip = client_ip(request)  # the socket address unless a trusted proxy header is configured
     hashed_ip = ip_hash(ip)
     if wait := ratelimit.hit("ip", hashed_ip):
-        return _too_many(request, wait)
+        raise LinkRefused(_too_many(request, wait))
     link = None
     if TOKEN_SHAPE.fullmatch(token):
         link = ShareLink.objects.filter(token_hash=token_hash(token)).first()
     if link is None:
-        return render(request, "diligence/buyer_not_found.html", status=404)
+        raise LinkRefused(render(request, "diligence/buyer_not_found.html", status=404))
     if wait := ratelimit.hit("link", str(link.pk)):
-        return _too_many(request, wait)
+        raise LinkRefused(_too_many(request, wait))
     user_agent = request.META.get("HTTP_USER_AGENT", "")
     status = link.status()
     if status != ShareLinkStatus.ACTIVE:
         record_view(link, ip=ip, user_agent=user_agent, what=f"refused: {status}")
-        return render(
-            request,
-            "diligence/buyer_gone.html",
-            {"status": status, "link": link},
-            status=410,
-        )
+        context = {"status": status, "link": link}
+        raise LinkRefused(render(request, "diligence/buyer_gone.html", context, status=410))
     record_view(link, ip=ip, user_agent=user_agent, what=what)
     return link
 
 
 @buyer_page
 def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
-    link = _open_link(request, token, "page")
-    if isinstance(link, HttpResponse):
-        return link
+    link = open_link(request, token, "page")
     scope = link_scope(link)
     versions = buyer.active_versions(scope.agents)
     incidents = scope.incidents().order_by("-detected_at", "-number")
@@ -309,9 +312,7 @@ def buyer_view(request: HttpRequest, token: str) -> HttpResponse:
 
 @buyer_page
 def buyer_bundle(request: HttpRequest, token: str) -> HttpResponse:
-    link = _open_link(request, token, "bundle")
-    if isinstance(link, HttpResponse):
-        return link
+    link = open_link(request, token, "bundle")
     scope = link_scope(link)
     since = SinceCheckpointForm(request.GET)
     if not since.is_valid():
@@ -327,9 +328,7 @@ def buyer_bundle(request: HttpRequest, token: str) -> HttpResponse:
 
 @buyer_page
 def buyer_pact(request: HttpRequest, token: str, pact: str, number: int, fmt: str) -> HttpResponse:
-    link = _open_link(request, token, f"pact {pact}@{number}.{fmt}")
-    if isinstance(link, HttpResponse):
-        return link
+    link = open_link(request, token, f"pact {pact}@{number}.{fmt}")
     version = (
         PactVersion.objects.active()
         .filter(pact__key=pact, number=number, pact__agent__in=link.agents.all())

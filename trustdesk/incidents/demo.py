@@ -9,8 +9,10 @@ before the reviews seed, which takes several `repaired` incidents further.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -38,15 +40,14 @@ class DemoIncident:
     title: str
     summary: str
     state: str
-    assumption: str
-    statement: str
-    containment: tuple[str, str, str]  # action, scope after, reason
+    assumption: str = ""
+    statement: str = ""
+    containment: tuple[str, str, str] = ("", "", "")  # action, scope after, reason
     repair: tuple[str, str] = ("", "")
     confidence: str = "known"
     harm: str = ""
     gaps: tuple[str, ...] = ()
     gap_reason: str = ""
-    notes: tuple[str, ...] = field(default=())
 
 
 INCIDENTS: tuple[DemoIncident, ...] = (
@@ -124,9 +125,6 @@ INCIDENTS: tuple[DemoIncident, ...] = (
         "Merged without the required second review",
         "An auto-merge label was applied after a single approval.",
         "detected",
-        "",
-        "",
-        ("", "", ""),
     ),
     DemoIncident(
         "data-analyst",
@@ -162,9 +160,6 @@ INCIDENTS: tuple[DemoIncident, ...] = (
         "Dashboard figures off by one day",
         "Daily totals were shifted by one day after the time zone change.",
         "detected",
-        "",
-        "",
-        ("", "", ""),
     ),
     DemoIncident(
         "tutor",
@@ -202,9 +197,6 @@ INCIDENTS: tuple[DemoIncident, ...] = (
         "Hint revealed the final answer",
         "Student feedback: the second hint contains the answer.",
         "detected",
-        "",
-        "",
-        ("", "", ""),
     ),
     # The newest repaired incident: the reviews seed takes each agent's oldest repaired one
     # further, so this one keeps the `repaired` state in the full demo (docs/design.md section 7:
@@ -258,34 +250,65 @@ def _evidence_content(kind: str, item: DemoIncident, key: str, at: datetime) -> 
     return "note.txt", f"{kind} for {key} at {stamp}\n".encode()
 
 
-def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) -> Incident:
-    olivia, ivan = users.get("olivia"), users.get("ivan")
-    detected = now - timedelta(days=item.days_ago)
+def open_demo_incident(
+    item: DemoIncident, version: PactVersion, users: dict, now: datetime
+) -> Incident:
+    """Open the incident `item` describes, detected `item.days_ago` before `now`, breaking the
+    first clause of its assumption class (or the version's first clause)."""
     clauses = list(version.clauses.all())
     clause = next((c for c in clauses if c.assumption == item.assumption), clauses[0])
-    incident = journal.open_incident(
+    return journal.open_incident(
         agent=version.pact.agent,
-        by=olivia,
+        by=users.get("olivia"),
         title=item.title,
         severity=item.severity,
-        detected_at=detected,
+        detected_at=now - timedelta(days=item.days_ago),
         pact_version=version,
         clauses=[clause],
         summary=item.summary,
     )
-    target = ORDER.index(item.state)
+
+
+def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) -> Incident:
+    incident = open_demo_incident(item, version, users, now)
+    detected = incident.detected_at
     # Steps keep a realistic pace but never pass the present.
     span = min(timedelta(days=item.days_ago) * 0.8, timedelta(days=6))
-    steps = [detected + span * f for f in (0.01, 0.05, 0.2, 0.5, 1.0)]
+    times = [min(detected + span * f, now) for f in (0.01, 0.05, 0.2, 0.5, 1.0)]
 
-    def at(i: int) -> datetime:
-        return min(steps[i], now)
+    def evidence(kind: str) -> dict[str, Any]:
+        name, content = _evidence_content(kind, item, incident.key, times[1])
+        return {
+            "description": f"{kind.replace('_', ' ').capitalize()} captured for {incident.key}",
+            "upload": SimpleUploadedFile(name, content, content_type="application/octet-stream"),
+        }
 
+    return walk(incident, item, users=users, times=times, evidence=evidence)
+
+
+def walk(
+    incident: Incident,
+    item: DemoIncident,
+    *,
+    users: dict,
+    times: Sequence[datetime],
+    evidence: Callable[[str], dict[str, Any]],
+) -> Incident:
+    """Walk an open incident to `item.state` through the lifecycle steps, as olivia (operator)
+    and ivan (incident manager) would, and return it.
+
+    `times` dates contain, evidence, preserve, classify and repair (as far as the walk goes);
+    the n-th evidence item comes n minutes after its time. `evidence(kind)` gives an item's
+    description and its file, text or URL; the kinds in `item.gaps` are acknowledged instead.
+    The incident is classified with the clauses it was opened with. An agent an earlier
+    incident already holds tighter keeps its scope: the containment says so instead.
+    """
+    olivia, ivan = users.get("olivia"), users.get("ivan")
+    target = ORDER.index(item.state)
     if target >= 1:
         action, scope, reason = item.containment
         agent = Agent.objects.select_related("scope_incident").get(pk=incident.agent_id)
         if action != "no_scope_change" and RANK[scope] < RANK[agent.scope]:
-            # An earlier incident already holds the agent tighter: record that, do not widen.
             held_by = agent.scope_incident.key if agent.scope_incident else "an earlier incident"
             action, scope = "no_scope_change", ""
             reason = f"{agent.key} is already {agent.scope} under {held_by}. {reason}"
@@ -296,21 +319,18 @@ def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) 
             action=action,
             scope_after=scope,
             reason=reason,
-            at=at(0),
+            at=times[0],
         )
-    if target >= 1:
-        for n, kind in enumerate(version.evidence_required):
+        for n, kind in enumerate(incident.pact_version.evidence_required):
             if kind in item.gaps:
                 continue
-            name, content = _evidence_content(kind, item, incident.key, at(1))
             lifecycle.add_evidence(
                 incident,
                 by=olivia,
                 expected_version=incident.version,
                 kind=kind,
-                description=f"{kind.replace('_', ' ').capitalize()} captured for {incident.key}",
-                upload=SimpleUploadedFile(name, content, content_type="application/octet-stream"),
-                at=at(1) + timedelta(minutes=n),
+                at=times[1] + timedelta(minutes=n),
+                **evidence(kind),
             )
     if target >= 2:
         lifecycle.mark_evidence_preserved(
@@ -319,7 +339,7 @@ def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) 
             expected_version=incident.version,
             acknowledged_gaps=item.gaps,
             reason=item.gap_reason,
-            at=at(2),
+            at=times[2],
         )
     if target >= 3:
         lifecycle.classify_incident(
@@ -328,10 +348,10 @@ def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) 
             expected_version=incident.version,
             assumption=item.assumption,
             statement=item.statement,
-            clauses=[clause],
+            clauses=list(incident.clauses.all()),
             confidence=item.confidence,
             harm_category=item.harm,
-            at=at(3),
+            at=times[3],
         )
     if target >= 4:
         summary, reference = item.repair
@@ -341,7 +361,7 @@ def _walk(item: DemoIncident, version: PactVersion, users: dict, now: datetime) 
             expected_version=incident.version,
             summary=summary,
             reference=reference,
-            at=at(4),
+            at=times[4],
         )
     return incident
 

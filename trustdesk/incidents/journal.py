@@ -6,8 +6,8 @@ also refreshes the metrics and the caller's copy when the step is done), date th
 with every problem gathered), write the columns the transition table derived and announce a
 state change (`save_fields`), schedule side effects on commit (`schedule_metrics_refresh`).
 Also the one writer of an agent's scope (`set_agent_scope`) and opening an incident
-(`open_incident`). The steps themselves are in `lifecycle`, the gate read
-model in `gates`, breach handling in `breach` (docs/design.md section 2).
+(`open_incident`). The steps themselves are in `lifecycle`, the gate read model in `gates`, breach
+handling in `breach` (docs/design.md section 2).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def append_step(
 
 @contextmanager
 def incident_step(incident: Incident | int, *, expected_version: int | None) -> Iterator[Incident]:
-    """`locked_incident` for a lifecycle step: when the block ends without a refusal, the
+    """`locked_incident` for a step of any app: when the block ends without a refusal, the
     agent's metrics refresh is scheduled and the caller's copy is brought up to date."""
     with locked_incident(incident, expected_version=expected_version) as inc:
         yield inc

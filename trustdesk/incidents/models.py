@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from trustdesk.core.models import user_reference
 from trustdesk.pacts.models import EvidenceKind, Scope
 from trustdesk.taxonomy import ASSUMPTION_CHOICES, CONFIDENCE_CHOICES, HARM_CHOICES
 
@@ -156,9 +157,7 @@ class Incident(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference(optional=True)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -203,9 +202,7 @@ class Event(models.Model):
     type = models.CharField(max_length=40, choices=EventType.choices)
     at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    actor = user_reference(optional=True)
     actor_name = models.CharField(max_length=150, blank=True)
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
@@ -244,9 +241,7 @@ class Evidence(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.PositiveBigIntegerField()
     captured_at = models.DateTimeField(default=timezone.now)
-    captured_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    captured_by = user_reference(optional=True)
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
@@ -464,3 +459,19 @@ class LogNode(models.Model):
 
     def __str__(self) -> str:
         return f"node {self.level}/{self.position}"
+
+
+class StateCount(models.Model):
+    """Part of the number of incidents in one state: the sum of a state's rows is its count.
+
+    Kept on PostgreSQL by a trigger on the incidents table, in the same transaction as every
+    insert, change of state and delete (incidents/state_counts.py), so the list's per-state
+    counts are read from a few rows instead of counting every incident. A state has several
+    rows so that concurrent changes never wait on each other's row.
+    """
+
+    state = models.CharField(max_length=40)
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.n:+d}"

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from trustdesk.core.pages import step_urls
 from trustdesk.incidents import filing_views, live, views
 
 urlpatterns = [
@@ -18,8 +19,5 @@ urlpatterns = [
         name="obligation_filing",
     ),
     # Every form of the incident page posts to its step (views.STEPS).
-    *(
-        path(f"incidents/<str:key>/{step.route}", step.view(), name=step.name)
-        for step in views.STEPS
-    ),
+    *step_urls("incidents/<str:key>/", views.STEPS),
 ]

@@ -13,16 +13,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Count
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from trustdesk.core import hooks
+from trustdesk.core import hooks, pages
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.errors import Refused
 from trustdesk.core.pages import (
@@ -76,6 +75,7 @@ from trustdesk.incidents.ownership_views import (
     operating_model_changes,
     ownership_panel_context,
 )
+from trustdesk.incidents.state_counts import counts_by_state
 from trustdesk.pacts.models import Agent, Dispute, EvidenceKind
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY
 
@@ -97,13 +97,10 @@ def incidents_index(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET, user=request.user)
     filtered = form.filter(Incident.objects.all())
     incidents = form.order(filtered).select_related("agent", "pact_version")
-    # Counts per state under every filter except the state itself, in one GROUP BY.
-    by_state = dict(
-        form.filter(Incident.objects.all(), skip_state=True)
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("*"))  # count(*): an index-only scan on state
-        .values_list("state", "n")
+    # Counts per state under every filter except the state itself, in one query.
+    by_state = counts_by_state(
+        form.filter(Incident.objects.all(), skip_state=True),
+        every_incident=not set(form.values()) - {"state", "sort"},
     )
     chosen_state = form.values().get("state", "")
     # The list's own count is one of those (or their sum): no second COUNT query.
@@ -415,18 +412,15 @@ def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One form of the incident page: the URL it posts to, who may post, its form, and what it
-    runs with the form's input (`run(incident, data, by=, form=, target=)`).
+class Step(pages.Step):
+    """One form of the incident page (a row of its step table, posted below incidents/<key>/):
+    its form, and what it runs with the form's input (`run(incident, data, by=, form=, target=)`).
 
     A number in the route (`pk`, `number`) names the `target` the step acts on and fills the
     `slot` (the form's place on the page, e.g. "resolve-{pk}") and the form's `prefix` (the slot
     unless told). `form_kwargs(incident)` is what the form needs besides its input; a versioned
     form is given the incident."""
 
-    name: str  # the URL name
-    route: str  # below incidents/<key>/
-    permission: str
     slot: str
     form: type[Form]
     run: Callable[..., Any]
@@ -435,16 +429,8 @@ class Step:
     form_kwargs: Callable[[Incident], dict[str, Any]] | None = None
     target: Callable[[Incident, int], Any] | None = None
 
-    def view(self) -> Callable[..., HttpResponse]:
-        """The step's view, with its method and role checks."""
-
-        @require_POST
-        @permission_required(self.permission)
-        def step_view(request: HttpRequest, key: str, **ids: int) -> HttpResponse:
-            return run_incident_step(request, key, self, ids)
-
-        step_view.__name__ = step_view.__qualname__ = self.name
-        return step_view
+    def respond(self, request: HttpRequest, key: str, **ids: int) -> HttpResponse:
+        return run_incident_step(request, key, self, ids)
 
     def bind(self, incident: Incident, ids: dict[str, int], data: Any, files: Any = None) -> Form:
         """The step's form for `incident`, bound to `data`."""

@@ -62,7 +62,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from trustdesk.incidents.models import Event, Incident
 from trustdesk.metrics.models import IncidentFacts
@@ -376,23 +376,106 @@ def _upsert_sql(source: str) -> str:
     )
 
 
+# Held while facts rows are written and the recurrence of their agents is rewritten: a writer
+# that started before another's commit would otherwise rewrite recurrence from a view that lacks
+# the other's rows (both rows then look fresh, the recurrence behind them would not be).
+_FACTS_WRITE_LOCK = 0x7D_FAC7
+
+
 def refresh_facts(*, agent_id: int | None = None) -> int:
     """Bring the stored facts of one agent's incidents (or all) up to date; returns the number
     of rows written. Cheap when nothing changed (one anti-join of the incidents and the facts).
+
+    Then, in the same transaction, the recurrence of every incident of each agent whose rows
+    were written is rewritten from the agent's rows (an earlier incident's reclassification or
+    closing as not an incident changes a later one's recurrence), so a stored `recurrent` is
+    always that of the stored rows of its agent.
 
     The metric queries never depend on this having run (they recompute stale rows themselves);
     the workers call it so that their computation finds the rows fresh.
     """
     d = _Dialect()
     stale, params = _stale_cte(d, agent_id)
-    sql = f"WITH {stale},{_computed_facts_cte(d)}\n{_upsert_sql('computed')}"
-    with d.cursor() as cursor:
-        cursor.execute(sql, params)
+    sql = f"WITH {stale},{_computed_facts_cte(d)}\n{_upsert_sql('computed')} RETURNING agent_id"
+    with transaction.atomic(), d.cursor() as cursor:
         if d.pg:
-            return max(cursor.rowcount, 0)
-        # Python's sqlite3 does not count the rows of a statement that starts with WITH.
-        cursor.execute("SELECT changes()")
-        return cursor.fetchone()[0]
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FACTS_WRITE_LOCK])
+        cursor.execute(sql, params)
+        written = [row[0] for row in cursor.fetchall()]
+        if written:
+            _store_recurrence(d, cursor, sorted(set(written)))
+    return len(written)
+
+
+def _recurrence_ctes(d: _Dialect, rows: str) -> str:
+    """CTEs ending in `recurrence` (id, recurrent): whether each incident of `rows` recurs, in one
+    sort instead of a pairwise search. `rows` names a relation with the facts columns (id,
+    agent_id, assumption, detected_at, reopened_at) and `eligible` (1 for a classified incident
+    in the metrics' population) holding every incident of the agents it covers.
+
+    Per (agent, class), the detections and the first reopenings of the eligible incidents in
+    time order (a detection before a reopening at the same instant): the latest reopening
+    strictly before a detection decides, as an older one is further than 90 days away whenever
+    the latest is. Only the narrow keys are sorted."""
+    lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
+    pg_c = ' COLLATE "C"' if d.pg else ""
+    return f"""
+stream AS (
+  SELECT agent_id, assumption, detected_at AS t, 0 AS is_reopen, id, eligible FROM {rows}
+  UNION ALL
+  SELECT agent_id, assumption, reopened_at AS t, 1 AS is_reopen, NULL AS id, 1 AS eligible
+  FROM {rows} WHERE eligible = 1 AND reopened_at IS NOT NULL
+),
+recurrence AS (
+  SELECT id, CASE WHEN eligible = 1 AND last_reopen IS NOT NULL
+                   AND {d.within("t", "last_reopen", lookback_seconds)} THEN 1 ELSE 0 END
+         AS recurrent
+  FROM (
+    SELECT id, t, is_reopen, eligible, MAX(CASE WHEN is_reopen = 1 THEN t END) OVER (
+        PARTITION BY agent_id, assumption{pg_c} ORDER BY t, is_reopen
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_reopen
+    FROM stream
+  ) ranked
+  WHERE is_reopen = 0
+)"""
+
+
+def _store_recurrence(d: _Dialect, cursor, agent_ids: Sequence[int]) -> None:
+    """Rewrite `recurrent` of every stored row of these agents from their stored rows."""
+    marks = ", ".join("%s" for _ in agent_ids)
+    cursor.execute(
+        f"""WITH notinc AS (
+  SELECT e.incident_id FROM {_T_EVENT} e JOIN {_T_FACTS} f ON f.incident_id = e.incident_id
+  WHERE e.type = '{NOT_AN_INCIDENT}' AND f.agent_id IN ({marks})
+),
+mine AS MATERIALIZED (
+  SELECT f.incident_id AS id, f.agent_id, f.assumption, f.detected_at, f.reopened_at,
+    f.recurrent AS stored,
+    CASE WHEN f.assumption IS NOT NULL AND f.incident_id NOT IN (SELECT incident_id FROM notinc)
+         THEN 1 ELSE 0 END AS eligible
+  FROM {_T_FACTS} f WHERE f.agent_id IN ({marks})
+),{_recurrence_ctes(d, "mine")},
+-- Only the rows whose value moves are written (few, usually), found by one join of the two sets.
+moved AS MATERIALIZED (
+  SELECT r.id, r.recurrent FROM recurrence r JOIN mine m ON m.id = r.id
+  WHERE m.stored <> r.recurrent
+)
+UPDATE {_T_FACTS} SET recurrent = moved.recurrent FROM moved
+WHERE {_T_FACTS}.incident_id = moved.id""",
+        [*agent_ids, *agent_ids],
+    )
+
+
+def store_recurrence_of_every_agent() -> None:
+    """Rewrite the stored recurrence of every facts row (the migration that adds the column)."""
+    d = _Dialect()
+    with transaction.atomic(), d.cursor() as cursor:
+        if d.pg:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FACTS_WRITE_LOCK])
+        cursor.execute(f"SELECT DISTINCT agent_id FROM {_T_FACTS}")
+        agent_ids = [row[0] for row in cursor.fetchall()]
+        if agent_ids:
+            _store_recurrence(d, cursor, agent_ids)
 
 
 def store_facts(*, agent_id: int | None = None) -> None:
@@ -410,14 +493,21 @@ def _facts_ctes(
     The per-incident facts come from the facts table (IncidentFacts) where its row is up to
     date, and are computed from the events (`computed`) for the others (`stale`), in the same
     statement: the figures never read a stale row (this statement writes nothing: see
-    `store_facts`). Then the evidence the pact version requires and recurrence (which needs
-    the other incidents of the agent) are worked out per incident.
+    `store_facts`). Then the evidence the pact version requires is worked out per incident.
+    Recurrence is read from the table for the agents whose rows are all fresh (it was stored
+    from exactly these rows); for an agent with a stale row it is worked out here from the
+    agent's rows, as they are now.
     """
     stale, stale_params = _stale_cte(d, agent_id)
     agent_sql = " AND x.agent_id = %s" if agent_id is not None else ""
     agent_params: list[Any] = [agent_id] if agent_id is not None else []
-    lookback_seconds = int(RECURRENCE_LOOKBACK.total_seconds())
     fact_cols = ", ".join(f"x.{c}" for c in _FACT_COLUMNS[1:])
+    # Only the scope's own not-incidents: one agent's refresh does not read the others'.
+    notinc_agent = (
+        f" AND incident_id IN (SELECT id FROM {_T_INCIDENT} WHERE agent_id = %s)"
+        if agent_id is not None
+        else ""
+    )
 
     # Which kinds each pact version requires, worked out once per version (there are few).
     version_flags = ",\n    ".join(
@@ -429,14 +519,10 @@ def _facts_ctes(
         f"(COALESCE(ver.req_{kind}, 0) * r.ev_{kind})" for kind in EVIDENCE_KINDS
     )
     if lo is None:
-        window_and, window_where, window_params = "", "", []
+        window_where, window_params = "", []
     else:
-        window_and = " AND detected_at >= %s AND detected_at < %s"
         window_where = " WHERE r.detected_at >= %s AND r.detected_at < %s"
         window_params = [d.param(lo), d.param(hi or _MAX_TIME)]
-    # The reopenings that recurrence looks back to start 90 days before the range.
-    reop_lo = _MIN_TIME if lo is None else lo - RECURRENCE_LOOKBACK
-    pg_c = ' COLLATE "C"' if d.pg else ""
 
     sql = f"""
 ver AS MATERIALIZED (
@@ -448,38 +534,25 @@ ver AS MATERIALIZED (
 {_computed_facts_cte(d)},
 -- Incidents closed as not an incident are in no metric's population.
 notinc AS MATERIALIZED (
-  SELECT incident_id FROM {_T_EVENT} WHERE type = '{NOT_AN_INCIDENT}'
+  SELECT incident_id FROM {_T_EVENT} WHERE type = '{NOT_AN_INCIDENT}'{notinc_agent}
 ),
 allf AS NOT MATERIALIZED (
-  SELECT x.incident_id AS id, {fact_cols} FROM {_T_FACTS} x
+  SELECT x.incident_id AS id, {fact_cols}, x.recurrent FROM {_T_FACTS} x
   WHERE x.incident_id NOT IN (SELECT id FROM stale){agent_sql}
     AND x.incident_id NOT IN (SELECT incident_id FROM notinc)
   UNION ALL
-  SELECT x.incident_id AS id, {fact_cols} FROM computed x
+  SELECT x.incident_id AS id, {fact_cols}, 0 AS recurrent FROM computed x
   WHERE x.incident_id NOT IN (SELECT incident_id FROM notinc){agent_sql}
 ),
--- Recurrence in one sort instead of a pairwise search: per (agent, class), the detections of
--- the classified incidents and the first reopenings (of any incident of the scope, whenever
--- detected), in time order (a detection before a reopening at the same instant). The latest
--- reopening strictly before a detection decides: an older one is further than 90 days away
--- whenever the latest is. Only the narrow keys are sorted; `rec` is the recurrent incidents.
-stream AS (
-  SELECT agent_id, assumption, detected_at AS t, 0 AS is_reopen, id
-  FROM allf WHERE assumption IS NOT NULL{window_and}
-  UNION ALL
-  SELECT agent_id, assumption, reopened_at AS t, 1 AS is_reopen, NULL AS id
-  FROM allf WHERE assumption IS NOT NULL AND reopened_at >= %s AND reopened_at < %s
-),
-rec AS (
-  SELECT id FROM (
-    SELECT id, t, is_reopen, MAX(CASE WHEN is_reopen = 1 THEN t END) OVER (
-        PARTITION BY agent_id, assumption{pg_c} ORDER BY t, is_reopen
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_reopen
-    FROM stream
-  ) ranked
-  WHERE is_reopen = 0 AND last_reopen IS NOT NULL
-    AND {d.within("t", "last_reopen", lookback_seconds)}
-),
+stale_agents AS MATERIALIZED (SELECT DISTINCT agent_id FROM stale),
+-- The rows of the agents with a stale row (none, usually: EXISTS is then checked once and the
+-- rows are not read).
+recf AS (
+  SELECT id, agent_id, assumption, detected_at, reopened_at,
+    CASE WHEN assumption IS NOT NULL THEN 1 ELSE 0 END AS eligible
+  FROM allf WHERE EXISTS (SELECT 1 FROM stale_agents)
+    AND agent_id IN (SELECT agent_id FROM stale_agents)
+),{_recurrence_ctes(d, "recf")},
 facts AS (
   SELECT r.id, r.agent_id, r.detected_at, r.contained_at, r.classified_at, r.reopened_at,
     r.ttc, r.ttcl, r.ttr, r.assumption,
@@ -488,17 +561,15 @@ facts AS (
          ELSE {d.as_float(f"({evidenced})")} / ({required}) END AS completeness,
     r.reopened_without_change,
     r.decisions, r.reopening_decisions, r.override_decisions, r.explainable_decisions,
-    CASE WHEN rec.id IS NULL THEN 0 ELSE 1 END AS recurrent
+    COALESCE(rec.recurrent, r.recurrent) AS recurrent
   FROM allf r LEFT JOIN ver ON ver.id = r.pact_version_id
-  LEFT JOIN rec ON rec.id = r.id{window_where}
+  LEFT JOIN recurrence rec ON rec.id = r.id{window_where}
 )"""
     params: list[Any] = [
         *stale_params,
+        *agent_params,  # notinc
         *agent_params,  # allf, from the table
         *agent_params,  # allf, computed
-        *window_params,  # stream, detections
-        d.param(reop_lo),
-        d.param(hi or _MAX_TIME),  # stream, reopenings
         *window_params,  # facts
     ]
     return sql, params
@@ -760,8 +831,18 @@ def unclassified_incidents(agent_id: int | None = None) -> QuerySet[Incident]:
     """Incidents with no `classified` event in their log (whatever their state), except those
     closed as not an incident."""
     classified = Event.objects.filter(incident=OuterRef("pk"), type="classified")
-    qs = Incident.objects.filter(~Exists(classified)).exclude(state=NOT_AN_INCIDENT)
-    return qs if agent_id is None else qs.filter(agent_id=agent_id)
+    if agent_id is None:
+        return Incident.objects.filter(~Exists(classified)).exclude(state=NOT_AN_INCIDENT)
+    # One agent's incidents: one index probe each, as a scalar subquery (PostgreSQL turns NOT
+    # EXISTS into an anti-join that reads the `classified` events of every agent, which would
+    # make one agent's refresh grow with all the others' data).
+    first = Subquery(classified.order_by().values("incident")[:1])  # in the (type, incident) index
+    return (
+        Incident.objects.filter(agent_id=agent_id)
+        .alias(classified_event=first)
+        .filter(classified_event__isnull=True)
+        .exclude(state=NOT_AN_INCIDENT)
+    )
 
 
 def stale_pact_versions(agent_id: int | None = None, today: date | None = None):

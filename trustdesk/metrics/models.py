@@ -93,7 +93,11 @@ class IncidentFacts(models.Model):
     event_count = models.PositiveIntegerField()
     # Copied from the incident (compared with it to find stale rows).
     agent = models.ForeignKey(
-        "pacts.Agent", on_delete=models.CASCADE, related_name="+", db_constraint=False
+        "pacts.Agent",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the (agent, event_count) index below serves it
     )
     detected_at = models.DateTimeField()
     pact_version = models.ForeignKey(
@@ -127,6 +131,17 @@ class IncidentFacts(models.Model):
     reopening_decisions = models.IntegerField()
     override_decisions = models.IntegerField()
     explainable_decisions = models.IntegerField()
+    # 1 when the incident recurs (docs/design.md section 6). Unlike the columns above it depends
+    # on the agent's other incidents: it is rewritten for every incident of an agent whenever any
+    # row of that agent is written, in the same transaction (`compute.refresh_facts`), and the
+    # metric queries recompute it for every agent that has a stale row.
+    recurrent = models.SmallIntegerField(default=0, db_default=0)
+
+    class Meta:
+        # Every metric query first compares the count and the sum of `event_count` of the rows
+        # with the incidents' (see `compute._stale_cte`): an index-only scan of this index
+        # instead of the table (incidents_incident has the same index: migration 0006).
+        indexes = [models.Index(fields=["agent", "event_count"], name="facts_agent_event_count")]
 
     def __str__(self) -> str:
         return f"facts of incident {self.incident_id} at {self.event_count} events"

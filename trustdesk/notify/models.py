@@ -9,12 +9,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from trustdesk.core.models import user_reference
 from trustdesk.notify.events import EVENT_TYPES
 
 
@@ -28,21 +28,23 @@ class Target(models.Model):
 
     event_types = models.JSONField(default=list)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference(optional=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Set by the first failed attempt after a success; cleared by the next success.
     failing_since = models.DateTimeField(null=True, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    disabled_by = user_reference(optional=True)
     # The notice shown on the target's page when it was disabled (by whom, or after 24 h failing).
     disabled_reason = models.TextField(blank=True)
 
+    #: The name of the URL of the target's page.
+    detail_view: str
+
     class Meta:
         abstract = True
+
+    def get_absolute_url(self) -> str:
+        return reverse(self.detail_view, args=[self.pk])
 
     def hears(self, event_type: str) -> bool:
         return self.enabled and event_type in (self.event_types or [])
@@ -58,14 +60,13 @@ class WebhookSubscription(Target):
     # `whsec_` + base64 of the key; needed in clear to sign, shown once when generated.
     secret = models.CharField(max_length=120)
 
+    detail_view = "webhook_detail"
+
     class Meta:
         ordering = ["-enabled", "pk"]
 
     def __str__(self) -> str:
         return f"Webhook #{self.pk} {self.url}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("webhook_detail", args=[self.pk])
 
     @property
     def secret_hint(self) -> str:
@@ -80,14 +81,13 @@ class NotificationChannel(Target):
     # "" hears every severity; "sev2" hears sev1 and sev2.
     min_severity = models.CharField(max_length=8, blank=True)
 
+    detail_view = "channel_detail"
+
     class Meta:
         ordering = ["-enabled", "name", "pk"]
 
     def __str__(self) -> str:
         return f"Channel {self.name}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("channel_detail", args=[self.pk])
 
     @property
     def private_url(self) -> str:
@@ -162,9 +162,7 @@ class Message(models.Model):
         on_delete=models.PROTECT,
         related_name="messages",
     )
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    recipient = user_reference(optional=True)
     webhook_id = models.CharField(max_length=40, unique=True, default=new_message_id)
     incident_key = models.CharField(max_length=40, blank=True)
     status = models.CharField(

@@ -6,6 +6,8 @@ disable and enable subscriptions and channels and send failed messages again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
@@ -13,8 +15,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core.attempts import attempt, flash_outcome
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import flash_problems, show_problems, wants_partial
+from trustdesk.core.pages import flash_problems, render_page, wants_partial
 from trustdesk.core.roles import can, roles_for
 from trustdesk.notify import actions
 from trustdesk.notify.events import EVENT_TYPES
@@ -49,6 +52,24 @@ def _log(field: str, target) -> list[Message]:
     )
 
 
+def _new_form(request: HttpRequest, template: str, form) -> HttpResponse:
+    """The form to add a subscription or a channel: empty (200), or posted with its problems."""
+    return render(request, template, {"form": form}, status=400 if form.is_bound else 200)
+
+
+def _target_page(request: HttpRequest, model, pk: int, *, kind: str, log_of: str) -> HttpResponse:
+    """A subscription's or a channel's page; `log_of` names its field on Message."""
+    target = get_object_or_404(model.objects.select_related("created_by", "disabled_by"), pk=pk)
+    context = {
+        "target": target,
+        "kind": kind,
+        "log": _log(log_of, target),
+        "can_manage": _manages(request),
+        "disable_form": DisableForm(),
+    }
+    return render(request, "notify/target_detail.html", context)
+
+
 # ---------------------------------------------------------------- webhooks
 
 
@@ -67,44 +88,22 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 @permission_required("manage_notifications")
 def webhook_new(request: HttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            sub, secret = actions.add_webhook(
-                url=form.cleaned_data["url"],
-                events=form.cleaned_data["events"],
-                secret=form.cleaned_data["secret"],
-                description=form.cleaned_data["description"],
-                by=request.user,
-            )
-        except actions.NotifyError as exc:
-            show_problems(form, exc, by_field=True)
-        else:
-            response = render(
-                request, "notify/webhook_created.html", {"sub": sub, "secret": secret}, status=201
-            )
-            response["Cache-Control"] = "no-store"  # the page carries the secret
-            return response
-    status = 400 if form.is_bound else 200
-    return render(request, "notify/webhook_new.html", {"form": form}, status=status)
+    # The form's fields are the action's arguments, and its problems name them.
+    added = attempt(form, lambda data: actions.add_webhook(**data, by=request.user), by_field=True)
+    if not added:
+        return _new_form(request, "notify/webhook_new.html", form)
+    sub, secret = added
+    response = render(
+        request, "notify/webhook_created.html", {"sub": sub, "secret": secret}, status=201
+    )
+    response["Cache-Control"] = "no-store"  # the page carries the secret
+    return response
 
 
 @require_GET
 @permission_required("read")
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    sub = get_object_or_404(
-        WebhookSubscription.objects.select_related("created_by", "disabled_by"), pk=pk
-    )
-    return render(
-        request,
-        "notify/target_detail.html",
-        {
-            "target": sub,
-            "kind": "webhook",
-            "log": _log("subscription", sub),
-            "can_manage": _manages(request),
-            "disable_form": DisableForm(),
-        },
-    )
+    return _target_page(request, WebhookSubscription, pk, kind="webhook", log_of="subscription")
 
 
 # ---------------------------------------------------------------- notification channels
@@ -125,41 +124,19 @@ def channels(request: HttpRequest) -> HttpResponse:
 @permission_required("manage_notifications")
 def channel_new(request: HttpRequest) -> HttpResponse:
     form = ChannelForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            channel = actions.add_channel(
-                name=form.cleaned_data["name"],
-                apprise_url=form.cleaned_data["apprise_url"],
-                events=form.cleaned_data["events"],
-                min_severity=form.cleaned_data["min_severity"],
-                by=request.user,
-            )
-        except actions.NotifyError as exc:
-            show_problems(form, exc, by_field=True)
-        else:
-            messages.success(request, f"Channel “{channel.name}” added.")
-            return redirect(channel)
-    status = 400 if form.is_bound else 200
-    return render(request, "notify/channel_new.html", {"form": form}, status=status)
+    channel = attempt(
+        form, lambda data: actions.add_channel(**data, by=request.user), by_field=True
+    )
+    if not channel:
+        return _new_form(request, "notify/channel_new.html", form)
+    messages.success(request, f"Channel “{channel.name}” added.")
+    return redirect(channel)
 
 
 @require_GET
 @permission_required("read")
 def channel_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    channel = get_object_or_404(
-        NotificationChannel.objects.select_related("created_by", "disabled_by"), pk=pk
-    )
-    return render(
-        request,
-        "notify/target_detail.html",
-        {
-            "target": channel,
-            "kind": "channel",
-            "log": _log("channel", channel),
-            "can_manage": _manages(request),
-            "disable_form": DisableForm(),
-        },
-    )
+    return _target_page(request, NotificationChannel, pk, kind="channel", log_of="channel")
 
 
 # ---------------------------------------------------------------- disable and enable
@@ -173,41 +150,35 @@ def _toggle(request: HttpRequest, model, pk: int, enable: bool) -> HttpResponse:
             for error in errors:
                 messages.error(request, f"Not changed: {error}")
         return redirect(target)
-    reason = form.cleaned_data["reason"]
-    try:
-        if enable:
-            actions.enable_target(target, by=request.user)
-        else:
-            actions.disable_target(target, by=request.user, reason=reason)
-    except actions.NotifyError as exc:
-        flash_problems(request, exc)
+    if enable:
+        flash_outcome(
+            request, lambda: actions.enable_target(target, by=request.user), f"{target} enabled."
+        )
     else:
-        messages.success(request, f"{target} {'enabled' if enable else 'disabled'}.")
+        reason = form.cleaned_data["reason"]
+        flash_outcome(
+            request,
+            lambda: actions.disable_target(target, by=request.user, reason=reason),
+            f"{target} disabled.",
+        )
     return redirect(target)
 
 
-@require_POST
-@permission_required("manage_notifications")
-def webhook_disable(request: HttpRequest, pk: int) -> HttpResponse:
-    return _toggle(request, WebhookSubscription, pk, enable=False)
+def _toggle_view(model, *, enable: bool) -> Callable[[HttpRequest, int], HttpResponse]:
+    """The button that enables (or disables) one subscription or channel."""
+
+    @require_POST
+    @permission_required("manage_notifications")
+    def toggle(request: HttpRequest, pk: int) -> HttpResponse:
+        return _toggle(request, model, pk, enable=enable)
+
+    return toggle
 
 
-@require_POST
-@permission_required("manage_notifications")
-def webhook_enable(request: HttpRequest, pk: int) -> HttpResponse:
-    return _toggle(request, WebhookSubscription, pk, enable=True)
-
-
-@require_POST
-@permission_required("manage_notifications")
-def channel_disable(request: HttpRequest, pk: int) -> HttpResponse:
-    return _toggle(request, NotificationChannel, pk, enable=False)
-
-
-@require_POST
-@permission_required("manage_notifications")
-def channel_enable(request: HttpRequest, pk: int) -> HttpResponse:
-    return _toggle(request, NotificationChannel, pk, enable=True)
+webhook_disable = _toggle_view(WebhookSubscription, enable=False)
+webhook_enable = _toggle_view(WebhookSubscription, enable=True)
+channel_disable = _toggle_view(NotificationChannel, enable=False)
+channel_enable = _toggle_view(NotificationChannel, enable=True)
 
 
 # ---------------------------------------------------------------- one message
@@ -225,16 +196,15 @@ def _manages(request: HttpRequest) -> bool:
 
 
 def _message_page(request: HttpRequest, message: Message, *, status: int = 200) -> HttpResponse:
-    template = "notify/message_detail.html"
-    if wants_partial(request):
-        template += "#main"
     context = {
         "message": message,
         "attempts": list(message.attempts.order_by("pk")),
         "can_manage": _manages(request),
         "show_messages": wants_partial(request),
     }
-    return render(request, template, context, status=status)
+    return render_page(
+        request, "notify/message_detail.html", context, partial="main", status=status
+    )
 
 
 @require_GET
@@ -249,14 +219,15 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def message_redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     message = _message(pk)
+    status = 200
     try:
         actions.redeliver_message(message, by=request.user)
     except actions.NotifyError as exc:
         flash_problems(request, exc)
-        if wants_partial(request):
-            return _message_page(request, _message(pk), status=422)
+        status = 422
     else:
         messages.success(request, f"{message.webhook_id} will be sent again.")
-        if wants_partial(request):
-            return _message_page(request, _message(pk))
+    if wants_partial(request):
+        # The region again, read afresh, with the message just flashed.
+        return _message_page(request, _message(pk), status=status)
     return redirect(message)

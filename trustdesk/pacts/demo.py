@@ -145,45 +145,35 @@ CSAT = _clause(
     "csat-survey",
     "flag",
 )
+# Each version of the support bot's refund pact requires more evidence and adds clauses.
 SUPPORT_EVIDENCE = ["transcript", "tool_calls", "evaluation_result", "impact_assessment"]
+SUPPORT_CLAUSES = [REFUND_LIMIT, REFUND_ACCURACY, HONEST_PROMISES, CSAT]
+HONESTLY_PROMISED = "Refunds within policy, honestly promised"
+
+
+def _support_refunds(version, title, tier, reviewed, evidence, clauses) -> dict:
+    return _pact(
+        "support-refunds",
+        "support-bot",
+        title,
+        "payments-risk",
+        version,
+        tier,
+        30,
+        reviewed,
+        evidence,
+        clauses,
+    )
+
 
 DOCUMENTS = (
-    _pact(
-        "support-refunds",
-        "support-bot",
-        "Refunds within policy",
-        "payments-risk",
-        1,
-        "high",
-        30,
-        "2025-06-02",
-        ["transcript", "tool_calls"],
-        [REFUND_LIMIT],
+    _support_refunds(
+        1, "Refunds within policy", "high", "2025-06-02", SUPPORT_EVIDENCE[:2], SUPPORT_CLAUSES[:1]
     ),
-    _pact(
-        "support-refunds",
-        "support-bot",
-        "Refunds within policy",
-        "payments-risk",
-        2,
-        "high",
-        30,
-        "2025-09-01",
-        ["transcript", "tool_calls", "evaluation_result"],
-        [REFUND_LIMIT, REFUND_ACCURACY],
+    _support_refunds(
+        2, "Refunds within policy", "high", "2025-09-01", SUPPORT_EVIDENCE[:3], SUPPORT_CLAUSES[:2]
     ),
-    _pact(
-        "support-refunds",
-        "support-bot",
-        "Refunds within policy, honestly promised",
-        "payments-risk",
-        3,
-        "high",
-        30,
-        "2025-12-01",
-        SUPPORT_EVIDENCE,
-        [REFUND_LIMIT, REFUND_ACCURACY, HONEST_PROMISES, CSAT],
-    ),
+    _support_refunds(3, HONESTLY_PROMISED, "high", "2025-12-01", SUPPORT_EVIDENCE, SUPPORT_CLAUSES),
     _pact(
         "code-review-safety",
         "code-reviewer",
@@ -333,21 +323,15 @@ DOCUMENTS = (
     ),
 )
 # A draft amendment, to show drafts, diffs and activation.
-DRAFT = _pact(
-    "support-refunds",
-    "support-bot",
-    "Refunds within policy, honestly promised",
-    "payments-risk",
+DRAFT = _support_refunds(
     4,
+    HONESTLY_PROMISED,
     "critical",
-    30,
     "2025-12-01",
     SUPPORT_EVIDENCE,
     [
         {**REFUND_LIMIT, "statement": "Never issues a refund above 150 EUR without approval."},
-        REFUND_ACCURACY,
-        HONEST_PROMISES,
-        CSAT,
+        *SUPPORT_CLAUSES[1:],
     ],
 )
 # Operational reviews on record (days ago); tutoring-quality is left unreviewed, hence stale.

@@ -7,12 +7,12 @@ import hashlib
 from datetime import date, timedelta
 
 from django.apps import apps
-from django.conf import settings
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from trustdesk.core.models import user_reference
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, ASSUMPTION_CHOICES
 
 
@@ -215,21 +215,15 @@ class PactVersion(models.Model):
     # The last review on record. Starts as the document's spec.review.last_reviewed; mark_reviewed
     # moves it on without touching the document, which is immutable once active.
     last_reviewed = models.DateField(null=True, blank=True)
-    last_reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    last_reviewed_by = user_reference(optional=True)
     # last_reviewed + cadence, kept in a column so that staleness is one indexed comparison.
     review_due = models.DateField(null=True, blank=True, db_index=True)
     stale_since = models.DateTimeField(null=True, blank=True)
     evidence_required = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference(optional=True)
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    activated_by = user_reference(optional=True)
 
     objects = PactVersionQuerySet.as_manager()
 
@@ -477,14 +471,10 @@ class Dispute(models.Model):
     )
     reason = models.TextField()
     status = models.CharField(max_length=20, choices=DisputeStatus.choices, default="open")
-    opened_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    opened_by = user_reference()
     opened_at = models.DateTimeField(default=timezone.now)
     resolution = models.TextField(blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    resolved_by = user_reference(optional=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -537,15 +527,11 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12)
     scopes = models.JSONField(default=list)
     # None when made by `manage.py api_token create` (the system).
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference(optional=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    revoked_by = user_reference(optional=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -596,9 +582,7 @@ class EvaluationLog(models.Model):
     # What was read from the file: eval id, task, status and scores, or the JUnit suites.
     summary = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
-    received_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    received_by = user_reference(optional=True)
     # The evaluation source of the API token that posted it; empty from the command line.
     received_from = models.CharField(max_length=200, blank=True)
 

@@ -8,8 +8,9 @@ works as a plain POST/redirect/GET; with htmx, list filters and pagination swap 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,13 +18,12 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core import blobs as evidence_store
 from trustdesk.core import hooks
+from trustdesk.core.attempts import attempt, flash_outcome
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import flash_problems, paginate, render_page, show_problems, wants_partial
-from trustdesk.core.roles import (
-    can,
-    roles_for,
-)
+from trustdesk.core.pages import paginate, render_page, wants_partial
+from trustdesk.core.roles import can, roles_for
 from trustdesk.pacts import actions
 from trustdesk.pacts.document import document_diff, document_yaml
 from trustdesk.pacts.document import pact_schema as schema
@@ -47,6 +47,7 @@ from trustdesk.pacts.models import (
     Dispute,
     DisputeStatus,
     Evaluation,
+    EvaluationLog,
     Pact,
     PactVersion,
     VersionStatus,
@@ -68,14 +69,17 @@ DISPUTE_OPENERS = roles_for("open_dispute")  # who may: core.roles.PERMISSIONS
 def agents_index(request: HttpRequest) -> HttpResponse:
     form = AgentFilterForm(request.GET)
     agents = form.filter(Agent.objects.for_listing()).order_by("key")
-    page = paginate(request, agents, PAGE_SIZE)
-    context = {
-        "form": form,
-        "page": page,
-        "agents": page.object_list,
-        "filtered": bool(form.values()),
-    }
-    return render_page(request, "pacts/agents_index.html", context, partial="results")
+    return _list_page(request, "pacts/agents_index.html", form, agents, "agents")
+
+
+def _list_page(
+    request: HttpRequest, template: str, form, items, name: str, **context
+) -> HttpResponse:
+    """A filtered list page (the page's `items` as `name`); htmx swaps its `results` region."""
+    page = paginate(request, items, PAGE_SIZE)
+    context.update(form=form, page=page, filtered=bool(form.values()))
+    context[name] = page.object_list
+    return render_page(request, template, context, partial="results")
 
 
 @require_GET
@@ -110,12 +114,11 @@ def agent_profile(request: HttpRequest, key: str) -> HttpResponse:
     agent = get_object_or_404(Agent, key=key)
     form = AgentProfileForm(request.POST)
     if form.is_valid():
-        try:
-            actions.set_agent_profile(agent, by=request.user, **form.cleaned_data)
-        except PactError as exc:
-            flash_problems(request, exc)
-        else:
-            messages.success(request, "Regulatory profile saved.")
+        flash_outcome(
+            request,
+            lambda: actions.set_agent_profile(agent, by=request.user, **form.cleaned_data),
+            "Regulatory profile saved.",
+        )
     else:
         messages.error(request, "The profile was not saved: choose a NIS2 entity type.")
     return redirect("agent_detail", key=agent.key)
@@ -131,16 +134,15 @@ def pacts_index(request: HttpRequest) -> HttpResponse:
     agents = list(Agent.objects.order_by("key").values_list("key", "name"))
     form = PactFilterForm(request.GET, agents=agents)
     pacts = form.filter(Pact.objects.for_listing()).order_by("key")
-    page = paginate(request, pacts, PAGE_SIZE)
-    context = {
-        "form": form,
-        "page": page,
-        "pacts": page.object_list,
-        "filtered": bool(form.values()),
-        "can_author": can(request.user, "author_pacts"),
-        "can_manage_tokens": can(request.user, "manage_tokens"),
-    }
-    return render_page(request, "pacts/pacts_index.html", context, partial="results")
+    return _list_page(
+        request,
+        "pacts/pacts_index.html",
+        form,
+        pacts,
+        "pacts",
+        can_author=can(request.user, "author_pacts"),
+        can_manage_tokens=can(request.user, "manage_tokens"),
+    )
 
 
 def _get_version(key: str, number: int | None = None) -> PactVersion:
@@ -335,12 +337,11 @@ def _version_url(version: PactVersion) -> str:
 @permission_required("author_pacts")
 def pact_activate(request: HttpRequest, key: str, number: int) -> HttpResponse:
     version = _get_version(key, number)
-    try:
-        actions.activate_version(version, by=request.user)
-    except PactError as exc:
-        flash_problems(request, exc)
-    else:
-        messages.success(request, f"{version.label} is now the active version.")
+    flash_outcome(
+        request,
+        lambda: actions.activate_version(version, by=request.user),
+        f"{version.label} is now the active version.",
+    )
     return redirect(_version_url(version))
 
 
@@ -352,16 +353,14 @@ def pact_review(request: HttpRequest, key: str, number: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Give the review date as YYYY-MM-DD.")
         return redirect(_version_url(version))
-    try:
-        reviewed = actions.mark_reviewed(version, by=request.user, on=form.cleaned_data["on"])
-    except PactError as exc:
-        flash_problems(request, exc)
-    else:
-        messages.success(
-            request,
+    flash_outcome(
+        request,
+        lambda: actions.mark_reviewed(version, by=request.user, on=form.cleaned_data["on"]),
+        lambda reviewed: (
             f"{version.label} reviewed on {reviewed.last_reviewed:%Y-%m-%d}; "
-            f"next review due {reviewed.review_due:%Y-%m-%d}.",
-        )
+            f"next review due {reviewed.review_due:%Y-%m-%d}."
+        ),
+    )
     return redirect(_version_url(version))
 
 
@@ -408,16 +407,11 @@ def dispute_new(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         Evaluation.objects.select_related("clause__version__pact__agent"), pk=evaluation_id
     )
     form = DisputeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            dispute = actions.open_dispute(
-                evaluation, by=request.user, reason=form.cleaned_data["reason"]
-            )
-        except PactError as exc:
-            show_problems(form, exc)
-        else:
-            messages.success(request, f"Dispute #{dispute.pk} opened; risk will resolve it.")
-            return redirect("dispute_detail", dispute.pk)
+    if dispute := attempt(
+        form, lambda data: actions.open_dispute(evaluation, by=request.user, reason=data["reason"])
+    ):
+        messages.success(request, f"Dispute #{dispute.pk} opened; risk will resolve it.")
+        return redirect("dispute_detail", dispute.pk)
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -437,16 +431,15 @@ def disputes_index(request: HttpRequest) -> HttpResponse:
     ).order_by("-opened_at", "-pk")
     if status := form.values().get("status"):
         disputes = disputes.filter(status=status)
-    page = paginate(request, disputes, PAGE_SIZE)
     counts = dict(Dispute.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    context = {
-        "form": form,
-        "page": page,
-        "disputes": page.object_list,
-        "filtered": bool(form.values()),
-        "open_count": counts.get(DisputeStatus.OPEN, 0),
-    }
-    return render_page(request, "pacts/disputes_index.html", context, partial="results")
+    return _list_page(
+        request,
+        "pacts/disputes_index.html",
+        form,
+        disputes,
+        "disputes",
+        open_count=counts.get(DisputeStatus.OPEN, 0),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -462,22 +455,16 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
     form = ResolveDisputeForm(request.POST or None)
     if request.method == "POST":
         if not can(request.user, "resolve_dispute"):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied("Only risk resolves disputes.")
-        if form.is_valid():
-            try:
-                actions.resolve_dispute(
-                    dispute,
-                    by=request.user,
-                    status=form.cleaned_data["status"],
-                    resolution=form.cleaned_data["resolution"],
-                )
-            except PactError as exc:
-                show_problems(form, exc)
-            else:
-                messages.success(request, f"Dispute #{dispute.pk} resolved.")
-                return redirect("dispute_detail", dispute.pk)
+        resolved = attempt(
+            form,
+            lambda data: actions.resolve_dispute(
+                dispute, by=request.user, status=data["status"], resolution=data["resolution"]
+            ),
+        )
+        if resolved:
+            messages.success(request, f"Dispute #{dispute.pk} resolved.")
+            return redirect("dispute_detail", dispute.pk)
     context = {"dispute": dispute, "form": form, "can_resolve": can_resolve}
     return render(
         request,
@@ -533,12 +520,11 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @permission_required("manage_tokens")
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
-    try:
-        actions.revoke_api_token(token, by=request.user)
-    except PactError as exc:
-        flash_problems(request, exc)
-    else:
-        messages.success(request, f"The token of {token.source} was revoked.")
+    flash_outcome(
+        request,
+        lambda: actions.revoke_api_token(token, by=request.user),
+        f"The token of {token.source} was revoked.",
+    )
     return redirect("api_tokens")
 
 
@@ -560,11 +546,6 @@ def pact_schema(request: HttpRequest) -> HttpResponse:
 @permission_required("read")
 def evaluation_log_download(request: HttpRequest, sha256: str) -> HttpResponse:
     """The stored log file that produced evaluations, as an attachment of an opaque type."""
-    from django.http import FileResponse
-
-    from trustdesk.core import blobs as evidence_store
-    from trustdesk.pacts.models import EvaluationLog
-
     log = get_object_or_404(EvaluationLog, sha256=sha256.lower()[:64])
     try:
         path = evidence_store.absolute_path(log.storage_path)

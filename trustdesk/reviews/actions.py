@@ -69,6 +69,7 @@ from trustdesk.reviews.models import (
     ReentryCondition,
     ReviewMeeting,
     SignOff,
+    WriteOnceModel,
 )
 
 # Who may do what (docs/design.md section 10); the forms and panels list them.
@@ -118,6 +119,12 @@ def _require_open(incident: Incident, doing: str, problems: list[str]) -> None:
             f"{incident.key} is {incident.get_state_display().lower()}; "
             f"{doing} is only possible while it is open."
         )
+
+
+def _row_of(event: Event, model: type[WriteOnceModel], **fields: Any) -> Any:
+    """Write the row that `event` describes, live or imported: its person, time and event are
+    the event's (operating-model changes, sign-offs and attestations)."""
+    return model.objects.create(by=event.actor, at=event.at, event=event, **fields)
 
 
 def schedule_condition_recheck(incident_id: int) -> None:
@@ -183,14 +190,13 @@ def add_operating_model_change(
             at=at,
             error=ReviewError,
         )
-        return OperatingModelChange.objects.create(
+        return _row_of(
+            event,
+            OperatingModelChange,
             incident=inc,
             kind=kind,
             summary=summary,
             pact_version=pact_version,
-            by=by,
-            at=event.at,
-            event=event,
         )
 
 
@@ -265,9 +271,7 @@ def sign_off_incident(
         event = append_step(
             inc, problems, type=EventType.SIGNED_OFF, by=by, data=data, at=at, error=ReviewError
         )
-        return SignOff.objects.create(
-            incident=inc, by=by, role=role, comment=comment, at=event.at, event=event
-        )
+        return _row_of(event, SignOff, incident=inc, role=role, comment=comment)
 
 
 # ---------------------------------------------------------------- request review
@@ -573,13 +577,8 @@ def attest(
         event = append_step(
             inc, problems, type=EventType.ATTESTED, by=by, data=data, at=at, error=ReviewError
         )
-        return Attestation.objects.create(
-            decision=record,
-            by=by,
-            can_explain=can_explain,
-            comment=comment,
-            at=event.at,
-            event=event,
+        return _row_of(
+            event, Attestation, decision=record, can_explain=can_explain, comment=comment
         )
 
 
@@ -700,6 +699,7 @@ IMPORTED_TYPES = (
     EventType.REENTRY_CONDITION_SET,
     EventType.DECISION_RECORDED,
     EventType.ATTESTED,
+    EventType.SIGNED_OFF,
 )
 
 
@@ -720,7 +720,14 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
     counted under "skipped" and nothing is invented for it. Imported decisions carry no gate or
     condition snapshot: the exchange format does not hold one.
     """
-    counts = {"changes": 0, "conditions": 0, "decisions": 0, "attestations": 0, "skipped": 0}
+    counts = {
+        "changes": 0,
+        "conditions": 0,
+        "decisions": 0,
+        "attestations": 0,
+        "signoffs": 0,
+        "skipped": 0,
+    }
     events = list(
         Event.objects.filter(incident=incident, type__in=IMPORTED_TYPES)
         .select_related("actor")
@@ -735,6 +742,7 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
     linked |= set(
         Attestation.objects.filter(decision__incident=incident).values_list("event_id", flat=True)
     )
+    linked |= set(SignOff.objects.filter(incident=incident).values_list("event_id", flat=True))
     decision = RecoveryDecision.objects.filter(incident=incident).select_related("event").first()
     if decision is not None:
         linked.add(decision.event_id)
@@ -753,14 +761,13 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
             ):
                 counts["skipped"] += 1
                 continue
-            OperatingModelChange.objects.create(
+            _row_of(
+                ev,
+                OperatingModelChange,
                 incident=incident,
                 kind=kind,
                 summary=d.get("summary", ""),
                 pact_version=version,
-                by=ev.actor,
-                at=ev.at,
-                event=ev,
             )
             counts["changes"] += 1
         elif ev.type == EventType.REENTRY_CONDITION_SET:
@@ -811,15 +818,28 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
             ):
                 counts["skipped"] += 1
                 continue
-            Attestation.objects.create(
-                decision=decision,
+            comment = d.get("comment", "")
+            _row_of(
+                ev, Attestation, decision=decision, can_explain=d["can_explain"], comment=comment
+            )
+            counts["attestations"] += 1
+        elif ev.type == EventType.SIGNED_OFF:
+            # What `signoffs` conditions count; a person signs off once, as live.
+            if (
+                d.get("role") not in conditions.SIGNOFF_ROLES
+                or SignOff.objects.filter(incident=incident, by=ev.actor).exists()
+            ):
+                counts["skipped"] += 1
+                continue
+            SignOff.objects.create(
+                incident=incident,
                 by=ev.actor,
-                can_explain=d["can_explain"],
+                role=d["role"],
                 comment=d.get("comment", ""),
                 at=ev.at,
                 event=ev,
             )
-            counts["attestations"] += 1
+            counts["signoffs"] += 1
     if counts["conditions"] and incident.is_open:
         schedule_condition_recheck(incident.pk)
     return counts

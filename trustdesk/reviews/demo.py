@@ -17,13 +17,15 @@ transaction.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from trustdesk.incidents import gates, journal, lifecycle
+from trustdesk.incidents import gates, journal
+from trustdesk.incidents.demo import DemoIncident, open_demo_incident, walk
 from trustdesk.incidents.models import Event, Incident, State
 from trustdesk.pacts.models import Agent, PactVersion
 from trustdesk.reviews import actions
@@ -31,35 +33,52 @@ from trustdesk.reviews.models import RecoveryDecision, ReviewMeeting
 
 DEMO_AGENTS = ("support-bot", "code-reviewer", "data-analyst", "tutor")
 USERS = ("ivan", "rita", "rosa", "olivia", "omar", "victor")
-# When an agent has no repaired incident: (title, assumption, statement, repair, days ago).
+# When an agent has no repaired incident, one like this is walked to `repaired` (its
+# containment follows the agent's scope; its repair reference is its number).
 FALLBACK = {
-    "support-bot": (
+    "support-bot": DemoIncident(
+        "support-bot",
+        40,
+        "sev2",
         "Refund issued above the limit",
+        "",
+        "repaired",
         "authority",
         "The bot issued a refund above its limit without the approval step.",
-        "Refund tool requires an approval token above the limit.",
-        40,
+        repair=("Refund tool requires an approval token above the limit.", ""),
     ),
-    "code-reviewer": (
+    "code-reviewer": DemoIncident(
+        "code-reviewer",
+        35,
+        "sev2",
         "Approved a change reserved for humans",
+        "",
+        "repaired",
         "oversight",
         "The bot approved a change the pact reserves for human reviewers.",
-        "Protected paths can no longer be approved by the bot.",
-        35,
+        repair=("Protected paths can no longer be approved by the bot.", ""),
     ),
-    "data-analyst": (
+    "data-analyst": DemoIncident(
+        "data-analyst",
+        30,
+        "sev2",
         "Personal data in an export",
+        "",
+        "repaired",
         "data_handling",
         "An export contained personal data the pact says must be aggregated.",
-        "The export tool drops columns tagged as personal data.",
-        30,
+        repair=("The export tool drops columns tagged as personal data.", ""),
     ),
-    "tutor": (
+    "tutor": DemoIncident(
+        "tutor",
+        25,
+        "sev2",
         "Wrong answers presented as verified",
+        "",
+        "repaired",
         "capability",
         "The tutor presented wrong solutions as verified.",
-        "Answer keys are checked by a solver before release.",
-        25,
+        repair=("Answer keys are checked by a solver before release.", ""),
     ),
 }
 
@@ -68,105 +87,26 @@ def _fresh(incident: Incident) -> Incident:
     return Incident.objects.select_related("agent", "pact_version__pact").get(pk=incident.pk)
 
 
-def _contain_preserve_classify(
-    inc: Incident,
-    *,
-    version: PactVersion,
-    users: dict,
-    action: str,
-    scope_after: str,
-    contained_at: datetime,
-    evidence_at: datetime,
-    preserved_at: datetime,
-    classified_at: datetime,
-    evidence_text,
-    assumption: str,
-    statement: str,
-    clauses: list,
-    reason: str = "",
-) -> Incident:
-    """Walk an open incident through contain, every required evidence kind, preserve and
-    classify, as olivia (operator) and ivan (incident manager) would."""
-    olivia, ivan = users["olivia"], users["ivan"]
-    lifecycle.contain_incident(
-        inc,
-        by=olivia,
-        expected_version=inc.version,
-        action=action,
-        scope_after=scope_after,
-        reason=reason,
-        at=contained_at,
-    )
-    for n, kind in enumerate(version.evidence_required):
-        inc = _fresh(inc)
-        description, text = evidence_text(kind, inc)
-        lifecycle.add_evidence(
-            inc,
-            by=olivia,
-            expected_version=inc.version,
-            kind=kind,
-            description=description,
-            text=text,
-            at=evidence_at + timedelta(minutes=n),
-        )
-    inc = _fresh(inc)
-    lifecycle.mark_evidence_preserved(inc, by=ivan, expected_version=inc.version, at=preserved_at)
-    inc = _fresh(inc)
-    lifecycle.classify_incident(
-        inc,
-        by=ivan,
-        expected_version=inc.version,
-        assumption=assumption,
-        statement=statement,
-        clauses=clauses,
-        confidence="known",
-        at=classified_at,
-    )
-    return _fresh(inc)
-
-
 def _walk_to_repaired(agent: Agent, version: PactVersion, users: dict, now: datetime) -> Incident:
     """The fallback: one incident walked through the lifecycle, evidence as text."""
-    title, assumption, statement, repair, days = FALLBACK[agent.key]
-    olivia = users["olivia"]
-    start = now - timedelta(days=days)
-    clauses = list(version.clauses.all())
-    clause = next((c for c in clauses if c.assumption == assumption), clauses[0])
-    inc = journal.open_incident(
-        agent=agent,
-        by=olivia,
-        title=title,
-        severity="sev2",
-        detected_at=start,
-        pact_version=version,
-        clauses=[clause],
-    )
+    item = FALLBACK[agent.key]
+    inc = open_demo_incident(item, version, users, now)
     scope = "suspended" if agent.scope == "suspended" else "restricted"
-    inc = _contain_preserve_classify(
-        inc,
-        version=version,
-        users=users,
-        action="restrict" if scope == "restricted" else "suspend",
-        scope_after=scope,
-        contained_at=start + timedelta(minutes=10),
-        evidence_at=start + timedelta(hours=1),
-        preserved_at=start + timedelta(hours=3),
-        classified_at=start + timedelta(hours=4),
-        evidence_text=lambda kind, inc: (
-            f"{kind.replace('_', ' ').capitalize()} captured for {inc.key}",
-            f"{kind} of {inc.key}: {title}",
-        ),
-        assumption=assumption,
-        statement=statement,
-        clauses=[clause],
+    item = replace(
+        item,
+        containment=("restrict" if scope == "restricted" else "suspend", scope, ""),
+        repair=(item.repair[0], f"DEMO-{inc.number}"),
     )
-    lifecycle.record_repair(
+    steps = (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=3), timedelta(hours=4))
+    walk(
         inc,
-        by=olivia,
-        expected_version=inc.version,
-        summary=repair,
-        reference=f"DEMO-{inc.number}",
-        at=start + timedelta(days=2),
+        item,
+        users=users,
+        times=[inc.detected_at + step for step in (*steps, timedelta(days=2))],
+        evidence=lambda kind: {
+            "description": f"{kind.replace('_', ' ').capitalize()} captured for {inc.key}",
+            "text": f"{kind} of {inc.key}: {item.title}",
+        },
     )
     return _fresh(inc)
 
@@ -237,8 +177,10 @@ class _Story:
             at=at,
         )
 
-    def attest(self, decision, at, by, can_explain, comment):
-        actions.attest(decision, by=self.u[by], can_explain=can_explain, comment=comment, at=at)
+    def attest(self, decision, *attestations):
+        """Each (time, who, can explain, comment) attests the decision, in that order."""
+        for at, by, can_explain, comment in attestations:
+            actions.attest(decision, by=self.u[by], can_explain=can_explain, comment=comment, at=at)
 
 
 def _clause_key(inc: Incident) -> str | None:
@@ -268,10 +210,9 @@ def _recurrence(origin: Incident, users: dict, at: datetime) -> Incident | None:
     clauses = list(version.clauses.filter(assumption=origin.assumption)) or list(
         version.clauses.all()[:1]
     )
-    olivia = users["olivia"]
     inc = journal.open_incident(
         agent=origin.agent,
-        by=olivia,
+        by=users["olivia"],
         title="Refund approved with a reused approval token",
         severity="sev2",
         detected_at=at,
@@ -279,26 +220,30 @@ def _recurrence(origin: Incident, users: dict, at: datetime) -> Incident | None:
         clauses=clauses,
         summary="The bot attached an approval token from an earlier refund to a new one.",
     )
-    return _contain_preserve_classify(
-        inc,
-        version=version,
-        users=users,
-        action="suspend",
-        scope_after="suspended",
-        reason="The approval check was bypassed a third way; refunds suspended.",
-        contained_at=at + timedelta(minutes=12),
-        evidence_at=at + timedelta(hours=1),
-        preserved_at=at + timedelta(hours=2),
-        classified_at=at + timedelta(hours=3),
-        evidence_text=lambda kind, inc: (
-            f"{kind.replace('_', ' ').capitalize()} of the reused-token refund",
-            f"{kind} for {inc.key}: token PAY-APPROVAL-7781 used on two refunds.",
-        ),
-        assumption=origin.assumption,
-        statement="The bot reused an approval token, so a refund above the limit went out "
-        "without a fresh human approval.",
-        clauses=clauses,
+    item = DemoIncident(
+        origin.agent.key,
+        1,
+        inc.severity,
+        inc.title,
+        inc.summary,
+        "classified",
+        origin.assumption,
+        "The bot reused an approval token, so a refund above the limit went out without a "
+        "fresh human approval.",
+        ("suspend", "suspended", "The approval check was bypassed a third way; refunds suspended."),
     )
+    steps = (timedelta(minutes=12), timedelta(hours=1), timedelta(hours=2), timedelta(hours=3))
+    walk(
+        inc,
+        item,
+        users=users,
+        times=[at + step for step in steps],
+        evidence=lambda kind: {
+            "description": f"{kind.replace('_', ' ').capitalize()} of the reused-token refund",
+            "text": f"{kind} for {inc.key}: token PAY-APPROVAL-7781 used on two refunds.",
+        },
+    )
+    return _fresh(inc)
 
 
 def seed(stdout) -> None:
@@ -458,20 +403,22 @@ def _tell(found: dict[str, list[Incident]], users: dict, now: datetime) -> list[
             justification="Exam week starts Monday. Teachers check every answer key by hand "
             "until the incident manager's sign-off is given after the exam week.",
         )
+        decided = now - 2 * day
         s.attest(
             decision,
-            now - 2 * day + timedelta(hours=2),
-            "rita",
-            False,
-            "The page says why it was urgent, not why the missing sign-off is an acceptable "
-            "risk. I could not defend it to the school board from this page alone.",
-        )
-        s.attest(
-            decision,
-            now - 2 * day + timedelta(hours=3),
-            "olivia",
-            True,
-            "The teacher check is the control; the override and its end date are clear.",
+            (
+                decided + timedelta(hours=2),
+                "rita",
+                False,
+                "The page says why it was urgent, not why the missing sign-off is an acceptable "
+                "risk. I could not defend it to the school board from this page alone.",
+            ),
+            (
+                decided + timedelta(hours=3),
+                "olivia",
+                True,
+                "The teacher check is the control; the override and its end date are clear.",
+            ),
         )
         lines.append(f"{inc.key} (tutor) reopened fully as an override by ivan.")
 
@@ -534,27 +481,19 @@ def _tell(found: dict[str, list[Incident]], users: dict, now: datetime) -> list[
                 "condition holds. Partial: refunds stay capped at 200 EUR for another month.",
                 meeting=meeting,
             )
-            s.attest(
+            comments = {
+                "olivia": "What broke, the two changes and the sign-offs are all on the page.",
+                "omar": "Clear. The cap explains why it is partial.",
+                "ivan": "I can explain it to the payments team from this record.",
+            }
+            s.attest(  # five minutes apart from the fortieth minute of the meeting
                 decision,
-                past_meeting_at + timedelta(minutes=40),
-                "olivia",
-                True,
-                "What broke, the two changes and the sign-offs are all on the page.",
+                *(
+                    (past_meeting_at + timedelta(minutes=40 + 5 * n), who, True, comment)
+                    for n, (who, comment) in enumerate(comments.items())
+                ),
             )
-            s.attest(
-                decision,
-                past_meeting_at + timedelta(minutes=45),
-                "omar",
-                True,
-                "Clear. The cap explains why it is partial.",
-            )
-            s.attest(
-                decision,
-                past_meeting_at + timedelta(minutes=50),
-                "ivan",
-                True,
-                "I can explain it to the payments team from this record.",
-            )
+
             lines.append(f"{holder.key} (support-bot) reopened partially, with 3 attestations.")
         if data:
             s.decide(
@@ -568,10 +507,12 @@ def _tell(found: dict[str, list[Incident]], users: dict, now: datetime) -> list[
             )
             s.attest(
                 RecoveryDecision.objects.get(incident=data[0]),
-                past_meeting_at + timedelta(minutes=55),
-                "olivia",
-                True,
-                "The rationale names what is still open and why the fix does not cover it.",
+                (
+                    past_meeting_at + timedelta(minutes=55),
+                    "olivia",
+                    True,
+                    "The rationale names what is still open and why the fix does not cover it.",
+                ),
             )
             lines.append(f"{data[0].key} (data-analyst) kept restricted: closed_restricted.")
         actions.add_meeting_note(

@@ -10,11 +10,11 @@ snapshot.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from trustdesk.core.models import user_reference
 from trustdesk.pacts.models import Scope
 from trustdesk.reviews.errors import ReviewError
 
@@ -77,7 +77,7 @@ class OperatingModelChange(WriteOnceModel):
     pact_version = models.ForeignKey(
         "pacts.PactVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    by = user_reference()
     at = models.DateTimeField(default=timezone.now)
     event = models.OneToOneField(
         "incidents.Event", on_delete=models.PROTECT, related_name="operating_model_change"
@@ -122,7 +122,7 @@ class ReentryCondition(models.Model):
     kind = models.CharField(max_length=40, choices=ConditionKind.choices)
     params = models.JSONField(default=dict, blank=True)
     statement = models.TextField()
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_by = user_reference()
     set_at = models.DateTimeField(default=timezone.now)
     event = models.OneToOneField(
         "incidents.Event", on_delete=models.PROTECT, related_name="reentry_condition"
@@ -156,7 +156,7 @@ class SignOff(WriteOnceModel):
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.PROTECT, related_name="signoffs"
     )
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    by = user_reference()
     role = models.CharField(max_length=30)
     comment = models.TextField(blank=True)
     at = models.DateTimeField(default=timezone.now)
@@ -204,18 +204,14 @@ class ReviewMeetingQuerySet(models.QuerySet):
 class ReviewMeeting(models.Model):
     title = models.CharField(max_length=200)
     scheduled_at = models.DateTimeField(db_index=True)
-    facilitator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    facilitator = user_reference()
     agenda = models.ManyToManyField(
         "incidents.Incident", through="AgendaItem", related_name="review_meetings"
     )
     status = models.CharField(
         max_length=20, choices=MeetingStatus.choices, default=MeetingStatus.SCHEDULED
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = user_reference()
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -257,9 +253,7 @@ class AgendaItem(models.Model):
     meeting = models.ForeignKey(ReviewMeeting, on_delete=models.PROTECT, related_name="items")
     incident = models.ForeignKey("incidents.Incident", on_delete=models.PROTECT, related_name="+")
     position = models.PositiveIntegerField()
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    added_by = user_reference()
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -276,7 +270,7 @@ class MeetingNote(WriteOnceModel):
     """An append-only entry in a meeting's notes."""
 
     meeting = models.ForeignKey(ReviewMeeting, on_delete=models.PROTECT, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    author = user_reference()
     text = models.TextField()
     at = models.DateTimeField(default=timezone.now)
 
@@ -300,9 +294,7 @@ class RecoveryDecision(WriteOnceModel):
     decision = models.CharField(max_length=30, choices=Decision.choices)
     scope_after = models.CharField(max_length=20, choices=Scope.choices)
     rationale = models.TextField()
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    decided_by = user_reference()
     decided_at = models.DateTimeField(default=timezone.now)
     override = models.BooleanField(default=False)
     justification = models.TextField(blank=True)
@@ -348,7 +340,7 @@ class Attestation(WriteOnceModel):
     decision = models.ForeignKey(
         RecoveryDecision, on_delete=models.PROTECT, related_name="attestations"
     )
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    by = user_reference()
     can_explain = models.BooleanField()
     comment = models.TextField()
     at = models.DateTimeField(default=timezone.now)

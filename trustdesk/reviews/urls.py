@@ -1,5 +1,6 @@
 from django.urls import path
 
+from trustdesk.core.pages import step_urls
 from trustdesk.reviews import mywork_views, views
 
 urlpatterns = [
@@ -24,41 +25,12 @@ urlpatterns = [
         views.meeting_attest,
         name="review_meeting_attest",
     ),
-    # The incident page's review panel posts here.
+    # The incident page's review panel, and the steps its forms post to (views.PANEL_STEPS).
     path("incidents/<str:key>/review/", views.incident_review, name="incident_review"),
-    path(
-        "incidents/<str:key>/review/changes/",
-        views.incident_review_change,
-        name="incident_review_change",
-    ),
-    path(
-        "incidents/<str:key>/review/conditions/",
-        views.incident_review_condition,
-        name="incident_review_condition",
-    ),
     path(
         "incidents/<str:key>/review/recheck/",
         views.incident_review_recheck,
         name="incident_review_recheck",
     ),
-    path(
-        "incidents/<str:key>/review/signoffs/",
-        views.incident_review_signoff,
-        name="incident_review_signoff",
-    ),
-    path(
-        "incidents/<str:key>/review/request/",
-        views.incident_review_request,
-        name="incident_review_request",
-    ),
-    path(
-        "incidents/<str:key>/review/decision/",
-        views.incident_review_decide,
-        name="incident_review_decide",
-    ),
-    path(
-        "incidents/<str:key>/review/attestations/",
-        views.incident_review_attest,
-        name="incident_review_attest",
-    ),
+    *step_urls("incidents/<str:key>/review/", views.PANEL_STEPS),
 ]

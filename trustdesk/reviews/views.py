@@ -9,6 +9,7 @@ same template instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms as django_forms
@@ -21,8 +22,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from trustdesk.core import pages
 from trustdesk.core.decorators import permission_required
-from trustdesk.core.pages import paginate, render_page, run_step, show_problems, wants_partial
+from trustdesk.core.pages import (
+    paginate,
+    render_page,
+    resubmitted_at,
+    run_step,
+    show_problems,
+    wants_partial,
+)
 from trustdesk.core.roles import can
 from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Incident
@@ -70,18 +79,16 @@ def reviews_index(request: HttpRequest) -> HttpResponse:
         "past": past,
         "can_create_meeting": can(request.user, "run_meetings"),
     }
-    template = "reviews/reviews_index.html"
-    if wants_partial(request):
-        template += "#queue"
-    return render(request, template, context)
+    return render_page(request, "reviews/reviews_index.html", context, partial="queue")
 
 
 # ---------------------------------------------------------------- the incident panel
 
 
-def _incident(key: str) -> Incident:
+def _incident(key: str, **within: Any) -> Incident:
+    """The incident of the review panel (or of a meeting's agenda, `within` it)."""
     return get_object_or_404(
-        Incident.objects.select_related("agent", "pact_version__pact"), key=key
+        Incident.objects.select_related("agent", "pact_version__pact"), key=key, **within
     )
 
 
@@ -104,44 +111,70 @@ def _panel_response(
     return render(request, "reviews/incident_review.html", context, status=status)
 
 
-def _with_version(form: django_forms.Form, version: int) -> dict[str, Any]:
-    """The submitted data with the current version, so the user can resubmit after a conflict."""
-    data = form.data.copy()
-    key = form.add_prefix("version")
-    data[key] = str(version)
-    return data
+def _back_to_panel(request: HttpRequest, incident: Incident, done: str) -> HttpResponse:
+    """After a panel step: the incident page at its panel, or the fresh panel for htmx."""
+    if not wants_partial(request):
+        messages.success(request, done)
+        return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
+    return _panel_response(request, _incident(incident.key))
 
 
-def _panel_step(
-    request: HttpRequest,
-    incident: Incident,
-    name: str,
-    form: django_forms.Form,
-    run: Callable[[dict[str, Any]], object],
-    success: str,
-    rebuild: Callable[[dict[str, Any]], django_forms.Form],
-) -> HttpResponse:
+@dataclass(frozen=True)
+class PanelStep(pages.Step):
+    """One form of the incident page's review panel (a row of its step table, posted below
+    incidents/<key>/review/): its form (`form(request, incident, data)`), what it runs
+    (`run(request, incident, form, data)`) and the message after it (may name `{key}`). A
+    decision that overrides is confirmed on a page of its own first."""
+
+    slot: str
+    form: Callable[[HttpRequest, Incident, Any], django_forms.Form]
+    run: Callable[[HttpRequest, Incident, Any, dict[str, Any]], object]
+    done: str
+    confirms_override: bool = False
+
+    def respond(self, request: HttpRequest, key: str) -> HttpResponse:
+        return run_panel_step(request, key, self)
+
+
+def run_panel_step(request: HttpRequest, key: str, step: PanelStep) -> HttpResponse:
     """Run one panel step (core.pages.run_step): valid form -> action -> redirect (or the panel
     for htmx); a refusal shows the form again with every problem and the user's input (422), a
     conflict with the input moved to the current version (409)."""
-
-    def on_success() -> HttpResponse:
-        if not wants_partial(request):
-            messages.success(request, success)
-            return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
-        return _panel_response(request, _incident(incident.key))
+    incident = _incident(key)
+    form = step.form(request, incident, request.POST)
+    if (
+        step.confirms_override
+        and form.is_valid()
+        and (
+            page := _confirm_override(
+                request,
+                incident,
+                form,
+                action=reverse(step.name, args=[incident.key]),
+                target_id="review-panel",
+            )
+        )
+    ):
+        return page
 
     def on_refused(form, refusal, status: int) -> HttpResponse:
         fresh = _incident(incident.key)
         if isinstance(refusal, ConflictError):
-            again = rebuild(_with_version(form, fresh.version))
+            again = step.form(request, fresh, resubmitted_at(form, fresh.version))
             again.is_valid()
             return _panel_response(
-                request, fresh, bound={name: again}, conflict=str(refusal), status=status
+                request, fresh, bound={step.slot: again}, conflict=str(refusal), status=status
             )
-        return _panel_response(request, fresh, bound={name: form}, status=status)
+        return _panel_response(request, fresh, bound={step.slot: form}, status=status)
 
-    return run_step(request, form, run, done=None, on_success=on_success, on_refused=on_refused)
+    return run_step(
+        request,
+        form,
+        lambda data: step.run(request, incident, form, data),
+        done=None,
+        on_success=lambda: _back_to_panel(request, incident, step.done.format(key=incident.key)),
+        on_refused=on_refused,
+    )
 
 
 @require_GET
@@ -152,142 +185,33 @@ def incident_review(request: HttpRequest, key: str) -> HttpResponse:
     return _panel_response(request, _incident(key))
 
 
-@require_POST
-@permission_required("work_reviews")
-def incident_review_change(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    newer = incident.pact_version.pact.versions.all() if incident.pact_version_id else None
+def _newer_versions(incident: Incident):
+    return incident.pact_version.pact.versions.all() if incident.pact_version_id else None
 
-    def build(data):
-        return OperatingModelChangeForm(data, newer_versions=newer)
 
-    return _panel_step(
-        request,
+def _clause_keys(incident: Incident) -> list[str]:
+    if not incident.pact_version_id:
+        return []
+    return list(incident.pact_version.clauses.values_list("key", flat=True))
+
+
+def _record_decision(
+    request: HttpRequest,
+    incident: Incident,
+    form: DecisionForm,
+    data: dict[str, Any],
+    meeting: ReviewMeeting | None = None,
+) -> None:
+    actions.record_recovery_decision(
         incident,
-        "change",
-        build(request.POST),
-        lambda d: actions.add_operating_model_change(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            kind=d["kind"],
-            summary=d["summary"],
-            pact_version=d.get("pact_version"),
-        ),
-        "Operating-model change recorded.",
-        build,
-    )
-
-
-@require_POST
-@permission_required("work_reviews")
-def incident_review_condition(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    keys = (
-        list(incident.pact_version.clauses.values_list("key", flat=True))
-        if incident.pact_version_id
-        else []
-    )
-
-    def build(data):
-        return ReentryConditionForm(data, clause_keys=keys)
-
-    form = build(request.POST)
-    return _panel_step(
-        request,
-        incident,
-        "condition",
-        form,
-        lambda d: actions.set_reentry_condition(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            kind=d["kind"],
-            params=form.params(),
-        ),
-        "Re-entry condition set; it is checked now and after every change.",
-        build,
-    )
-
-
-@require_POST
-@permission_required("work_reviews")
-def incident_review_signoff(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-
-    def build(data):
-        return SignOffForm(data, user=request.user)
-
-    return _panel_step(
-        request,
-        incident,
-        "signoff",
-        build(request.POST),
-        lambda d: actions.sign_off_incident(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            role=d["role"],
-            comment=d["comment"],
-            shareable=d.get("shareable", False),
-        ),
-        "Sign-off recorded.",
-        build,
-    )
-
-
-@require_POST
-@permission_required("work_reviews")
-def incident_review_request(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    return _panel_step(
-        request,
-        incident,
-        "request",
-        RequestReviewForm(request.POST),
-        lambda d: actions.request_review(incident, by=request.user, expected_version=d["version"]),
-        f"{incident.key} is in review.",
-        RequestReviewForm,
-    )
-
-
-@require_POST
-@permission_required("decide")
-def incident_review_decide(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    can_override = can(request.user, "override")
-
-    def build(data):
-        return DecisionForm(data, can_override=can_override)
-
-    form = build(request.POST)
-    if form.is_valid() and (
-        page := _confirm_override(
-            request,
-            incident,
-            form,
-            action=reverse("incident_review_decide", args=[incident.key]),
-            target_id="review-panel",
-        )
-    ):
-        return page
-    return _panel_step(
-        request,
-        incident,
-        "decision",
-        form,
-        lambda d: actions.record_recovery_decision(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            decision=d["decision"],
-            rationale=d["rationale"],
-            justification=d.get("justification", ""),
-            override_requested=d.get("override", False),
-            confirmed_skips=_confirmed_skips(request, form),
-        ),
-        "Decision recorded.",
-        build,
+        by=request.user,
+        expected_version=data["version"],
+        decision=data["decision"],
+        rationale=data["rationale"],
+        justification=data.get("justification", ""),
+        override_requested=data.get("override", False),
+        meeting=meeting,
+        confirmed_skips=_confirmed_skips(request, form),
     )
 
 
@@ -345,19 +269,91 @@ def _attest(request: HttpRequest, incident: Incident, data: dict[str, Any]) -> N
     )
 
 
-@require_POST
-@permission_required("attest")
-def incident_review_attest(request: HttpRequest, key: str) -> HttpResponse:
-    incident = _incident(key)
-    return _panel_step(
-        request,
-        incident,
+PANEL_STEPS = (
+    PanelStep(
+        "incident_review_change",
+        "changes/",
+        "work_reviews",
+        "change",
+        lambda request, incident, data: OperatingModelChangeForm(
+            data, newer_versions=_newer_versions(incident)
+        ),
+        lambda request, incident, form, d: actions.add_operating_model_change(
+            incident,
+            by=request.user,
+            expected_version=d["version"],
+            kind=d["kind"],
+            summary=d["summary"],
+            pact_version=d.get("pact_version"),
+        ),
+        "Operating-model change recorded.",
+    ),
+    PanelStep(
+        "incident_review_condition",
+        "conditions/",
+        "work_reviews",
+        "condition",
+        lambda request, incident, data: ReentryConditionForm(
+            data, clause_keys=_clause_keys(incident)
+        ),
+        lambda request, incident, form, d: actions.set_reentry_condition(
+            incident,
+            by=request.user,
+            expected_version=d["version"],
+            kind=d["kind"],
+            params=form.params(),
+        ),
+        "Re-entry condition set; it is checked now and after every change.",
+    ),
+    PanelStep(
+        "incident_review_signoff",
+        "signoffs/",
+        "work_reviews",
+        "signoff",
+        lambda request, incident, data: SignOffForm(data, user=request.user),
+        lambda request, incident, form, d: actions.sign_off_incident(
+            incident,
+            by=request.user,
+            expected_version=d["version"],
+            role=d["role"],
+            comment=d["comment"],
+            shareable=d.get("shareable", False),
+        ),
+        "Sign-off recorded.",
+    ),
+    PanelStep(
+        "incident_review_request",
+        "request/",
+        "work_reviews",
+        "request",
+        lambda request, incident, data: RequestReviewForm(data),
+        lambda request, incident, form, d: actions.request_review(
+            incident, by=request.user, expected_version=d["version"]
+        ),
+        "{key} is in review.",
+    ),
+    PanelStep(
+        "incident_review_decide",
+        "decision/",
+        "decide",
+        "decision",
+        lambda request, incident, data: DecisionForm(
+            data, can_override=can(request.user, "override")
+        ),
+        _record_decision,
+        "Decision recorded.",
+        confirms_override=True,
+    ),
+    PanelStep(
+        "incident_review_attest",
+        "attestations/",
         "attest",
-        AttestationForm(request.POST),
-        lambda d: _attest(request, incident, d),
+        "attest",
+        lambda request, incident, data: AttestationForm(data),
+        lambda request, incident, form, d: _attest(request, incident, d),
         "Attestation recorded.",
-        AttestationForm,
-    )
+    ),
+)
 
 
 @require_POST
@@ -366,10 +362,7 @@ def incident_review_recheck(request: HttpRequest, key: str) -> HttpResponse:
     """Check the conditions now, in the request: the same task a worker runs."""
     incident = _incident(key)
     recheck_conditions_for_incident(incident.pk)
-    if not wants_partial(request):
-        messages.success(request, "Re-entry conditions checked.")
-        return redirect(reverse("incident_detail", args=[incident.key]) + "#review-panel")
-    return _panel_response(request, incident)
+    return _back_to_panel(request, incident, "Re-entry conditions checked.")
 
 
 # ---------------------------------------------------------------- meetings: list and create
@@ -388,10 +381,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
         "can_create_meeting": can(request.user, "run_meetings"),
     }
-    template = "reviews/meeting_list.html"
-    if wants_partial(request):
-        template += "#results"
-    return render(request, template, context)
+    return render_page(request, "reviews/meeting_list.html", context, partial="results")
 
 
 @require_http_methods(["GET", "POST"])
@@ -596,11 +586,45 @@ def _meeting_step_response(
     return render(request, f"reviews/meeting_detail.html#{partial}", context)
 
 
-def _agenda_incident(meeting: ReviewMeeting, key: str) -> Incident:
-    return get_object_or_404(
-        Incident.objects.select_related("agent", "pact_version__pact"),
-        key=key,
-        review_meetings=meeting,
+def _meeting_step(
+    request: HttpRequest,
+    meeting: ReviewMeeting,
+    form: django_forms.Form,
+    run: Callable[[dict[str, Any]], object],
+    *,
+    partial: str,
+    slot: str,
+    success: str,
+    focus: int | None = None,
+    rebind: Callable[[django_forms.Form], django_forms.Form] | None = None,
+) -> HttpResponse:
+    """Run one step of the meeting screen (core.pages.run_step) and answer as
+    `_meeting_step_response` does; after a conflict `rebind` gives the form at the current
+    version, which says what happened."""
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        if isinstance(refusal, ConflictError) and rebind is not None:
+            form = rebind(form)
+            form.is_valid()
+            form.add_error(None, str(refusal))
+        return _meeting_step_response(
+            request,
+            meeting,
+            partial,
+            bound={slot: form},
+            focus=focus,
+            status=status if status != 200 else 422,
+        )
+
+    return run_step(
+        request,
+        form,
+        run,
+        done=None,
+        on_success=lambda: _meeting_step_response(
+            request, meeting, partial, focus=focus, success=success
+        ),
+        on_refused=on_refused,
     )
 
 
@@ -608,7 +632,7 @@ def _agenda_incident(meeting: ReviewMeeting, key: str) -> Incident:
 @permission_required("decide")
 def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
-    incident = _agenda_incident(meeting, key)
+    incident = _incident(key, review_meetings=meeting)
     prefix = f"i{incident.pk}"
     may_override = can(request.user, "override")
     form = DecisionForm(request.POST, prefix=prefix, can_override=may_override)
@@ -623,74 +647,37 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     ):
         return page
 
-    def decide(d: dict[str, Any]) -> None:
-        actions.record_recovery_decision(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            decision=d["decision"],
-            rationale=d["rationale"],
-            justification=d.get("justification", ""),
-            override_requested=d.get("override", False),
-            meeting=meeting,
-            confirmed_skips=_confirmed_skips(request, form),
-        )
+    def rebind(form: django_forms.Form) -> django_forms.Form:
+        version = Incident.objects.get(pk=incident.pk).version
+        return DecisionForm(resubmitted_at(form, version), prefix=prefix, can_override=may_override)
 
-    def on_success() -> HttpResponse:
-        return _meeting_step_response(
-            request,
-            meeting,
-            "decide_response",
-            focus=incident.pk,
-            success=f"Decision on {incident.key} recorded.",
-        )
-
-    def on_refused(form, refusal, status: int) -> HttpResponse:
-        if isinstance(refusal, ConflictError):
-            fresh = Incident.objects.get(pk=incident.pk)
-            form = DecisionForm(
-                _with_version(form, fresh.version), prefix=prefix, can_override=may_override
-            )
-            form.is_valid()
-            form.add_error(None, str(refusal))
-        return _meeting_step_response(
-            request,
-            meeting,
-            "decide_response",
-            bound={f"decide-{incident.pk}": form},
-            focus=incident.pk,
-            status=status if status != 200 else 422,
-        )
-
-    return run_step(request, form, decide, done=None, on_success=on_success, on_refused=on_refused)
+    return _meeting_step(
+        request,
+        meeting,
+        form,
+        lambda data: _record_decision(request, incident, form, data, meeting),
+        partial="decide_response",
+        slot=f"decide-{incident.pk}",
+        success=f"Decision on {incident.key} recorded.",
+        focus=incident.pk,
+        rebind=rebind,
+    )
 
 
 @require_POST
 @permission_required("attest")
 def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     meeting = _meeting(pk)
-    incident = _agenda_incident(meeting, key)
-    form = AttestationForm(request.POST, prefix=f"i{incident.pk}")
-    if form.is_valid():
-        try:
-            _attest(request, incident, form.cleaned_data)
-        except GateError as exc:
-            show_problems(form, exc)
-        else:
-            return _meeting_step_response(
-                request,
-                meeting,
-                "attest_response",
-                focus=incident.pk,
-                success=f"Attestation on {incident.key} recorded.",
-            )
-    return _meeting_step_response(
+    incident = _incident(key, review_meetings=meeting)
+    return _meeting_step(
         request,
         meeting,
-        "attest_response",
-        bound={f"attest-{incident.pk}": form},
+        AttestationForm(request.POST, prefix=f"i{incident.pk}"),
+        lambda data: _attest(request, incident, data),
+        partial="attest_response",
+        slot=f"attest-{incident.pk}",
+        success=f"Attestation on {incident.key} recorded.",
         focus=incident.pk,
-        status=422,
     )
 
 
@@ -698,36 +685,40 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
 @permission_required("take_meeting_notes")
 def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(pk)
-    form = NoteForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.add_meeting_note(meeting, by=request.user, text=form.cleaned_data["text"])
-        except GateError as exc:
-            show_problems(form, exc)
-        else:
-            return _meeting_step_response(request, meeting, "note_response", success="Note added.")
-    return _meeting_step_response(
-        request, meeting, "note_response", bound={"note": form}, status=422
+    return _meeting_step(
+        request,
+        meeting,
+        NoteForm(request.POST),
+        lambda data: actions.add_meeting_note(meeting, by=request.user, text=data["text"]),
+        partial="note_response",
+        slot="note",
+        success="Note added.",
     )
 
 
 @require_POST
 @permission_required("run_meetings")
 def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """A plain form (no htmx): the page again, or the page with the form's errors."""
     meeting = _meeting(pk)
     form = AgendaItemForm(request.POST, meeting=meeting)
-    if form.is_valid():
-        try:
-            actions.add_agenda_item(
-                meeting, by=request.user, incident=form.cleaned_data["incident"]
-            )
-        except GateError as exc:
-            show_problems(form, exc)
-        else:
-            messages.success(request, f"{form.cleaned_data['incident'].key} added to the agenda.")
-            return redirect("review_meeting", meeting.pk)
-    context = _meeting_context(request, meeting, bound={"agenda": form})
-    return render(request, "reviews/meeting_detail.html", context, status=422)
+
+    def on_success() -> HttpResponse:
+        messages.success(request, f"{form.cleaned_data['incident'].key} added to the agenda.")
+        return redirect("review_meeting", meeting.pk)
+
+    def on_refused(form, refusal, status: int) -> HttpResponse:
+        context = _meeting_context(request, meeting, bound={"agenda": form})
+        return render(request, "reviews/meeting_detail.html", context, status=422)
+
+    return run_step(
+        request,
+        form,
+        lambda data: actions.add_agenda_item(meeting, by=request.user, incident=data["incident"]),
+        done=None,
+        on_success=on_success,
+        on_refused=on_refused,
+    )
 
 
 @require_POST
