@@ -54,7 +54,16 @@ from trustdesk.pacts.actions import import_pact_documents
 from trustdesk.pacts.document import canonical_document, document_sha256
 from trustdesk.pacts.document import validate_document as validate_pact
 from trustdesk.pacts.errors import PactError
-from trustdesk.pacts.models import SCOPE_RANK, Agent, Clause, EvidenceKind, PactVersion, Scope
+from trustdesk.pacts.models import (
+    SCOPE_RANK,
+    Agent,
+    Clause,
+    Dispute,
+    DisputeStatus,
+    EvidenceKind,
+    PactVersion,
+    Scope,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 FORMAT = "trustdesk.incidents/v1"
@@ -833,7 +842,33 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
     from trustdesk.incidents.ownership import record_imported_ownership
 
     record_imported_ownership(inc)
+    _record_imported_disputes(inc, events, users)
     return inc
+
+
+def _record_imported_disputes(incident: Incident, events: list[dict], users) -> None:
+    """The classification disputes an imported history opens and resolves become Dispute rows,
+    as the live steps write them: `dispute_free` conditions and reclassification read the rows.
+
+    The file numbers its disputes (`data.dispute`); the rows take this database's numbers. A
+    dispute whose opener is not named gets no row (a row names who opened it), and only an open
+    dispute is resolved, as live.
+    """
+    rows: dict[int, Dispute] = {}
+    for ev in events:
+        data = ev.get("data") or {}
+        by = users.get(ev.get("by") or "")
+        at = parse_time(ev["at"])
+        if ev["type"] == EventType.DISPUTE_OPENED and by is not None:
+            rows[data["dispute"]] = Dispute.objects.create(
+                incident=incident, reason=data["reason"], opened_by=by, opened_at=at
+            )
+        elif ev["type"] == EventType.DISPUTE_RESOLVED:
+            row = rows.get(data["dispute"])
+            if row is not None and row.status == DisputeStatus.OPEN:
+                row.status, row.resolution = data["status"], data["resolution"]
+                row.resolved_by, row.resolved_at = by, at
+                row.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
 
 
 def derive_fields(incident: Incident, events: list[Event]) -> list[str]:
