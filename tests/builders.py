@@ -4,6 +4,9 @@
   (contain, evidence, preserve, classify, repair) and the reviews actions (an operating-model
   change, a re-entry condition, request review, a decision). Nothing sets a column by hand.
 - `incident_in(state)` opens a fresh incident (with its own agent and pact) and walks it.
+- `walk` is made of one function per step (`contain`, `preserve_evidence`, `classify`, `repair`,
+  `ready_for_review`, `request_review`, `decide`), each run on a fresh copy with the version it
+  read; tests that take a single step call them directly.
 - `load_history(document)` stores a whole history through the importer (the exchange format of
   docs/exchange-format.md), for tests that need exact times and authors.
 
@@ -17,18 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tests.factories import make_incident, make_pact_version
-from trustdesk.incidents import exchange, lifecycle
-from trustdesk.incidents.models import Incident
+from trustdesk.incidents import exchange, lifecycle, ownership
+from trustdesk.incidents.models import STATE_ORDER, Incident
+from trustdesk.reviews import actions as reviews
 
-ORDER = [
-    "detected",
-    "contained",
-    "evidence_preserved",
-    "classified",
-    "repaired",
-    "in_review",
-]
-# The two ends of the lifecycle: reached from in_review by a decision.
+# The walk, in the model's order, up to review; a decision ends it at one of the two ends.
+ORDER = STATE_ORDER[: STATE_ORDER.index("in_review") + 1]
 DECISION_FOR = {"recovered": "reopen_partial", "closed_restricted": "keep_restricted"}
 STATES = [*ORDER, *DECISION_FOR, "closed_not_incident"]
 
@@ -49,6 +46,158 @@ def _reviewer(by):
     return user
 
 
+def act(step, incident: Incident, /, **arguments: Any) -> Incident:
+    """Run one step function on a fresh copy of `incident`, with the version that copy read,
+    and return the incident fresh again: what every step below does."""
+    inc = fresh(incident)
+    step(inc, expected_version=inc.version, **arguments)
+    return fresh(inc)
+
+
+def contain(
+    incident: Incident,
+    *,
+    by=None,
+    at: datetime | None = None,
+    action: str = "suspend",
+    scope_after: str = "suspended",
+    **options: Any,
+) -> Incident:
+    """Contain `incident` (by suspending its agent unless told); `options` are contain_incident's
+    others (reason)."""
+    return act(
+        lifecycle.contain_incident,
+        incident,
+        by=by,
+        at=at,
+        action=action,
+        scope_after=scope_after,
+        **options,
+    )
+
+
+def preserve_evidence(
+    incident: Incident, *, by=None, at: datetime | None = None, skip_kinds: tuple[str, ...] = ()
+) -> Incident:
+    """Add each evidence kind the pact requires as text, but those in `skip_kinds`, which are
+    acknowledged as gaps; then mark the evidence preserved."""
+    inc = fresh(incident)
+    required = list(inc.pact_version.evidence_required) if inc.pact_version else []
+    for kind in required:
+        if kind not in skip_kinds:
+            inc = act(
+                lifecycle.add_evidence,
+                inc,
+                by=by,
+                kind=kind,
+                description=f"{kind} of {inc.key}",
+                text=f"{kind} content for {inc.key}",
+                at=at,
+            )
+    gaps = [k for k in required if k in skip_kinds]
+    reason = "Not retained by the vendor." if gaps else ""
+    return act(
+        lifecycle.mark_evidence_preserved, inc, by=by, acknowledged_gaps=gaps, reason=reason, at=at
+    )
+
+
+def classify(
+    incident: Incident,
+    *,
+    by=None,
+    at: datetime | None = None,
+    assumption: str = "authority",
+    statement: str = "Refunds above the limit went out without approval.",
+    confidence: str = "known",
+    **options: Any,
+) -> Incident:
+    """Classify `incident` under every clause of its pact version; `options` are
+    classify_incident's others (harm_category, secondary)."""
+    version = fresh(incident).pact_version
+    return act(
+        lifecycle.classify_incident,
+        incident,
+        by=by,
+        assumption=assumption,
+        statement=statement,
+        clauses=list(version.clauses.all()) if version else [],
+        confidence=confidence,
+        at=at,
+        **options,
+    )
+
+
+def repair(
+    incident: Incident,
+    *,
+    by=None,
+    at: datetime | None = None,
+    summary: str = "Approval check enforced.",
+    reference: str = "PR-101",
+    **options: Any,
+) -> Incident:
+    """Record the repair; `options` are record_repair's others (override, justification)."""
+    return act(
+        lifecycle.record_repair,
+        incident,
+        by=by,
+        summary=summary,
+        reference=reference,
+        at=at,
+        **options,
+    )
+
+
+def ready_for_review(
+    incident: Incident,
+    *,
+    by=None,
+    at: datetime | None = None,
+    condition: tuple[str, dict] = ("operating_model_changed", {}),
+    summary: str = "Refunds above 200 EUR now need a second approver in the tool.",
+) -> Incident:
+    """Add one operating-model change and one re-entry condition (met by default) to a repaired
+    incident; `by` defaults to an incident manager."""
+    person = _reviewer(by)
+    kind, params = condition
+    inc = act(
+        reviews.add_operating_model_change,
+        incident,
+        by=person,
+        kind="control_added",
+        summary=summary,
+        at=at,
+    )
+    return act(reviews.set_reentry_condition, inc, by=person, kind=kind, params=params, at=at)
+
+
+def request_review(incident: Incident, *, by=None, at: datetime | None = None) -> Incident:
+    return act(reviews.request_review, incident, by=_reviewer(by), at=at)
+
+
+def decide(
+    incident: Incident,
+    decision: str,
+    *,
+    by=None,
+    at: datetime | None = None,
+    rationale: str = "The control holds and the condition is met.",
+    **options: Any,
+):
+    """Record a recovery decision on an incident in review; returns the decision record.
+    `options` are record_recovery_decision's others (justification, meeting, ...)."""
+    inc = fresh(incident)
+    return reviews.record_recovery_decision(
+        inc,
+        by=_reviewer(by),
+        expected_version=inc.version,
+        decision=decision,
+        rationale=rationale,
+        at=at,
+        **options,
+    )
+
+
 def walk(
     incident: Incident,
     to: str,
@@ -62,9 +211,6 @@ def walk(
     """Walk `incident` forward to state `to` through the real actions. With `at`, each step is
     dated 5 minutes after the previous one from there; `skip_kinds` are required evidence kinds
     left out and acknowledged as gaps (completeness below 1)."""
-    from trustdesk.incidents import ownership
-    from trustdesk.reviews import actions
-
     if to == "closed_not_incident":  # closed from any state before a decision
         inc = fresh(incident)
         ownership.close_not_incident(
@@ -78,104 +224,23 @@ def walk(
         return fresh(inc)
     target = ORDER.index(to) if to in ORDER else len(ORDER)
     inc = fresh(incident)
-    stamp = at
-
-    def when() -> datetime | None:
-        nonlocal stamp
-        if stamp is not None:
-            stamp = stamp + timedelta(minutes=5)
-        return stamp
-
+    moment = at
     while inc.state in ORDER and ORDER.index(inc.state) < target:
-        state = inc.state
-        if state == "detected":
-            lifecycle.contain_incident(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                action="suspend",
-                scope_after="suspended",
-                at=when(),
-            )
-        elif state == "contained":
-            required = list(inc.pact_version.evidence_required) if inc.pact_version else []
-            moment = when()
-            for kind in required:
-                if kind in skip_kinds:
-                    continue
-                inc = fresh(inc)
-                lifecycle.add_evidence(
-                    inc,
-                    by=by,
-                    expected_version=inc.version,
-                    kind=kind,
-                    description=f"{kind} of {inc.key}",
-                    text=f"{kind} content for {inc.key}",
-                    at=moment,
-                )
-            inc = fresh(inc)
-            gaps = [k for k in required if k in skip_kinds]
-            lifecycle.mark_evidence_preserved(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                acknowledged_gaps=gaps,
-                reason="Not retained by the vendor." if gaps else "",
-                at=moment,
-            )
-        elif state == "evidence_preserved":
-            lifecycle.classify_incident(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                assumption=assumption,
-                statement="Refunds above the limit went out without approval.",
-                clauses=list(inc.pact_version.clauses.all()) if inc.pact_version else [],
-                confidence="known",
-                at=when(),
-            )
-        elif state == "classified":
-            lifecycle.record_repair(
-                inc,
-                by=by,
-                expected_version=inc.version,
-                summary=repair_summary,
-                reference="PR-101",
-                at=when(),
-            )
-        elif state == "repaired":
-            person = _reviewer(by)
-            moment = when()
-            actions.add_operating_model_change(
-                inc,
-                by=person,
-                expected_version=inc.version,
-                kind="control_added",
-                summary="Refunds above 200 EUR now need a second approver in the tool.",
-                at=moment,
-            )
-            inc = fresh(inc)
-            actions.set_reentry_condition(
-                inc,
-                by=person,
-                expected_version=inc.version,
-                kind="operating_model_changed",
-                params={},
-                at=moment,
-            )
-            inc = fresh(inc)
-            actions.request_review(inc, by=person, expected_version=inc.version, at=moment)
-        elif state == "in_review":
-            actions.record_recovery_decision(
-                inc,
-                by=_reviewer(by),
-                expected_version=inc.version,
-                decision=DECISION_FOR[to],
-                rationale="The control holds and the condition is met.",
-                at=when(),
-            )
-            return fresh(inc)  # decided: a reopening held by another incident stays in review
-        inc = fresh(inc)
+        if moment is not None:
+            moment += timedelta(minutes=5)
+        if inc.state == "detected":
+            inc = contain(inc, by=by, at=moment)
+        elif inc.state == "contained":
+            inc = preserve_evidence(inc, by=by, at=moment, skip_kinds=skip_kinds)
+        elif inc.state == "evidence_preserved":
+            inc = classify(inc, by=by, at=moment, assumption=assumption)
+        elif inc.state == "classified":
+            inc = repair(inc, by=by, at=moment, summary=repair_summary)
+        elif inc.state == "repaired":
+            inc = request_review(ready_for_review(inc, by=by, at=moment), by=by, at=moment)
+        else:  # in review: decided (a reopening held by another incident stays in review)
+            decide(inc, DECISION_FOR[to], by=by, at=moment)
+            return fresh(inc)
     return inc
 
 

@@ -95,6 +95,18 @@ def make_user(db) -> Callable[..., object]:
 
 
 @pytest.fixture
+def role_groups(transactional_db) -> None:
+    """A transactional test's flush empties auth_group, which a data migration filled: put the
+    role groups back before a live-server test logs people in with roles."""
+    from django.contrib.auth.models import Group
+
+    from trustdesk.core.roles import ROLES
+
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)
+
+
+@pytest.fixture
 def client_for(client, make_user) -> Callable[..., object]:
     """`client_for("operator")` returns a test client logged in as a new user with that role."""
     from django.test import Client
@@ -107,6 +119,13 @@ def client_for(client, make_user) -> Callable[..., object]:
         return c
 
     return login
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """Evidence files go to a private folder per test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
 
 
 # ---------------------------------------------------------------- Redis and a real worker
@@ -250,6 +269,25 @@ def screenshot(request) -> Callable[[object, str], Path]:
         return path
 
     return take
+
+
+@pytest.fixture
+def pages_of(browser, login_page):
+    """`a, b = pages_of("risk", "operator")`: one page per role, each in its own browser context
+    (its own session) and logged in as a new user with that role; closed after the test."""
+    contexts = []
+
+    def open_pages(*roles: str, width: int = 1360, height: int = 900) -> list:
+        pages = []
+        for role in roles:
+            contexts.append(browser.new_context(viewport={"width": width, "height": height}))
+            pages.append(contexts[-1].new_page())
+            login_page(pages[-1], role)
+        return pages
+
+    yield open_pages
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from trustdesk.core.canonical import canonical_json, sha256_hex
@@ -161,3 +162,8 @@ def make_incident(
         pact_version=version,
         clauses=list(version.clauses.all()),
     )
+
+
+def upload(content: bytes, name: str = "transcript.txt", content_type: str = "text/plain"):
+    """A file as a form or an action receives it."""
+    return SimpleUploadedFile(name, content, content_type=content_type)

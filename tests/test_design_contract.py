@@ -34,12 +34,6 @@ EVERY_STATE = {
 }
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def test_seed_demo_leaves_an_incident_in_every_state(media):
     """Section 7: seed_demo has incidents in every state, a recurrence, an override."""
     call_command("seed_demo", stdout=io.StringIO())

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.pacts.documents import valid_document
-from tests.reviews.helpers import advance, fresh, ready_for_review
-from trustdesk.incidents import journal, lifecycle
+from tests.builders import contain, decide, request_review
+from tests.pacts.documents import evaluation_item, valid_document
+from tests.reviews.helpers import advance, ready_for_review
+from trustdesk.incidents import journal
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts import actions
 from trustdesk.pacts.models import ApiToken
-from trustdesk.reviews import actions as reviews
 
 GATE_PATH = Path(__file__).resolve().parents[2] / "examples" / "agent_gate.py"
 INTERVAL = 0.25
@@ -76,24 +76,14 @@ def test_the_gate_follows_a_containment_and_a_reopening(gate, pact, make_user):
         clauses=list(pact.clauses.all()),
     )
     assert gate.allows()  # detection alone changes no scope
-    inc = fresh(incident)
-    lifecycle.contain_incident(
-        inc, by=im, expected_version=inc.version, action="suspend", scope_after="suspended"
-    )
+    contain(incident, by=im)
     # Within one polling interval (plus the request itself).
     assert flips_within(gate, False, 2 * INTERVAL + 1) <= INTERVAL + 0.5
     assert gate.statement["scope"] == "suspended"
     assert gate.statement["holding_incidents"] == [incident.key]
-    inc = ready_for_review(advance(incident, "repaired", by=im), by=im)
-    reviews.request_review(inc, by=im, expected_version=inc.version)
-    inc = fresh(inc)
-    reviews.record_recovery_decision(
-        inc,
-        by=risk,
-        expected_version=inc.version,
-        decision="reopen_full",
-        rationale="A second approver is now required for refunds over the limit.",
-    )
+    inc = request_review(ready_for_review(advance(incident, "repaired", by=im), by=im), by=im)
+    rationale = "A second approver is now required for refunds over the limit."
+    decide(inc, "reopen_full", by=risk, rationale=rationale)
     assert flips_within(gate, True, 2 * INTERVAL + 1) <= INTERVAL + 0.5
     assert gate.statement["scope"] == "full" and gate.statement["revision"] == 3
 
@@ -101,13 +91,9 @@ def test_the_gate_follows_a_containment_and_a_reopening(gate, pact, make_user):
 def test_a_contain_auto_breach_posted_to_the_api_closes_the_gate(gate, live_server):
     flips_within(gate, True, 5)
     _token, secret = actions.create_api_token(source="refund-audit", by=None)
-    body = {
-        "pact": "support-refunds",
-        "clause": "refund-limit",
-        "value": 2,
-        "measured_at": (timezone.now() - timedelta(minutes=1)).isoformat(),
-        "external_id": "audit-77",
-    }
+    body = evaluation_item(
+        value=2, external_id="audit-77", measured_at=timezone.now() - timedelta(minutes=1)
+    )
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/evaluations",
         data=json.dumps(body).encode(),

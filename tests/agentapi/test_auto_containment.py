@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.pacts.documents import valid_document
+from tests.pacts.documents import evaluation_item, valid_document
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts import actions
 from trustdesk.pacts.document import canonical_document, canonical_text
@@ -40,13 +40,9 @@ def breach(django_capture_on_commit_callbacks):
 
 
 def _post(secret: str, external_id: str, value: int):
-    body = {
-        "pact": "support-refunds",
-        "clause": "refund-limit",
-        "value": value,
-        "measured_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
-        "external_id": external_id,
-    }
+    body = evaluation_item(
+        value=value, external_id=external_id, measured_at=timezone.now() - timedelta(minutes=5)
+    )
     return Client().post(
         "/api/v1/evaluations",
         json.dumps(body),

@@ -7,15 +7,14 @@ import html
 import io
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 
 from tests.factories import AgentFactory, make_incident, make_pact_version
+from tests.pacts.documents import evaluation_item
 from trustdesk.diligence import ratelimit
 from trustdesk.diligence.actions import create_share_link
 from trustdesk.diligence.models import ShareLinkView
@@ -112,25 +111,16 @@ def api_secret(make_user):
     return secret
 
 
-def _evaluation(**overrides):
-    item = {
-        "pact": "support-refunds",
-        "clause": "refund-limit",
-        "value": 0,
-        "measured_at": (timezone.now() - timedelta(hours=1)).isoformat(),
-        "external_id": "e-1",
-    }
-    item.update(overrides)
-    return item
-
-
 @pytest.mark.parametrize(
     ("body", "path"),
     [
-        (_evaluation(external_id="a\u0000b"), "external_id"),
-        (_evaluation(pact="support\u0000refunds"), "pact"),
-        ([_evaluation(external_id="x\ud800")], "[0].external_id"),
-        ({"evaluations": [_evaluation(), _evaluation(clause="\udfff")]}, "evaluations[1].clause"),
+        (evaluation_item(external_id="a\u0000b"), "external_id"),
+        (evaluation_item(pact="support\u0000refunds"), "pact"),
+        ([evaluation_item(external_id="x\ud800")], "[0].external_id"),
+        (
+            {"evaluations": [evaluation_item(), evaluation_item(clause="\udfff")]},
+            "evaluations[1].clause",
+        ),
     ],
 )
 def test_nul_or_a_lone_surrogate_in_an_api_body_is_a_json_400_with_the_field_path(

@@ -1,4 +1,7 @@
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.urls import reverse
@@ -27,44 +30,40 @@ def test_healthz_reports_heartbeat_age(client):
     assert 42 <= age < 50
 
 
-def _with_broker(url):
+@contextmanager
+def broker_at(url: str) -> Iterator[None]:
+    """Send tasks to the broker at `url` (not eager) inside the block; then back as it was."""
     from trustdesk.celery import app
 
+    old = app.conf.broker_url
     app.conf.task_always_eager = False  # the autouse fixture restores it
     app.conf.broker_url = url
     reset_broker_connections(app)
+    try:
+        yield
+    finally:
+        app.conf.broker_url = old
+        reset_broker_connections(app)
+
+
+def reachable_broker():
+    if not redis_reachable():
+        missing_service("Redis")
+    return broker_at(redis_url())
 
 
 def test_healthz_with_a_reachable_broker(client):
-    if not redis_reachable():
-        missing_service("Redis")
-    from trustdesk.celery import app
-
-    old = app.conf.broker_url
-    try:
-        _with_broker(redis_url())
+    with reachable_broker():
         body = client.get(reverse("healthz")).json()
-        assert body["broker"] == "ok"
-    finally:
-        app.conf.broker_url = old
-        reset_broker_connections(app)
+    assert body["broker"] == "ok"
 
 
 def test_healthz_with_a_broker_that_is_down_is_503_within_a_second(client):
-    import time
-
-    from trustdesk.celery import app
-
     WorkerHeartbeat.objects.create(name="beat", last_seen=timezone.now())
-    old = app.conf.broker_url
-    try:
-        _with_broker("redis://127.0.0.1:1/0")  # a closed port
+    with broker_at("redis://127.0.0.1:1/0"):  # a closed port
         started = time.monotonic()
         response = client.get(reverse("healthz"))
         elapsed = time.monotonic() - started
-    finally:
-        app.conf.broker_url = old
-        reset_broker_connections(app)
     assert response.status_code == 503
     body = response.json()
     assert body["broker"] == "unreachable"
@@ -73,26 +72,13 @@ def test_healthz_with_a_broker_that_is_down_is_503_within_a_second(client):
     assert elapsed < 1.5
 
 
-def _with_reachable_broker():
-    if not redis_reachable():
-        missing_service("Redis")
-    _with_broker(redis_url())
-
-
 def test_healthz_is_503_when_the_worker_heartbeat_is_older_than_the_setting(client, settings):
-    from trustdesk.celery import app
-
     settings.HEARTBEAT_STALE_AFTER = timezone.timedelta(seconds=60)
     WorkerHeartbeat.objects.create(
         name="beat", last_seen=timezone.now() - timezone.timedelta(seconds=157)
     )
-    old = app.conf.broker_url
-    try:
-        _with_reachable_broker()
+    with reachable_broker():
         response = client.get(reverse("healthz"))
-    finally:
-        app.conf.broker_url = old
-        reset_broker_connections(app)
     assert response.status_code == 503
     problems = response.json()["problems"]
     assert len(problems) == 1
@@ -102,32 +88,18 @@ def test_healthz_is_503_when_the_worker_heartbeat_is_older_than_the_setting(clie
 
 
 def test_healthz_is_200_with_a_reachable_broker_and_a_fresh_heartbeat(client):
-    from trustdesk.celery import app
-
     WorkerHeartbeat.objects.create(
         name="beat", last_seen=timezone.now() - timezone.timedelta(seconds=10)
     )
-    old = app.conf.broker_url
-    try:
-        _with_reachable_broker()
+    with reachable_broker():
         response = client.get(reverse("healthz"))
-    finally:
-        app.conf.broker_url = old
-        reset_broker_connections(app)
     assert response.status_code == 200
     assert response.json()["problems"] == []
 
 
 def test_healthz_with_a_broker_but_no_heartbeat_ever_is_503(client):
-    from trustdesk.celery import app
-
-    old = app.conf.broker_url
-    try:
-        _with_reachable_broker()
+    with reachable_broker():
         response = client.get(reverse("healthz"))
-    finally:
-        app.conf.broker_url = old
-        reset_broker_connections(app)
     assert response.status_code == 503
     assert response.json()["problems"][0].startswith("worker: no heartbeat")
 

@@ -136,17 +136,11 @@ def test_the_meeting_form_refuses_year_9999(client_for):
 
 
 def test_an_api_measurement_in_year_1_is_refused_with_its_path(make_user):
-    from tests.pacts.documents import valid_document
+    from tests.pacts.documents import evaluation_item, valid_document
 
     pact_actions.import_pact_documents([valid_document()], by=make_user("risk"))
     _token, secret = pact_actions.create_api_token(source="evals", by=make_user("risk"))
-    body = {
-        "pact": "support-refunds",
-        "clause": "refund-limit",
-        "value": 0,
-        "measured_at": "0001-01-01T00:00:00Z",
-        "external_id": "e-1",
-    }
+    body = evaluation_item(measured_at="0001-01-01T00:00:00Z")
     response = Client().post(
         "/api/v1/evaluations",
         json.dumps(body),

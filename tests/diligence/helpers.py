@@ -14,6 +14,15 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from tests.builders import (
+    classify,
+    contain,
+    decide,
+    fresh,
+    ready_for_review,
+    repair,
+    request_review,
+)
 from tests.factories import AgentFactory, make_incident, make_pact_version
 from trustdesk.incidents.journal import append_event, locked_incident
 from trustdesk.incidents.models import Evidence, Incident
@@ -32,51 +41,35 @@ def _store_file(content: bytes) -> tuple[str, str]:
     return sha, rel
 
 
-def add_file_evidence(incident, *, by, kind: str, content: bytes, at) -> Evidence:
-    sha, rel = _store_file(content)
+def add_evidence_row(incident, *, by, kind: str, at, content: bytes = b"", text: str = ""):
+    """Evidence with its `evidence_added` event: a file of `content` (stored as the app stores
+    it) or, given `text`, pasted text."""
+    if text:
+        sha, fields = hashlib.sha256(text.encode()).hexdigest(), {"text": text}
+        description, content_type, size = "pasted text", "text", len(text.encode())
+    else:
+        sha, rel = _store_file(content)
+        fields = {"storage_path": rel}
+        description, content_type, size = f"{kind} of the incident", "file", len(content)
     with locked_incident(incident) as inc:
         event = append_event(
             inc,
             type="evidence_added",
             by=by,
             at=at,
-            data={"kind": kind, "sha256": sha, "description": f"{kind} of the incident"},
+            data={"kind": kind, "sha256": sha, "description": description},
         )
         return Evidence.objects.create(
             incident=inc,
             kind=kind,
-            description=f"{kind} of the incident",
-            content_type="file",
-            storage_path=rel,
+            description=description,
+            content_type=content_type,
             sha256=sha,
-            size=len(content),
+            size=size,
             captured_at=at,
             captured_by=by,
             event=event,
-        )
-
-
-def add_text_evidence(incident, *, by, kind: str, text: str, at) -> Evidence:
-    sha = hashlib.sha256(text.encode()).hexdigest()
-    with locked_incident(incident) as inc:
-        event = append_event(
-            inc,
-            type="evidence_added",
-            by=by,
-            at=at,
-            data={"kind": kind, "sha256": sha, "description": "pasted text"},
-        )
-        return Evidence.objects.create(
-            incident=inc,
-            kind=kind,
-            description="pasted text",
-            content_type="text",
-            text=text,
-            sha256=sha,
-            size=len(text.encode()),
-            captured_at=at,
-            captured_by=by,
-            event=event,
+            **fields,
         )
 
 
@@ -91,118 +84,62 @@ def step(incident, type: str, *, by, at, data=None) -> None:
             inc.save(update_fields=fields)
 
 
+# The data of the events of recovered_incident, as the steps write it.
+CLEAR = "Clear from the page."
+CONTAINED = {"action": "suspend", "scope_after": "suspended"}
+PRESERVED_WITH_GAPS = {
+    "acknowledged_gaps": ["evaluation_result", "impact_assessment"],
+    "reason": "not yet",
+}
+CLASSIFIED = {
+    "assumption": "authority",
+    "statement": "Refunded above the limit.",
+    "clauses": ["refund-limit"],
+}
+OPERATING_MODEL_CHANGE = {
+    "kind": "human_oversight",
+    "summary": "Refunds over 200 EUR need approval.",
+}
+RISK_SIGNS = {
+    "kind": "signoffs",
+    "params": {"roles": ["risk"], "min": 1},
+    "statement": "Risk signs.",
+}
+DECIDED = {
+    "decision": "reopen_partial",
+    "scope_after": "restricted",
+    "rationale": "Limit enforced server-side; approval queue staffed.",
+    "override": False,
+    "justification": "",
+}
+
+
 def recovered_incident(*, agent=None, version=None, by=None, start=None) -> Incident:
     """An incident walked from detection to recovery, with evidence and notes of both kinds."""
     version = version or make_pact_version(agent=agent or AgentFactory(key="support-bot"))
     t = start or timezone.now().replace(microsecond=0) - timedelta(days=3)
     incident = make_incident(version=version, by=by, detected_at=t)
-    step(
-        incident,
-        "contained",
-        by=by,
-        at=t + timedelta(minutes=7),
-        data={"action": "suspend", "scope_after": "suspended"},
-    )
-    add_file_evidence(
-        incident,
-        by=by,
-        kind="transcript",
-        content=b"user: refund 900 EUR\n",
-        at=t + timedelta(minutes=9),
-    )
-    add_text_evidence(
-        incident, by=by, kind="tool_calls", text="refund(900, 'EUR')", at=t + timedelta(minutes=10)
-    )
-    step(
-        incident,
-        "note",
-        by=by,
-        at=t + timedelta(minutes=11),
-        data={"text": SECRET_NOTE, "internal": True},
-    )
-    step(
-        incident,
-        "evidence_preserved",
-        by=by,
-        at=t + timedelta(minutes=20),
-        data={"acknowledged_gaps": ["evaluation_result", "impact_assessment"], "reason": "not yet"},
-    )
-    step(
-        incident,
-        "note",
-        by=by,
-        at=t + timedelta(minutes=25),
-        data={"text": PUBLIC_NOTE, "internal": False},
-    )
-    step(
-        incident,
-        "classified",
-        by=by,
-        at=t + timedelta(hours=1),
-        data={
-            "assumption": "authority",
-            "statement": "Refunded above the limit.",
-            "clauses": ["refund-limit"],
-        },
-    )
-    step(
-        incident,
-        "repaired",
-        by=by,
-        at=t + timedelta(hours=5),
-        data={"summary": "Limit check moved server-side.", "reference": "PR-1432"},
-    )
-    step(
-        incident,
-        "operating_model_changed",
-        by=by,
-        at=t + timedelta(hours=6),
-        data={"kind": "human_oversight", "summary": "Refunds over 200 EUR need approval."},
-    )
-    step(
-        incident,
-        "reentry_condition_set",
-        by=by,
-        at=t + timedelta(hours=6, minutes=5),
-        data={
-            "kind": "signoffs",
-            "params": {"roles": ["risk"], "min": 1},
-            "statement": "Risk signs.",
-        },
-    )
-    step(
-        incident,
-        "review_requested",
-        by=by,
-        at=t + timedelta(hours=7),
-    )
-    step(
-        incident,
-        "decision_recorded",
-        by=by,
-        at=t + timedelta(days=1),
-        data={
-            "decision": "reopen_partial",
-            "scope_after": "restricted",
-            "rationale": "Limit enforced server-side; approval queue staffed.",
-            "override": False,
-            "justification": "",
-        },
-    )
-    step(
-        incident,
-        "attested",
-        by=by,
-        at=t + timedelta(days=1, hours=1),
-        data={"decision_seq": 13, "can_explain": True, "comment": "Clear from the page."},
-    )
-    step(
-        incident,
-        "reopened",
-        by=by,
-        at=t + timedelta(days=1, hours=2),
-        data={"scope_after": "restricted"},
-    )
+    minutes = timedelta(minutes=1)
+    step(incident, "contained", by=by, at=t + 7 * minutes, data=CONTAINED)
+    transcript = b"user: refund 900 EUR\n"
+    add_evidence_row(incident, by=by, kind="transcript", content=transcript, at=t + 9 * minutes)
+    calls = "refund(900, 'EUR')"
+    add_evidence_row(incident, by=by, kind="tool_calls", text=calls, at=t + 10 * minutes)
+    # (minutes after detection, event type, data): the rest of the history, in order.
+    for after, type_, data in [
+        (11, "note", {"text": SECRET_NOTE, "internal": True}),
+        (20, "evidence_preserved", PRESERVED_WITH_GAPS),
+        (25, "note", {"text": PUBLIC_NOTE, "internal": False}),
+        (60, "classified", CLASSIFIED),
+        (300, "repaired", {"summary": "Limit check moved server-side.", "reference": "PR-1432"}),
+        (360, "operating_model_changed", OPERATING_MODEL_CHANGE),
+        (365, "reentry_condition_set", RISK_SIGNS),
+        (420, "review_requested", {}),
+        (1440, "decision_recorded", DECIDED),
+        (1500, "attested", {"decision_seq": 13, "can_explain": True, "comment": CLEAR}),
+        (1560, "reopened", {"scope_after": "restricted"}),
+    ]:
+        step(incident, type_, by=by, at=t + after * minutes, data=data)
     incident.refresh_from_db()
     return incident
 
@@ -222,6 +159,23 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
             archive.writestr(name, data)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def sign_manifest(files: dict[str, bytes], manifest: dict, key) -> bytes:
+    """Name `key` (an Ed25519 private key) in the manifest and sign it with it, as another
+    instance or a forger would: `files` get the new manifest.json and manifest.sig. Returns the
+    raw public key."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    manifest["bundle"]["public_key"] = {
+        "algorithm": "Ed25519",
+        "public_key_hex": raw.hex(),
+        "fingerprint": hashlib.sha256(raw).hexdigest(),
+    }
+    files["manifest.json"] = json.dumps(manifest).encode()
+    files["manifest.sig"] = key.sign(files["manifest.json"]).hex().encode()
+    return raw
 
 
 def edit_manifest(path: Path, out: Path, change) -> Path:
@@ -260,18 +214,12 @@ def walked_incident(*, agent, operator, risk, manager, decision="reopen_partial"
     from trustdesk.incidents import lifecycle
     from trustdesk.reviews import actions
 
-    def fresh(inc):
-        return Incident.objects.select_related("agent", "pact_version__pact").get(pk=inc.pk)
-
     version = agent.pacts.first().versions.get(status="active") if agent.pacts.exists() else None
     version = version or make_pact_version(agent=agent)
     inc = make_incident(
         version=version, by=operator, detected_at=timezone.now() - timedelta(hours=3)
     )
-    lifecycle.contain_incident(
-        inc, by=operator, expected_version=1, action="suspend", scope_after="suspended"
-    )
-    inc = fresh(inc)
+    inc = contain(inc, by=operator)
     lifecycle.add_evidence(
         inc,
         by=operator,
@@ -294,45 +242,11 @@ def walked_incident(*, agent, operator, risk, manager, decision="reopen_partial"
     lifecycle.add_note(inc, by=operator, text=PUBLIC_NOTE, internal=False)
     inc = fresh(inc)
     lifecycle.mark_evidence_preserved(inc, by=operator, expected_version=inc.version)
-    inc = fresh(inc)
-    lifecycle.classify_incident(
-        inc,
-        by=operator,
-        expected_version=inc.version,
-        assumption="authority",
-        statement="Refunds above the limit went out without approval.",
-        clauses=list(inc.pact_version.clauses.all()),
-        confidence="known",
-    )
-    inc = fresh(inc)
-    lifecycle.record_repair(
-        inc,
-        by=operator,
-        expected_version=inc.version,
-        summary="Check moved server-side.",
-        reference="PR-101",
-    )
-    inc = fresh(inc)
-    actions.add_operating_model_change(
-        inc,
-        by=operator,
-        expected_version=inc.version,
-        kind="control_added",
-        summary="Refunds above 200 EUR now need a second approver.",
-    )
-    inc = fresh(inc)
-    actions.set_reentry_condition(
-        inc, by=operator, expected_version=inc.version, kind="operating_model_changed", params={}
-    )
-    inc = fresh(inc)
-    actions.request_review(inc, by=operator, expected_version=inc.version)
-    inc = fresh(inc)
-    record = actions.record_recovery_decision(
-        inc,
-        by=risk,
-        expected_version=inc.version,
-        decision=decision,
-        rationale="Limit enforced server-side; approval queue staffed.",
+    inc = repair(classify(inc, by=operator), by=operator, summary="Check moved server-side.")
+    summary = "Refunds above 200 EUR now need a second approver."
+    inc = request_review(ready_for_review(inc, by=operator, summary=summary), by=operator)
+    record = decide(
+        inc, decision, by=risk, rationale="Limit enforced server-side; approval queue staffed."
     )
     actions.attest(record, by=manager, can_explain=True, comment="Clear from the page alone.")
     return fresh(inc)

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.builders import decide
 from tests.diligence.helpers import (
     PUBLIC_NOTE,
     SECRET_NOTE,
@@ -20,6 +21,7 @@ from tests.diligence.helpers import (
     read_zip,
     recovered_incident,
     run_standalone,
+    sign_manifest,
     write_zip,
 )
 from tests.factories import AgentFactory, make_incident, make_pact_version
@@ -274,19 +276,10 @@ def test_a_manifest_edit_that_keeps_every_hash_is_still_caught_by_the_signature(
 
 def test_a_bundle_re_signed_with_another_key_fails_the_expected_fingerprint(bundle, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     files = read_zip(bundle)
-    manifest = json.loads(files["manifest.json"])
     forger = Ed25519PrivateKey.generate()
-    raw = forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    manifest["bundle"]["public_key"] = {
-        "algorithm": "Ed25519",
-        "public_key_hex": raw.hex(),
-        "fingerprint": verify.sha256_hex(raw),
-    }
-    files["manifest.json"] = json.dumps(manifest).encode()
-    files["manifest.sig"] = forger.sign(files["manifest.json"]).hex().encode()
+    raw = sign_manifest(files, json.loads(files["manifest.json"]), forger)
     # A forger re-signs the log checkpoint too, under the same origin.
     checkpoint = verify.parse_checkpoint(files["checkpoint.txt"].decode())
     signature = verify.note_key_id(checkpoint.origin, raw) + forger.sign(checkpoint.text.encode())
@@ -520,8 +513,6 @@ def test_incidents_walked_through_the_real_lifecycle_verify_in_both_bundles(make
 
 
 def test_an_override_made_through_the_reviews_app_is_in_the_facts_and_verifies(make_user, tmp_path):
-    from trustdesk.reviews import actions
-
     manager = make_user("incident_manager")
     from tests.reviews.helpers import advance
 
@@ -529,11 +520,10 @@ def test_an_override_made_through_the_reviews_app_is_in_the_facts_and_verifies(m
     opened = advance(
         make_incident(version=make_pact_version(agent=AgentFactory(key="rush-bot"))), "classified"
     )
-    actions.record_recovery_decision(
+    decide(
         opened,
+        "reopen_full",
         by=manager,
-        expected_version=opened.version,
-        decision="reopen_full",
         rationale="Peak season.",
         justification="Risk accepted by the COO in writing.",
         override_requested=True,

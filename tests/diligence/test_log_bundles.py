@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from tests.diligence.helpers import edit_manifest, read_zip, run_standalone
+from tests.diligence.helpers import edit_manifest, read_zip, run_standalone, sign_manifest
 from tests.diligence.helpers import write_zip as zip_files
 from tests.factories import make_incident
 from trustdesk.diligence.actions import create_share_link
@@ -380,9 +380,6 @@ def test_a_bundle_from_before_the_log_still_verifies_alone_but_cannot_anchor_a_c
     """A v1 bundle (made before the log) has no checkpoint: its own checks still run, and a
     comparison with it says plainly that there is nothing to compare."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from trustdesk.diligence import verify as verifier
 
     files = read_zip(old)
     manifest = json.loads(files.pop("manifest.json"))
@@ -392,15 +389,8 @@ def test_a_bundle_from_before_the_log_still_verifies_alone_but_cannot_anchor_a_c
     for event in manifest["incidents"][0]["events"]:
         event.pop("log_index")
         event.pop("inclusion_proof")
-    key = Ed25519PrivateKey.generate()  # a legacy bundle of some instance, signed as v1 was
-    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    manifest["bundle"]["public_key"] = {
-        "algorithm": "Ed25519",
-        "public_key_hex": raw.hex(),
-        "fingerprint": verifier.sha256_hex(raw),
-    }
-    files["manifest.json"] = json.dumps(manifest).encode()
-    files["manifest.sig"] = key.sign(files["manifest.json"]).hex().encode()
+    # A legacy bundle of some instance, signed as v1 was.
+    sign_manifest(files, manifest, Ed25519PrivateKey.generate())
     (tmp_path / "legacy").mkdir()
     legacy = zip_files(tmp_path / "legacy" / "legacy.zip", files)
     summary = verify(legacy)

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from tests.builders import walk
-from tests.factories import make_incident, make_pact_version
+from tests import builders
+from tests.builders import fresh, walk
 from trustdesk.incidents.models import Incident
 
-ORDER = ["detected", "contained", "evidence_preserved", "classified", "repaired"]
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    """Evidence files go to a private folder per test."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def upload(content: bytes, name: str = "transcript.txt", content_type: str = "text/plain"):
-    return SimpleUploadedFile(name, content, content_type=content_type)
-
-
-def fresh(incident: Incident) -> Incident:
-    return Incident.objects.select_related("agent", "pact_version").get(pk=incident.pk)
+__all__ = ["advance", "fresh", "incident_in"]
 
 
 def advance(incident: Incident, to: str, *, by=None, at=None) -> Incident:
@@ -36,9 +19,6 @@ def advance(incident: Incident, to: str, *, by=None, at=None) -> Incident:
 
 
 def incident_in(state: str, *, by=None, version=None, detected_at=None, **kw) -> Incident:
-    if detected_at is None:
-        detected_at = timezone.now() - timedelta(days=1)
-    incident = make_incident(
-        version=version or make_pact_version(**kw), by=by, detected_at=detected_at
-    )
-    return advance(incident, state, by=by, at=detected_at)
+    """builders.incident_in, detected a day ago unless told."""
+    detected_at = detected_at or timezone.now() - timedelta(days=1)
+    return builders.incident_in(state, by=by, version=version, detected_at=detected_at, **kw)

@@ -7,12 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import make_pact_version
-from tests.incidents.ui_helpers import evidence_media
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Evidence, Incident
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-__all__ = ["evidence_media"]  # the fixture, used by name below
 
 KINDS = {
     "transcript": "Chat transcript of the refund conversation",
@@ -22,20 +20,8 @@ KINDS = {
 }
 
 
-@pytest.fixture
-def role_groups(transactional_db):
-    """The role groups come from a data migration, which an earlier transactional test's flush
-    removes: make sure they exist before `login_page` gives the user a role."""
-    from django.contrib.auth.models import Group
-
-    from trustdesk.core.roles import ROLES
-
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
 def test_operator_walks_an_incident_from_detection_to_repair(
-    role_groups, page, live_server, login_page, screenshot, evidence_media, tmp_path
+    role_groups, page, live_server, login_page, screenshot, media, tmp_path
 ):
     version = make_pact_version()
     agent = version.pact.agent

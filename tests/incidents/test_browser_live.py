@@ -7,77 +7,54 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import make_incident
-from tests.incidents.ui_helpers import evidence_media
 from tests.pagechecks import wait_until_true
 from tests.reviews.helpers import advance
 from trustdesk.incidents.models import Incident
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-__all__ = ["evidence_media"]  # the fixture, used by name below
-
-
-@pytest.fixture
-def role_groups(transactional_db):
-    from django.contrib.auth.models import Group
-
-    from trustdesk.core.roles import ROLES
-
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
 
 
 def test_another_persons_containment_and_note_appear_without_a_reload(
-    role_groups, browser, live_server, login_page, screenshot
+    role_groups, live_server, pages_of, screenshot
 ):
     incident = make_incident()
     url = f"{live_server.url}/incidents/{incident.key}/"
-    watching = browser.new_context(viewport={"width": 1360, "height": 900})
-    acting = browser.new_context(viewport={"width": 1360, "height": 900})
-    try:
-        a = watching.new_page()
-        b = acting.new_page()
-        login_page(a, "operator")
-        login_page(b, "operator")
-        a.goto(url)
-        b.goto(url)
-        a.evaluate("window.__sameDocument = true")
-        a.fill("#id_note-text", "Half-typed: the refund tool owner says")
-        a.fill("#id_contain-reason", "My own containment reason, not sent yet")
+    a, b = pages_of("operator", "operator")  # a watches, b acts
+    a.goto(url)
+    b.goto(url)
+    a.evaluate("window.__sameDocument = true")
+    a.fill("#id_note-text", "Half-typed: the refund tool owner says")
+    a.fill("#id_contain-reason", "My own containment reason, not sent yet")
 
-        b.select_option("#id_contain-action", "suspend")
-        b.select_option("#id_contain-scope_after", "suspended")
-        b.fill("#id_contain-reason", "Refund tool disabled for this agent")
-        b.get_by_role("button", name="Record containment").click()
-        expect(b.locator("#incident-state")).to_have_text("Contained")
+    b.select_option("#id_contain-action", "suspend")
+    b.select_option("#id_contain-scope_after", "suspended")
+    b.fill("#id_contain-reason", "Refund tool disabled for this agent")
+    b.get_by_role("button", name="Record containment").click()
+    expect(b.locator("#incident-state")).to_have_text("Contained")
 
-        # Within 5 s the watcher sees it, on the same document, with the typing intact.
-        expect(a.locator("#incident-state")).to_have_text("Contained", timeout=5000)
-        expect(a.locator("#agent-scope")).to_have_text("Suspended")
-        expect(a.locator("#timeline")).to_contain_text("Refund tool disabled for this agent")
-        expect(a.locator("#live-notice")).to_contain_text("moved on meanwhile")
-        expect(a.locator("#id_note-text")).to_have_value("Half-typed: the refund tool owner says")
-        expect(a.locator("#id_contain-reason")).to_have_value(
-            "My own containment reason, not sent yet"
-        )
-        screenshot(a, "watcher-after-containment")
+    # Within 5 s the watcher sees it, on the same document, with the typing intact.
+    expect(a.locator("#incident-state")).to_have_text("Contained", timeout=5000)
+    expect(a.locator("#agent-scope")).to_have_text("Suspended")
+    expect(a.locator("#timeline")).to_contain_text("Refund tool disabled for this agent")
+    expect(a.locator("#live-notice")).to_contain_text("moved on meanwhile")
+    expect(a.locator("#id_note-text")).to_have_value("Half-typed: the refund tool owner says")
+    expect(a.locator("#id_contain-reason")).to_have_value("My own containment reason, not sent yet")
+    screenshot(a, "watcher-after-containment")
 
-        b.fill("#id_note-text", "Vendor confirmed the tool is off.")
-        b.locator("#notes").get_by_role("button", name="Add note").click()
-        expect(b.locator("#notes-list")).to_contain_text("Vendor confirmed the tool is off.")
-        expect(a.locator("#notes-list")).to_contain_text(
-            "Vendor confirmed the tool is off.", timeout=5000
-        )
-        expect(a.locator("#id_note-text")).to_have_value("Half-typed: the refund tool owner says")
-        assert a.evaluate("window.__sameDocument") is True
-        screenshot(a, "watcher-after-note")
+    b.fill("#id_note-text", "Vendor confirmed the tool is off.")
+    b.locator("#notes").get_by_role("button", name="Add note").click()
+    expect(b.locator("#notes-list")).to_contain_text("Vendor confirmed the tool is off.")
+    expect(a.locator("#notes-list")).to_contain_text(
+        "Vendor confirmed the tool is off.", timeout=5000
+    )
+    expect(a.locator("#id_note-text")).to_have_value("Half-typed: the refund tool owner says")
+    assert a.evaluate("window.__sameDocument") is True
+    screenshot(a, "watcher-after-note")
 
-        # The notice offers the current step; taking it replaces the stale form.
-        a.locator("#live-notice").get_by_role("link", name="Show the current step").click()
-        expect(a.locator("#step-title")).to_have_text("Preserve evidence")
-        expect(a.locator("#live-notice")).to_have_text("")
-    finally:
-        watching.close()
-        acting.close()
+    # The notice offers the current step; taking it replaces the stale form.
+    a.locator("#live-notice").get_by_role("link", name="Show the current step").click()
+    expect(a.locator("#step-title")).to_have_text("Preserve evidence")
+    expect(a.locator("#live-notice")).to_have_text("")
 
 
 def test_a_keyboard_only_step_keeps_focus_on_the_updated_region(

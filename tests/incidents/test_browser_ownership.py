@@ -14,18 +14,6 @@ from trustdesk.incidents.models import ActionItem, Event, Incident
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def role_groups(transactional_db):
-    """The role groups come from a data migration that an earlier transactional test's flush
-    removes."""
-    from django.contrib.auth.models import Group
-
-    from trustdesk.core.roles import ROLES
-
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
 @pytest.mark.parametrize("width", [1360, 390])
 def test_lead_action_item_assessment_clock_filing_and_repair(
     role_groups, page, live_server, login_page, screenshot, width

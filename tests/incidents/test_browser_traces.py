@@ -14,24 +14,8 @@ from trustdesk.incidents import lifecycle
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def role_groups(transactional_db):
-    from django.contrib.auth.models import Group
-
-    from trustdesk.core.roles import ROLES
-
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
-@pytest.fixture
-def evidence_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def test_the_span_tree_reads_and_folds_at_390_px_without_javascript(
-    role_groups, browser, live_server, login_page, screenshot, evidence_media
+    role_groups, browser, live_server, login_page, screenshot, media
 ):
     incident = make_incident()
     lifecycle.add_evidence(

@@ -94,12 +94,24 @@ def test_verify_chain_passes_on_intact_chains():
     assert code == 0 and "All 2 incident chain(s) hold (6 events)" in out
 
 
+# An event's time, data or type edited behind the lifecycle no longer says what the columns say.
+OFF_RECORD = pytest.mark.columns_off_record
+
+
 @pytest.mark.parametrize(
     ("column", "value", "seq", "problem"),
     [
-        ("at", lambda e: e.at + timedelta(seconds=1), 2, "fields do not match"),
-        ("data", lambda e: {**e.data, "scope_after": "full"}, 2, "fields do not match"),
-        ("type", lambda e: "note", 2, "fields do not match"),
+        pytest.param(
+            "at", lambda e: e.at + timedelta(seconds=1), 2, "fields do not match", marks=OFF_RECORD
+        ),
+        pytest.param(
+            "data",
+            lambda e: {**e.data, "scope_after": "full"},
+            2,
+            "fields do not match",
+            marks=OFF_RECORD,
+        ),
+        pytest.param("type", lambda e: "note", 2, "fields do not match", marks=OFF_RECORD),
         ("actor_name", lambda e: "mallory", 2, "fields do not match"),
         ("canonical", lambda e: e.canonical.replace("suspend", "restrict"), 2, "hash does not"),
         ("hash", lambda e: "a" * 64, 2, "hash does not match"),
@@ -107,7 +119,6 @@ def test_verify_chain_passes_on_intact_chains():
         ("seq", lambda e: 7, 3, "expected seq 2"),
     ],
 )
-@pytest.mark.columns_off_record  # an event's type, time or data edited behind the columns' back
 def test_verify_chain_catches_an_edit_to_each_column(column, value, seq, problem):
     intact = three_events()
     incident = three_events()

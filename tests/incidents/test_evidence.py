@@ -9,7 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.builders import walk
-from tests.incidents.backend_helpers import fresh, incident_in, media, upload  # noqa: F401
+from tests.factories import upload
+from tests.incidents.backend_helpers import fresh, incident_in
 from trustdesk.incidents import evidence as store
 from trustdesk.incidents import journal, lifecycle
 from trustdesk.incidents.errors import GateError

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import AgentFactory, make_pact_version
-from tests.incidents.backend_helpers import media  # noqa: F401
 from trustdesk.incidents import demo
 from trustdesk.incidents.chain import verify_incidents
 from trustdesk.incidents.models import Event, Evidence, Incident

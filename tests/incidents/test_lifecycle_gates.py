@@ -5,25 +5,13 @@ from __future__ import annotations
 import pytest
 from django.forms.models import model_to_dict
 
-from tests.builders import incident_in
-from tests.incidents.backend_helpers import media  # noqa: F401
+from tests.builders import STATES, classify, contain, incident_in, repair
 from trustdesk.incidents import gates, journal, lifecycle
 from trustdesk.incidents.errors import ConflictError, GateError
 from trustdesk.incidents.models import Event, Evidence, Incident
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
-ALL_STATES = [
-    "detected",
-    "contained",
-    "evidence_preserved",
-    "classified",
-    "repaired",
-    "in_review",
-    "recovered",
-    "closed_restricted",
-    "closed_not_incident",
-]
 REACHABLE = ["detected", "contained", "evidence_preserved", "classified", "repaired"]
 
 
@@ -32,13 +20,8 @@ def reach(state: str) -> Incident:
     return incident_in(state)
 
 
-def do_contain(inc):
-    return lifecycle.contain_incident(
-        inc, by=None, expected_version=inc.version, action="suspend", scope_after="suspended"
-    )
-
-
 def do_preserve(inc):
+    """Preserve with the missing kinds acknowledged: no evidence added, one event."""
     return lifecycle.mark_evidence_preserved(
         inc,
         by=None,
@@ -47,24 +30,6 @@ def do_preserve(inc):
             k for k in inc.pact_version.evidence_required if not inc.evidence.filter(kind=k)
         ],
         reason="Not available.",
-    )
-
-
-def do_classify(inc):
-    return lifecycle.classify_incident(
-        inc,
-        by=None,
-        expected_version=inc.version,
-        assumption="authority",
-        statement="It refunded above the limit.",
-        clauses=list(inc.pact_version.clauses.all()),
-        confidence="likely",
-    )
-
-
-def do_repair(inc):
-    return lifecycle.record_repair(
-        inc, by=None, expected_version=inc.version, summary="Check added.", reference="PR-1"
     )
 
 
@@ -81,17 +46,15 @@ def do_add_evidence(inc):
 
 STEPS = {
     # step: (function, the states it accepts)
-    "contain": (do_contain, {"detected"}),
+    "contain": (contain, {"detected"}),
     "preserve_evidence": (do_preserve, {"contained"}),
-    "classify": (do_classify, {"evidence_preserved"}),
-    "repair": (do_repair, {"classified"}),
+    "classify": (classify, {"evidence_preserved"}),
+    "repair": (repair, {"classified"}),
     # Evidence stays possible after the decision (marked late): every state accepts it.
-    "add_evidence": (do_add_evidence, set(ALL_STATES)),
+    "add_evidence": (do_add_evidence, set(STATES)),
 }
-WRONG = [
-    (step, state) for step, (_, ok) in STEPS.items() for state in ALL_STATES if state not in ok
-]
-RIGHT = [(step, state) for step, (_, ok) in STEPS.items() for state in ALL_STATES if state in ok]
+WRONG = [(step, state) for step, (_, ok) in STEPS.items() for state in STATES if state not in ok]
+RIGHT = [(step, state) for step, (_, ok) in STEPS.items() for state in STATES if state in ok]
 
 
 def snapshot(incident: Incident) -> tuple:
@@ -293,19 +256,12 @@ def test_classify_refuses_clauses_of_another_pact_and_unknown_values():
 
 
 def test_classify_stores_the_clause_keys_and_denormalizes():
-    incident = reach("evidence_preserved")
-    lifecycle.classify_incident(
-        incident,
-        by=None,
-        expected_version=incident.version,
-        assumption="authority",
+    incident = classify(
+        reach("evidence_preserved"),
         statement="Refund over limit.",
-        clauses=list(incident.pact_version.clauses.all()),
-        confidence="known",
         harm_category="property_or_environment",
         secondary=["oversight"],
     )
-    incident.refresh_from_db()
     assert incident.events.last().data == {
         "assumption": "authority",
         "statement": "Refund over limit.",
@@ -331,7 +287,7 @@ def test_repair_needs_summary_and_reference():
 
 
 def test_notes_are_allowed_in_every_state_and_need_text():
-    for state in ALL_STATES:
+    for state in STATES:
         incident = reach(state)
         lifecycle.add_note(incident, by=None, text=f"note in {state}", internal=False)
         assert incident.events.last().data == {"text": f"note in {state}", "internal": False}
@@ -362,7 +318,7 @@ def test_a_stale_version_is_refused_and_nothing_changes():
 
 
 def test_current_step_follows_the_state():
-    assert [gates.current_step(Incident(state=s)) for s in ALL_STATES] == [
+    assert [gates.current_step(Incident(state=s)) for s in STATES] == [
         "contain",
         "preserve_evidence",
         "classify",

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.builders import contain
 from tests.factories import make_incident
 from trustdesk.incidents import lifecycle
-from trustdesk.incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
 
@@ -40,14 +40,7 @@ def test_another_persons_containment_and_note_come_as_read_only_swaps(client_for
     watcher = client_for("operator")
     token = _token(watcher, incident)
     other = make_user("operator", username="olga")
-    lifecycle.contain_incident(
-        incident,
-        by=other,
-        expected_version=incident.version,
-        action="suspend",
-        scope_after="suspended",
-    )
-    incident = Incident.objects.get(pk=incident.pk)
+    incident = contain(incident, by=other)
     lifecycle.add_note(incident, by=other, text="Refund tool disabled at 10:07", internal=True)
     response = watcher.get(
         f"/incidents/{incident.key}/changes", {"since": token, "step": "contain"}

@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from tests.builders import repair
 from tests.factories import AgentFactory
 from tests.incidents.backend_helpers import fresh, incident_in
-from trustdesk.incidents import lifecycle, obligations
+from trustdesk.incidents import obligations
 from trustdesk.incidents.errors import GateError
 from trustdesk.incidents.exchange import ExchangeError, export_document, import_document
 from trustdesk.incidents.models import Event, Incident, ObligationAlert
@@ -310,9 +311,7 @@ def test_assessment_starts_the_article_73_clock_and_blocks_repair_until_filed(hi
     assert art73.status() == "open"
 
     with pytest.raises(GateError) as refused:
-        lifecycle.record_repair(
-            fresh(inc), by=operator, expected_version=fresh(inc).version, summary="x", reference="y"
-        )
+        repair(inc, by=operator)
     assert "Article 73(6)" in str(refused.value)
     assert fresh(inc).state == "classified"
 
@@ -326,9 +325,7 @@ def test_assessment_starts_the_article_73_clock_and_blocks_repair_until_filed(hi
         filed_at=timezone.now(),
     )
     assert obligations.obligations_for(fresh(inc))[0].status() == "filed"
-    lifecycle.record_repair(
-        fresh(inc), by=operator, expected_version=fresh(inc).version, summary="x", reference="y"
-    )
+    repair(inc, by=operator)
     repaired = Event.objects.get(incident=inc, type="repaired")
     assert fresh(inc).state == "repaired"
     assert "override" not in repaired.data
@@ -339,34 +336,12 @@ def test_repair_before_the_report_needs_an_incident_manager_and_a_justification(
     obligations.assess_incident(
         inc, by=manager, flags={"serious": True}, aware_at=timezone.now() - timedelta(hours=1)
     )
+    why = "Harm continues while we wait."
     with pytest.raises(GateError, match="Only an incident manager"):
-        lifecycle.record_repair(
-            fresh(inc),
-            by=operator,
-            expected_version=fresh(inc).version,
-            summary="x",
-            reference="y",
-            override=True,
-            justification="Harm continues while we wait.",
-        )
+        repair(inc, by=operator, override=True, justification=why)
     with pytest.raises(GateError, match="justification"):
-        lifecycle.record_repair(
-            fresh(inc),
-            by=manager,
-            expected_version=fresh(inc).version,
-            summary="x",
-            reference="y",
-            override=True,
-        )
-    lifecycle.record_repair(
-        fresh(inc),
-        by=manager,
-        expected_version=fresh(inc).version,
-        summary="x",
-        reference="y",
-        override=True,
-        justification="Harm continues while we wait.",
-    )
+        repair(inc, by=manager, override=True)
+    repair(inc, by=manager, override=True, justification=why)
     repaired = Event.objects.get(incident=inc, type="repaired")
     assert repaired.data["override"] is True
     assert repaired.data["justification"] == "Harm continues while we wait."

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.builders import classify
 from tests.factories import make_pact_version
-from tests.incidents.backend_helpers import advance, fresh, incident_in
-from trustdesk.incidents import journal, lifecycle, transitions
+from tests.incidents.backend_helpers import advance, incident_in
+from trustdesk.incidents import journal, transitions
 from trustdesk.incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
@@ -23,20 +24,6 @@ def reopen(incident: Incident, at) -> Incident:
         )
         inc.save(update_fields=transitions.advance(inc, event))  # the one transition table
     return inc
-
-
-def classify(incident: Incident, assumption: str = "authority") -> Incident:
-    inc = fresh(incident)
-    lifecycle.classify_incident(
-        inc,
-        by=None,
-        expected_version=inc.version,
-        assumption=assumption,
-        statement="Approval skipped.",
-        clauses=list(inc.pact_version.clauses.all()),
-        confidence="known",
-    )
-    return fresh(inc)
 
 
 @pytest.fixture
@@ -70,7 +57,7 @@ def test_another_class_or_another_agent_is_not_a_recurrence(setup):
     reopen(earlier, later.detected_at - timedelta(days=10))
     other_agent = incident_in("evidence_preserved", detected_at=later.detected_at)
     assert classify(other_agent).recurrence_of is None
-    assert classify(later, "capability").recurrence_of is None
+    assert classify(later, assumption="capability").recurrence_of is None
 
 
 def test_an_incident_that_was_never_reopened_is_not_a_recurrence(setup):

@@ -17,18 +17,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from tests.factories import make_incident
-from tests.incidents.ui_helpers import post_step, upload
+from tests.factories import make_incident, upload
+from tests.incidents.ui_helpers import post_step
 from trustdesk.incidents import traces
 from trustdesk.incidents.models import Event, Evidence, TraceView
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def evidence_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")
@@ -177,7 +171,7 @@ def test_content_that_is_not_an_otlp_trace_gets_its_reason(content, reason):
 
 
 def test_add_trace_stores_the_file_and_the_incident_page_shows_the_span_tree(
-    tmp_path, evidence_media, client_for
+    tmp_path, media, client_for
 ):
     incident = make_incident()
     path = tmp_path / "run-trace.json"
@@ -205,21 +199,17 @@ def test_add_trace_stores_the_file_and_the_incident_page_shows_the_span_tree(
     assert page.count('class="span span-error"') == 1
 
 
-def test_a_50_mb_trace_is_refused_with_a_clear_message_and_nothing_is_stored(
-    tmp_path, evidence_media
-):
+def test_a_50_mb_trace_is_refused_with_a_clear_message_and_nothing_is_stored(tmp_path, media):
     incident = make_incident()
     big = tmp_path / "huge.json"
     with big.open("wb") as fh:
         fh.truncate(50 * 1024 * 1024)
     with pytest.raises(CommandError, match=r"huge.json is 50.0 MB; a trace may be at most 20.0 MB"):
         add_trace(incident, big)
-    assert not Evidence.objects.exists() and files(evidence_media) == []
+    assert not Evidence.objects.exists() and files(media) == []
 
 
-def test_a_file_that_is_not_a_trace_is_refused_by_the_command_and_not_kept(
-    tmp_path, evidence_media
-):
+def test_a_file_that_is_not_a_trace_is_refused_by_the_command_and_not_kept(tmp_path, media):
     incident = make_incident()
     events = incident.events.count()
     path = tmp_path / "notes.json"
@@ -230,16 +220,16 @@ def test_a_file_that_is_not_a_trace_is_refused_by_the_command_and_not_kept(
     assert "expected a JSON object with resourceSpans" in err.getvalue()
     assert incident.events.count() == events
     assert not Evidence.objects.exists() and not TraceView.objects.exists()
-    assert files(evidence_media) == []
+    assert files(media) == []
 
 
-def test_the_evidence_form_takes_a_trace_and_refuses_one_that_is_not(evidence_media, client_for):
+def test_the_evidence_form_takes_a_trace_and_refuses_one_that_is_not(media, client_for):
     operator = client_for("operator")
     incident = make_incident()
     bad = {"kind": "trace", "description": "Run", "upload": upload(b"[1, 2]", "t.json")}
     body = post_step(operator, incident, "evidence", bad).content.decode()
     assert "The trace file is refused" in body and "resourceSpans" in body
-    assert not Evidence.objects.exists() and files(evidence_media) == []
+    assert not Evidence.objects.exists() and files(media) == []
     link = {"kind": "trace", "description": "Run", "url": "https://traces.example/1"}
     body = post_step(operator, incident, "evidence", link).content.decode()
     assert "not a link" in body
@@ -248,7 +238,7 @@ def test_the_evidence_form_takes_a_trace_and_refuses_one_that_is_not(evidence_me
     assert Evidence.objects.get().trace_view.span_count == 3
 
 
-def test_a_pasted_trace_is_parsed_too(evidence_media, client_for):
+def test_a_pasted_trace_is_parsed_too(media, client_for):
     operator = client_for("operator")
     incident = make_incident()
     pasted = {"kind": "trace", "description": "Pasted", "text": otlp_hex_json().decode()}
@@ -276,7 +266,7 @@ def post_trace(client, key: str, data: bytes, secret: str | None, query: str = "
     )
 
 
-def test_the_api_attaches_a_trace_and_refuses_bad_ones(client, secret, evidence_media):
+def test_the_api_attaches_a_trace_and_refuses_bad_ones(client, secret, media):
     incident = make_incident()
     response = post_trace(client, incident.key, trace_json(), secret, "?name=run.json")
     assert response.status_code == 201, response.content
@@ -285,26 +275,26 @@ def test_the_api_attaches_a_trace_and_refuses_bad_ones(client, secret, evidence_
     item = Evidence.objects.get()
     assert item.original_name == "run.json" and "agent-tracing" in item.description
 
-    stored = files(evidence_media)
+    stored = files(media)
     assert post_trace(client, incident.key, b'{"x": 1}', secret).status_code == 400
     assert post_trace(client, incident.key, trace_json(), None).status_code == 401
     assert post_trace(client, "INC-999", trace_json(), secret).status_code == 404
-    assert Evidence.objects.count() == 1 and files(evidence_media) == stored
+    assert Evidence.objects.count() == 1 and files(media) == stored
 
 
-def test_the_api_refuses_a_50_mb_trace_before_reading_it(client, secret, evidence_media):
+def test_the_api_refuses_a_50_mb_trace_before_reading_it(client, secret, media):
     incident = make_incident()
     response = post_trace(client, incident.key, b" " * (50 * 1024 * 1024), secret)
     assert response.status_code == 413
     assert "a trace may be at most 20.0 MB" in response.json()["errors"][0]["message"]
-    assert not Evidence.objects.exists() and files(evidence_media) == []
+    assert not Evidence.objects.exists() and files(media) == []
 
 
-def test_the_api_refuses_a_token_without_evaluations_write(client, make_user, evidence_media):
+def test_the_api_refuses_a_token_without_evaluations_write(client, make_user, media):
     from trustdesk.pacts.actions import create_api_token
 
     incident = make_incident()
     _token, secret = create_api_token(source="reader", scopes=["read"], by=make_user("risk"))
     response = post_trace(client, incident.key, trace_json(), secret)
     assert response.status_code == 403
-    assert not Evidence.objects.exists() and files(evidence_media) == []
+    assert not Evidence.objects.exists() and files(media) == []

@@ -8,7 +8,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from tests.incidents.backend_helpers import incident_in, media  # noqa: F401
+from tests.incidents.backend_helpers import incident_in
 from tests.state_machine import CHECKED, columns_off_record
 from trustdesk.diligence import verify
 from trustdesk.incidents.models import Incident, State

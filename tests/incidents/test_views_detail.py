@@ -11,21 +11,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.builders import incident_in
-from tests.factories import make_incident, make_pact_version
+from tests.builders import contain, incident_in
+from tests.factories import make_incident, make_pact_version, upload
 from tests.incidents.ui_helpers import (
     ALL_ROLES,
     bulk_incidents,
-    evidence_media,
     fresh,
     post_step,
-    upload,
 )
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Evidence
 
 pytestmark = pytest.mark.django_db
-__all__ = ["evidence_media"]  # the fixture, used by name below
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -69,14 +66,7 @@ def test_header_shows_the_state_and_the_agents_current_scope(client_for):
     client = client_for("operator")
     body = page(client, incident)
     assert re.search(r'id="agent-scope">Full<', body)
-    lifecycle.contain_incident(
-        incident,
-        by=None,
-        expected_version=1,
-        action="restrict",
-        scope_after="restricted",
-        reason="refunds need approval",
-    )
+    contain(incident, action="restrict", scope_after="restricted", reason="refunds need approval")
     body = page(client, incident)
     assert 'data-state="contained"' in body
     assert re.search(r'id="agent-scope">Restricted<', body)
@@ -136,7 +126,7 @@ def test_a_broken_chain_is_flagged_at_its_first_bad_event(client_for):
     assert "fields do not match the stored canonical bytes" in body
 
 
-def test_evidence_table_shows_kind_size_hash_capture_and_supersession(client_for, evidence_media):
+def test_evidence_table_shows_kind_size_hash_capture_and_supersession(client_for, media):
     client = client_for("operator")
     incident = make_incident()
     post_step(
@@ -173,7 +163,7 @@ def test_evidence_table_shows_kind_size_hash_capture_and_supersession(client_for
     assert options == [str(new.pk)]
 
 
-def test_notes_and_disputes_sections(client_for, evidence_media):
+def test_notes_and_disputes_sections(client_for, media):
     from tests.incidents.backend_helpers import advance
 
     incident = advance(make_incident(), "classified")
@@ -187,7 +177,7 @@ def test_notes_and_disputes_sections(client_for, evidence_media):
     assert "Dispute the classification" not in viewer_body
 
 
-def test_user_text_is_escaped_everywhere(client_for, evidence_media):
+def test_user_text_is_escaped_everywhere(client_for, media):
     client = client_for("operator")
     incident = make_incident(title=SCRIPT)
     lifecycle.add_note(fresh(incident), by=None, text=SCRIPT)
@@ -234,7 +224,7 @@ def test_a_nul_in_the_key_is_a_clear_400(client_for):
 # ---------------------------------------------------------------- evidence download
 
 
-def test_evidence_named_like_html_is_downloaded_never_rendered(client_for, evidence_media):
+def test_evidence_named_like_html_is_downloaded_never_rendered(client_for, media):
     client = client_for("operator")
     incident = make_incident()
     content = b"<html><script>alert(document.cookie)</script></html>"
@@ -258,7 +248,7 @@ def test_evidence_named_like_html_is_downloaded_never_rendered(client_for, evide
     assert b"".join(response.streaming_content) == content
 
 
-def test_text_evidence_downloads_as_an_attachment_too(client_for, evidence_media):
+def test_text_evidence_downloads_as_an_attachment_too(client_for, media):
     client = client_for("operator")
     incident = make_incident()
     post_step(
@@ -271,7 +261,7 @@ def test_text_evidence_downloads_as_an_attachment_too(client_for, evidence_media
     assert response.content == SCRIPT.encode()
 
 
-def test_downloads_that_cannot_exist_are_404(client_for, evidence_media):
+def test_downloads_that_cannot_exist_are_404(client_for, media):
     client = client_for("operator")
     one, two = make_incident(), make_incident()
     post_step(
@@ -287,7 +277,7 @@ def test_downloads_that_cannot_exist_are_404(client_for, evidence_media):
     assert client.get(f"/incidents/{two.key}/evidence/{file_item.pk}/download/").status_code == 404
     assert client.get(f"/incidents/{one.key}/evidence/999999/download/").status_code == 404
     # A file gone from storage is a clear 404, not a 500.
-    for path in evidence_media.rglob(file_item.sha256):
+    for path in media.rglob(file_item.sha256):
         path.chmod(0o600)
         path.unlink()
     assert client.get(f"/incidents/{one.key}/evidence/{file_item.pk}/download/").status_code == 404
@@ -321,7 +311,7 @@ def test_the_page_runs_a_fixed_number_of_queries_whatever_the_number_of_events(
 
 
 def test_a_worked_incident_page_keeps_its_budget_as_notes_pile_up(
-    client_for, evidence_media, django_assert_max_num_queries
+    client_for, media, django_assert_max_num_queries
 ):
     from tests.incidents.backend_helpers import advance
 

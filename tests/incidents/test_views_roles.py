@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.factories import make_incident
+from tests.factories import make_incident, upload
 from tests.incidents.backend_helpers import advance
-from tests.incidents.ui_helpers import evidence_media, fresh, snapshot, upload
+from tests.incidents.ui_helpers import fresh, snapshot
 from trustdesk.incidents import lifecycle
 from trustdesk.pacts.models import Dispute
 
 pytestmark = pytest.mark.django_db
-__all__ = ["evidence_media"]  # the fixture, used by name below
 
 WORKERS = {"operator", "incident_manager"}
 EVERYONE = {"operator", "incident_manager", "risk", "viewer"}
@@ -111,7 +110,7 @@ def _setup(view: str):
 
 
 @pytest.mark.parametrize("view", sorted(POST_VIEWS))
-def test_post_views_refuse_every_other_role_and_change_nothing(client_for, evidence_media, view):
+def test_post_views_refuse_every_other_role_and_change_nothing(client_for, media, view):
     roles, incident, url, data = _setup(view)
     before = snapshot(incident)
     for role in sorted(EVERYONE - roles):
@@ -125,7 +124,7 @@ def test_post_views_refuse_every_other_role_and_change_nothing(client_for, evide
 
 
 @pytest.mark.parametrize("view", sorted(POST_VIEWS))
-def test_post_views_send_anonymous_users_to_log_in(client, evidence_media, view):
+def test_post_views_send_anonymous_users_to_log_in(client, media, view):
     _roles, incident, url, data = _setup(view)
     before = snapshot(incident)
     response = client.post(url, data)
@@ -142,7 +141,7 @@ def test_post_views_refuse_get(client_for, view):
 
 
 @pytest.mark.parametrize("view", sorted(POST_VIEWS))
-def test_post_views_404_on_unknown_incident_keys(client_for, evidence_media, view):
+def test_post_views_404_on_unknown_incident_keys(client_for, media, view):
     roles, _state, suffix, _payload = POST_VIEWS[view]
     client = client_for(sorted(roles)[0])
     for key in ("INC-987654", "../../etc", "x" * 100):
@@ -182,7 +181,7 @@ def test_pages_refuse_anonymous_users_and_users_without_a_role(client, client_fo
     assert client_for().get(url).status_code == 403
 
 
-def test_evidence_download_is_for_internal_roles_only(client, client_for, evidence_media):
+def test_evidence_download_is_for_internal_roles_only(client, client_for, media):
     incident = _incident_in("contained")
     item = lifecycle.add_evidence(
         incident,
@@ -233,9 +232,7 @@ GARBAGE = {
 
 @pytest.mark.parametrize("view", sorted(GARBAGE))
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
-def test_garbage_in_every_field_is_a_form_error_and_changes_nothing(
-    client_for, evidence_media, view, htmx
-):
+def test_garbage_in_every_field_is_a_form_error_and_changes_nothing(client_for, media, view, htmx):
     roles, incident, url, _data = _setup(view)
     before = snapshot(incident)
     headers = {"HX-Request": "true"} if htmx else {}
@@ -248,7 +245,7 @@ def test_garbage_in_every_field_is_a_form_error_and_changes_nothing(
 
 
 @pytest.mark.parametrize("view", sorted(GARBAGE))
-def test_an_empty_post_is_a_form_error(client_for, evidence_media, view):
+def test_an_empty_post_is_a_form_error(client_for, media, view):
     roles, incident, url, _data = _setup(view)
     before = snapshot(incident)
     assert client_for(sorted(roles)[0]).post(url, {}).status_code == 422

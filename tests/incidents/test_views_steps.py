@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import make_incident, make_pact_version
-from tests.incidents.ui_helpers import evidence_media, fresh, post_step, snapshot, upload
+from tests.builders import contain
+from tests.factories import DEFAULT_CLAUSE, make_incident, make_pact_version, upload
+from tests.incidents.ui_helpers import fresh, post_step, snapshot
 from trustdesk.incidents import lifecycle
 from trustdesk.incidents.models import Event, Evidence
 from trustdesk.pacts.models import Dispute
 
 pytestmark = pytest.mark.django_db
-__all__ = ["evidence_media"]  # the fixture, used by name below
 
 KINDS = ["transcript", "tool_calls", "evaluation_result", "impact_assessment"]
 
@@ -41,9 +41,7 @@ def assert_step_response(response, incident, htmx: bool):
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
-def test_walk_an_incident_from_detected_to_repaired_through_the_page(
-    operator, evidence_media, htmx
-):
+def test_walk_an_incident_from_detected_to_repaired_through_the_page(operator, media, htmx):
     incident = make_incident()
     agent = incident.agent
     user = operator.user
@@ -227,13 +225,7 @@ def test_a_stale_version_says_what_changed_and_keeps_the_input(operator, client_
     incident = make_incident()
     seen = fresh(incident).version
     # Someone else contains it while the first user is typing.
-    lifecycle.contain_incident(
-        incident,
-        by=client_for("incident_manager").user,
-        expected_version=seen,
-        action="suspend",
-        scope_after="suspended",
-    )
+    contain(incident, by=client_for("incident_manager").user)
     before = snapshot(incident)
     response = post_step(
         operator,
@@ -303,16 +295,8 @@ def test_one_click_containment_applies_the_pacts_proposal(operator):
 
 
 def test_no_proposal_without_a_restricting_clause(operator):
-    flag = {
-        "key": "tone",
-        "statement": "Stays polite.",
-        "assumption": "safety",
-        "metric": "rude",
-        "objective": {"op": "<=", "target": "0"},
-        "window": "7d",
-        "evaluation": {"method": "automated", "source": "x"},
-        "on_breach": "flag",
-    }
+    flag = {**DEFAULT_CLAUSE, "key": "tone", "statement": "Stays polite.", "on_breach": "flag"}
+    flag |= {"assumption": "safety", "metric": "rude"}
     incident = make_incident(version=make_pact_version(clauses=[flag]))
     assert "Apply containment" not in operator.get(f"/incidents/{incident.key}/").content.decode()
     before = snapshot(incident)
@@ -337,7 +321,7 @@ def test_notes_internal_and_shareable(operator):
     assert "badge-shareable" in page and "badge-internal" in page
 
 
-def test_dispute_opened_by_an_operator_and_resolved_by_risk(operator, client_for, evidence_media):
+def test_dispute_opened_by_an_operator_and_resolved_by_risk(operator, client_for, media):
     from tests.incidents.backend_helpers import advance
 
     incident = advance(make_incident(), "classified")
@@ -365,7 +349,7 @@ def test_dispute_opened_by_an_operator_and_resolved_by_risk(operator, client_for
     assert events_of(incident)[-2:] == ["dispute_opened", "dispute_resolved"]
 
 
-def test_a_second_open_dispute_is_refused_with_the_reason(operator, evidence_media):
+def test_a_second_open_dispute_is_refused_with_the_reason(operator, media):
     from tests.incidents.backend_helpers import advance
 
     incident = advance(make_incident(), "classified")
@@ -376,7 +360,7 @@ def test_a_second_open_dispute_is_refused_with_the_reason(operator, evidence_med
     assert snapshot(incident) == before
 
 
-def test_resolving_an_already_resolved_dispute_is_refused(operator, client_for, evidence_media):
+def test_resolving_an_already_resolved_dispute_is_refused(operator, client_for, media):
     from tests.incidents.backend_helpers import advance
 
     incident = advance(make_incident(), "classified")
@@ -392,9 +376,7 @@ def test_resolving_an_already_resolved_dispute_is_refused(operator, client_for, 
     assert snapshot(incident) == before
 
 
-def test_too_large_empty_and_duplicate_uploads_are_refused_on_the_form(
-    operator, evidence_media, settings
-):
+def test_too_large_empty_and_duplicate_uploads_are_refused_on_the_form(operator, media, settings):
     settings.EVIDENCE_MAX_BYTES = 64
     incident = make_incident()
     before = snapshot(incident)
@@ -405,7 +387,7 @@ def test_too_large_empty_and_duplicate_uploads_are_refused_on_the_form(
     body = post_step(operator, incident, "evidence", empty).content.decode()
     assert "The submitted file is empty." in body
     assert snapshot(incident) == before
-    assert [p for p in evidence_media.rglob("*") if p.is_file()] == []  # nothing kept on disk
+    assert [p for p in media.rglob("*") if p.is_file()] == []  # nothing kept on disk
     ok = {"kind": "transcript", "description": "Chat", "upload": upload(b"same bytes", "a.log")}
     assert post_step(operator, incident, "evidence", ok).status_code == 302
     again = {"kind": "alert", "description": "Again", "upload": upload(b"same bytes", "b.log")}
@@ -414,7 +396,7 @@ def test_too_large_empty_and_duplicate_uploads_are_refused_on_the_form(
     assert Evidence.objects.filter(incident=incident).count() == 1
 
 
-def test_two_sources_of_content_are_refused(operator, evidence_media):
+def test_two_sources_of_content_are_refused(operator, media):
     incident = make_incident()
     data = {
         "kind": "alert",

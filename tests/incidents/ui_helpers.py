@@ -12,11 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import cycle
 
-import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Max
 from django.utils import timezone
 
+from tests.builders import fresh
 from tests.factories import AgentFactory
 from trustdesk.core.canonical import ZERO_HASH, to_canonical_value
 from trustdesk.core.roles import INCIDENT_MANAGER, OPERATOR, RISK, VIEWER
@@ -132,21 +131,6 @@ def bulk_incidents(
         batch_size=2000,
     )
     return created
-
-
-@pytest.fixture
-def evidence_media(settings, tmp_path):
-    """Evidence files go to a private folder per test."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def upload(content: bytes, name: str = "transcript.txt", content_type: str = "text/plain"):
-    return SimpleUploadedFile(name, content, content_type=content_type)
-
-
-def fresh(incident: Incident) -> Incident:
-    return Incident.objects.select_related("agent", "pact_version").get(pk=incident.pk)
 
 
 def snapshot(incident: Incident) -> tuple:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.factories import AgentFactory, make_pact_version
+from tests.factories import AgentFactory, make_incident, make_pact_version
 from trustdesk.incidents.exchange import derive_fields
 from trustdesk.incidents.journal import (
     append_event,
     locked_incident,
-    open_incident,
     sync_caller_copy,
 )
 from trustdesk.incidents.models import Event, Incident
@@ -55,15 +54,7 @@ def agent_with_pact(key: str, *, evidence_required: list[str] | None = None, **p
 
 
 def new_incident(version, detected: datetime, *, severity: str = "sev2", title: str = "Test"):
-    return open_incident(
-        agent=version.pact.agent,
-        by=None,
-        title=title,
-        severity=severity,
-        detected_at=detected,
-        pact_version=version,
-        clauses=list(version.clauses.all()),
-    )
+    return make_incident(version=version, detected_at=detected, severity=severity, title=title)
 
 
 def record(incident: Incident, *events: tuple[str, datetime, dict[str, Any], str]) -> list[Event]:

@@ -23,18 +23,11 @@ from tests.metrics.helpers import (
 from tests.pagechecks import wait_until_true
 from trustdesk.metrics import refresh
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _roles_exist(transactional_db):
-    """A transactional test flushes the role groups the migration created; put them back."""
-    from django.contrib.auth.models import Group
-
-    from trustdesk.core.roles import ROLES
-
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("role_groups"),
+]
 
 
 def some_weeks_of_history():

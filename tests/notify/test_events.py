@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from tests.builders import decide
 from tests.factories import make_pact_version
 from tests.reviews.helpers import fresh, in_review_incident
 from trustdesk.notify.events import EVENT_TYPES
 from trustdesk.notify.models import Publication
-from trustdesk.reviews import actions as reviews
 
 
 def announced(type_: str) -> list[dict]:
@@ -30,12 +30,8 @@ def test_review_decision_and_attestation_are_announced(
     }
     assert announced("incident.state_changed")[-1]["state"] == "in_review"
     with django_capture_on_commit_callbacks(execute=True):
-        reviews.record_recovery_decision(
-            fresh(incident),
-            by=risk,
-            expected_version=fresh(incident).version,
-            decision="reopen_full",
-            rationale="SECRET RATIONALE that stays on the page",
+        decide(
+            incident, "reopen_full", by=risk, rationale="SECRET RATIONALE that stays on the page"
         )
     [decided] = announced("decision.recorded")
     assert decided == {
@@ -163,12 +159,6 @@ def test_attestation_is_asked_of_the_people_on_the_incident_but_not_the_decider(
     for user, role in ((risk, "responder"), (responder, "responder"), (watcher, "responder")):
         assign_role(fresh(incident), by=manager, role=role, user=user)
     with django_capture_on_commit_callbacks(execute=True):
-        reviews.record_recovery_decision(
-            fresh(incident),
-            by=risk,
-            expected_version=fresh(incident).version,
-            decision="keep_restricted",
-            rationale="Not yet.",
-        )
+        decide(incident, "keep_restricted", by=risk, rationale="Not yet.")
     asked = [m.to for m in mail.outbox if "attestation.needed" in m.subject]
     assert asked == [["omar@example.org"]]

@@ -19,15 +19,20 @@ def json_target(receiver) -> str:
     return f"json://127.0.0.1:{receiver.port}/notify"
 
 
-def test_a_channel_hears_its_event_types_at_or_above_its_severity(receiver):
-    receiver.status = 200
-    channel = actions.add_channel(
-        name="#incidents",
+def channel_to(receiver, name: str, events: str, min_severity: str = ""):
+    """A channel delivering `events` to the local receiver."""
+    return actions.add_channel(
+        name=name,
         apprise_url=json_target(receiver),
-        events="incident.opened",
-        min_severity="sev2",
+        events=events,
+        min_severity=min_severity,
         by=None,
     )
+
+
+def test_a_channel_hears_its_event_types_at_or_above_its_severity(receiver):
+    receiver.status = 200
+    channel = channel_to(receiver, "#incidents", "incident.opened", "sev2")
     data = {"incident": "INC-7", "agent": "support-bot", "url": "/incidents/INC-7/"}
     loud = actions.record_publication("incident.opened", data, "sev1")
     quiet = actions.record_publication("incident.opened", {**data, "incident": "INC-8"}, "sev3")
@@ -48,24 +53,12 @@ def test_a_channel_hears_its_event_types_at_or_above_its_severity(receiver):
 
 
 def test_events_without_severity_pass_a_severity_rule(receiver):
-    actions.add_channel(
-        name="risk",
-        apprise_url=json_target(receiver),
-        events="pact.stale",
-        min_severity="sev1",
-        by=None,
-    )
+    channel_to(receiver, "risk", "pact.stale", "sev1")
     assert actions.record_publication("pact.stale", {"pact": "p"}).messages.count() == 1
 
 
 def test_a_failing_channel_retries_like_a_webhook_and_logs_each_attempt(receiver):
-    channel = actions.add_channel(
-        name="down",
-        apprise_url=json_target(receiver),
-        events="pact.stale",
-        min_severity="",
-        by=None,
-    )
+    channel = channel_to(receiver, "down", "pact.stale")
     receiver.status = 500
     message = actions.record_publication("pact.stale", {"pact": "p"}).messages.get()
     now = timezone.now()

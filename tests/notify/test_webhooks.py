@@ -10,6 +10,7 @@ import pytest
 import standardwebhooks
 from django.utils import timezone
 
+from tests.builders import classify, contain
 from tests.factories import make_incident, make_pact_version
 from tests.incidents.backend_helpers import advance
 from trustdesk.notify import actions, delivery
@@ -103,23 +104,11 @@ def test_every_lifecycle_transition_is_announced_once_in_order(
 
 
 def test_a_refused_step_announces_nothing(django_capture_on_commit_callbacks):
-    from trustdesk.incidents import lifecycle
     from trustdesk.incidents.errors import GateError
 
     incident = make_incident()
-    with (
-        django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(GateError),
-    ):
-        lifecycle.classify_incident(
-            incident,
-            by=None,
-            expected_version=incident.version,
-            assumption="authority",
-            statement="x",
-            clauses=[],
-            confidence="known",
-        )
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(GateError):
+        classify(incident)  # still detected
     assert not Publication.objects.filter(type="incident.state_changed").exists()
 
 
@@ -373,18 +362,10 @@ def test_messages_of_one_incident_wait_for_the_earlier_one(receiver):
 def test_a_containment_sends_a_signed_agent_scope_changed(
     receiver, django_capture_on_commit_callbacks
 ):
-    from trustdesk.incidents import lifecycle
-
     sub, secret = subscribe(receiver.url, "agent.scope_changed")
     incident = make_incident()
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.contain_incident(
-            incident,
-            by=None,
-            expected_version=incident.version,
-            action="suspend",
-            scope_after="suspended",
-        )
+        contain(incident)
     [request] = receiver.wait_for(1)
     payload = verify(secret, request)
     assert payload["type"] == "agent.scope_changed"

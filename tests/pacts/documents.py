@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta
 
 import yaml
+from django.utils import timezone
 
 
 def valid_document(key: str = "support-refunds", agent: str = "support-bot", **spec) -> dict:
@@ -57,3 +59,24 @@ def changed(doc: dict, mutate) -> dict:
 
 def as_yaml(*docs: dict) -> str:
     return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
+def evaluation_item(
+    *,
+    clause: str = "refund-limit",
+    value=0,
+    external_id: str = "e-1",
+    measured_at=None,
+    **extra,
+) -> dict:
+    """One item of a POST to /api/v1/evaluations for valid_document()'s pact, measured an hour
+    ago unless told (a datetime, or any value to send as it is)."""
+    when = timezone.now() - timedelta(hours=1) if measured_at is None else measured_at
+    return {
+        "pact": "support-refunds",
+        "clause": clause,
+        "value": value,
+        "measured_at": when.isoformat() if isinstance(when, datetime) else when,
+        "external_id": external_id,
+        **extra,
+    }

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.pacts.documents import valid_document
+from tests.pacts.documents import evaluation_item, valid_document
 from trustdesk.core import effects
 from trustdesk.pacts import actions
 from trustdesk.pacts.models import ApiToken, Evaluation
@@ -52,14 +52,7 @@ def secret(make_user) -> str:
 
 
 def item(clause: str = "op-0", value=1, external_id: str = "e-1", **extra) -> dict:
-    return {
-        "pact": "support-refunds",
-        "clause": clause,
-        "value": value,
-        "measured_at": (timezone.now() - timedelta(hours=1)).isoformat(),
-        "external_id": external_id,
-        **extra,
-    }
+    return evaluation_item(clause=clause, value=value, external_id=external_id, **extra)
 
 
 def post(client, body, secret: str | None, *, raw: str | bytes | None = None, **headers):

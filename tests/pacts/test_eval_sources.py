@@ -26,9 +26,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
+def _private_media(media):
+    """Every test here stores evidence files (conftest.py's media)."""
 
 
 _commits = {}

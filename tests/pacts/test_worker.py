@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import wait_for
-from tests.pacts.documents import changed, valid_document
+from tests.pacts.documents import changed, evaluation_item, valid_document
 from trustdesk.pacts import actions
 from trustdesk.pacts.models import Evaluation, PactVersion
 from trustdesk.pacts.tasks import mark_stale_pacts
@@ -41,13 +41,9 @@ def test_a_breach_posted_to_the_api_opens_an_incident_on_a_worker(celery_worker,
     risk = make_user("risk")
     actions.import_pact_documents([valid_document()], by=risk)
     _token, secret = actions.create_api_token(source="refund-audit", by=risk)
-    body = {
-        "pact": "support-refunds",
-        "clause": "refund-limit",
-        "value": 2,
-        "measured_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
-        "external_id": "breach-1",
-    }
+    body = evaluation_item(
+        value=2, external_id="breach-1", measured_at=timezone.now() - timedelta(minutes=5)
+    )
     response = client.post(
         "/api/v1/evaluations",
         data=json.dumps(body),

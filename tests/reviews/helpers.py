@@ -8,17 +8,24 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from tests.builders import walk
+from tests.builders import fresh, ready_for_review, request_review, walk
 from tests.factories import make_incident, make_pact_version
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Clause, Evaluation
 from trustdesk.reviews import actions
 
-ORDER = ["detected", "contained", "evidence_preserved", "classified", "repaired"]
-
-
-def fresh(incident: Incident) -> Incident:
-    return Incident.objects.select_related("agent", "pact_version__pact").get(pk=incident.pk)
+# fresh and ready_for_review are the builders', named here for the reviews tests.
+__all__ = [
+    "advance",
+    "evaluations",
+    "fresh",
+    "in_review_incident",
+    "meeting_decision_form",
+    "repaired_incident",
+    "review_meeting",
+    "ready_for_review",
+    "repaired_incident",
+]
 
 
 def advance(
@@ -51,28 +58,27 @@ def repaired_incident(*, by=None, version=None, agent=None, detected_at=None, **
     return advance(incident, "repaired", by=by, **kw)
 
 
-def ready_for_review(incident: Incident, *, by, condition=("operating_model_changed", {})):
-    """Add one operating-model change and one condition (met by default)."""
-    inc = fresh(incident)
-    actions.add_operating_model_change(
-        inc,
-        by=by,
-        expected_version=inc.version,
-        kind="control_added",
-        summary="Refunds above 200 EUR now need a second approver in the tool.",
-    )
-    inc = fresh(inc)
-    kind, params = condition
-    actions.set_reentry_condition(
-        inc, by=by, expected_version=inc.version, kind=kind, params=params
-    )
-    return fresh(inc)
-
-
 def in_review_incident(*, by, condition=("operating_model_changed", {}), **kw) -> Incident:
     inc = ready_for_review(repaired_incident(by=by, **kw), by=by, condition=condition)
-    actions.request_review(inc, by=by, expected_version=inc.version)
-    return fresh(inc)
+    return request_review(inc, by=by)
+
+
+def review_meeting(by, *agenda: Incident, title="Weekly review", starts_in=timedelta(hours=1)):
+    """A review meeting facilitated by `by` with `agenda` on it, starting in `starts_in`."""
+    return actions.create_meeting(
+        by=by,
+        title=title,
+        scheduled_at=timezone.now() + starts_in,
+        facilitator=by,
+        agenda=list(agenda),
+    )
+
+
+def meeting_decision_form(incident: Incident, decision: str, rationale: str, **more) -> dict:
+    """What the meeting screen posts to decide one agenda item: its fields are prefixed with
+    the incident (i<pk>-), the version is the incident's current one."""
+    fields = {"version": fresh(incident).version, "decision": decision, "rationale": rationale}
+    return {f"i{incident.pk}-{name}": value for name, value in {**fields, **more}.items()}
 
 
 def evaluations(clause: Clause, outcomes: list[bool], *, start=None, voided=()) -> list[Evaluation]:

@@ -511,32 +511,17 @@ def test_a_reopening_never_lifts_another_open_incidents_containment(people):
 def test_steps_can_be_backdated_but_not_into_the_future_or_before_the_log(people):
     inc = repaired_incident(by=people.op)
     last = Event.objects.filter(incident=inc).order_by("-seq").first().at
+
+    def change_at(at):
+        return actions.add_operating_model_change(
+            inc, by=people.op, expected_version=inc.version, kind="other", summary="x", at=at
+        )
+
     with pytest.raises(ReviewError, match="in the future"):
-        actions.add_operating_model_change(
-            inc,
-            by=people.op,
-            expected_version=inc.version,
-            kind="other",
-            summary="x",
-            at=timezone.now() + timedelta(hours=1),
-        )
+        change_at(timezone.now() + timedelta(hours=1))
     with pytest.raises(ReviewError, match="before its latest event"):
-        actions.add_operating_model_change(
-            inc,
-            by=people.op,
-            expected_version=inc.version,
-            kind="other",
-            summary="x",
-            at=last - timedelta(minutes=1),
-        )
-    change = actions.add_operating_model_change(
-        inc,
-        by=people.op,
-        expected_version=inc.version,
-        kind="other",
-        summary="x",
-        at=last + timedelta(seconds=1),
-    )
+        change_at(last - timedelta(minutes=1))
+    change = change_at(last + timedelta(seconds=1))
     assert change.at == last + timedelta(seconds=1) == change.event.at
 
 

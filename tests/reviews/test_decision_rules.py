@@ -10,7 +10,14 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import make_incident
-from tests.reviews.helpers import advance, fresh, in_review_incident, repaired_incident
+from tests.reviews.helpers import (
+    advance,
+    fresh,
+    in_review_incident,
+    meeting_decision_form,
+    repaired_incident,
+    review_meeting,
+)
 from trustdesk.reviews import actions
 from trustdesk.reviews.errors import ReviewError
 from trustdesk.reviews.models import RecoveryDecision
@@ -114,31 +121,17 @@ def test_with_htmx_the_confirmation_replaces_the_review_panel(people, client_for
 
 
 def test_in_a_meeting_an_override_is_confirmed_the_same_way(people, client_for):
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     inc = in_review_incident(
         by=people.op,
         condition=("evaluation_pass_rate", {"clause": "refund-limit", "min": "1", "last_n": 5}),
     )
     c = client_for("incident_manager")
-    meeting = actions.create_meeting(
-        by=c.user,
-        title="Weekly review",
-        scheduled_at=timezone.now() + timedelta(hours=1),
-        facilitator=c.user,
-        agenda=[inc],
-    )
+    meeting = review_meeting(c.user, inc)
     url = reverse("review_meeting_decide", args=[meeting.pk, inc.key])
     prefix = f"i{inc.pk}-"
-    data = {
-        f"{prefix}version": fresh(inc).version,
-        f"{prefix}decision": "reopen_full",
-        f"{prefix}rationale": "Holds.",
-        f"{prefix}override": "on",
-        f"{prefix}justification": "Regulator deadline.",
-    }
+    why = "Regulator deadline."
+    data = meeting_decision_form(inc, "reopen_full", "Holds.", override="on", justification=why)
     page = c.post(url, data)
     assert page.status_code == 200
     html = unescape(page.content.decode())

@@ -82,6 +82,7 @@ def test_imported_review_events_become_rows_once(people):
         "conditions": 1,
         "decisions": 1,
         "attestations": 1,
+        "signoffs": 0,
         "skipped": 1,
     }
     assert OperatingModelChange.objects.get(kind="pact_amended").pact_version == newer
@@ -94,7 +95,14 @@ def test_imported_review_events_become_rows_once(people):
     assert ReentryCondition.objects.get().statement == "No open dispute."
     # A second run finds every row in place.
     again = actions.record_imported_history(inc)
-    assert again == {"changes": 0, "conditions": 0, "decisions": 0, "attestations": 0, "skipped": 1}
+    assert again == {
+        "changes": 0,
+        "conditions": 0,
+        "decisions": 0,
+        "attestations": 0,
+        "signoffs": 0,
+        "skipped": 1,
+    }
 
 
 def test_imported_events_that_cannot_be_rows_faithfully_are_skipped(people):

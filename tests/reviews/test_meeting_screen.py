@@ -8,22 +8,15 @@ from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from tests.reviews.helpers import in_review_incident
+from tests.reviews.helpers import in_review_incident, meeting_decision_form, review_meeting
 from trustdesk.reviews import actions
 
 pytestmark = pytest.mark.django_db
 
 
 def _meeting(people, *, starts_in: timedelta, agenda):
-    return actions.create_meeting(
-        by=people.im,
-        title="Weekly recovery review",
-        scheduled_at=timezone.now() + starts_in,
-        facilitator=people.im,
-        agenda=agenda,
-    )
+    return review_meeting(people.im, *agenda, title="Weekly recovery review", starts_in=starts_in)
 
 
 def _status(client, meeting) -> str:
@@ -39,11 +32,7 @@ def test_a_meeting_is_in_progress_once_a_decision_is_taken_in_it(client, people)
     assert _status(client, meeting) == "Scheduled"
     response = client.post(
         reverse("review_meeting_decide", args=[meeting.pk, incident.key]),
-        {
-            f"i{incident.pk}-version": incident.version,
-            f"i{incident.pk}-decision": "reopen_partial",
-            f"i{incident.pk}-rationale": "Every condition holds.",
-        },
+        meeting_decision_form(incident, "reopen_partial", "Every condition holds."),
     )
     assert response.status_code == 302
     assert _status(client, meeting) == "In progress"

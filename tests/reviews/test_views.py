@@ -9,7 +9,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.reviews.helpers import fresh, in_review_incident, repaired_incident
+from tests.builders import decide
+from tests.reviews.helpers import (
+    fresh,
+    in_review_incident,
+    meeting_decision_form,
+    repaired_incident,
+    review_meeting,
+)
 from trustdesk.core.roles import ROLES
 from trustdesk.incidents.models import Event
 from trustdesk.reviews import actions
@@ -35,14 +42,7 @@ WORKERS = {"operator", "incident_manager", "risk"}
 def world(people):
     repaired = repaired_incident(by=people.op)
     review = in_review_incident(by=people.op)
-    meeting = actions.create_meeting(
-        by=people.im,
-        title="Weekly review",
-        scheduled_at=timezone.now() + timedelta(hours=1),
-        facilitator=people.im,
-        agenda=[review],
-    )
-    return {"repaired": repaired, "review": review, "meeting": meeting}
+    return {"repaired": repaired, "review": review, "meeting": review_meeting(people.im, review)}
 
 
 def views_and_roles(world):
@@ -231,44 +231,20 @@ def test_an_override_without_justification_is_refused_in_the_form(people, client
         condition=("evaluation_pass_rate", {"clause": "refund-limit", "min": "1", "last_n": 5}),
     )
     c = client_for("incident_manager")
-    response = c.post(
-        reverse("incident_review_decide", args=[inc.key]),
-        {
-            "version": inc.version,
-            "decision": "reopen_full",
-            "rationale": "Need it.",
-            "override": "on",
-            "justification": "",
-        },
-    )
+    url = reverse("incident_review_decide", args=[inc.key])
+    form = {"version": inc.version, "decision": "reopen_full", "rationale": "Need it."}
+    form |= {"override": "on", "justification": ""}
+    response = c.post(url, form)
     assert response.status_code == 422
     assert "An override needs a written justification" in response.content.decode()
-    response = c.post(
-        reverse("incident_review_decide", args=[inc.key]),
-        {
-            "version": inc.version,
-            "decision": "reopen_full",
-            "rationale": "Need it.",
-            "override": "on",
-            "justification": "Customer contract; human approval in place.",
-        },
-    )
+    form["justification"] = "Customer contract; human approval in place."
+    response = c.post(url, form)
     # an override is confirmed on a page that shows what it skips before it is recorded
     assert response.status_code == 200
     assert "Confirm the override" in response.content.decode()
     assert not RecoveryDecision.objects.filter(incident=inc).exists()
-    response = c.post(
-        reverse("incident_review_decide", args=[inc.key]),
-        {
-            "version": inc.version,
-            "decision": "reopen_full",
-            "rationale": "Need it.",
-            "override": "on",
-            "justification": "Customer contract; human approval in place.",
-            "confirm": "1",
-            "skip": actions.override_preview(inc, decision="reopen_full"),
-        },
-    )
+    skipped = actions.override_preview(inc, decision="reopen_full")
+    response = c.post(url, {**form, "confirm": "1", "skip": skipped})
     assert response.status_code == 302
     decision = RecoveryDecision.objects.get(incident=inc)
     assert decision.override and decision.justification.startswith("Customer contract")
@@ -278,9 +254,7 @@ def test_an_override_without_justification_is_refused_in_the_form(people, client
 
 def test_attestation_through_the_panel_and_the_decider_is_refused(world, people, client_for):
     inc = world["review"]
-    decision = actions.record_recovery_decision(
-        inc, by=people.risk, expected_version=inc.version, decision="reopen_full", rationale="ok"
-    )
+    decision = decide(inc, "reopen_full", by=people.risk, rationale="ok")
     decider = client_for("risk")
     decider.force_login(people.risk)
     response = decider.post(
@@ -388,15 +362,8 @@ def test_the_index_paginates(people, client_for):
 def test_meeting_list_and_create(world, people, client_for, django_assert_max_num_queries):
     c = client_for("incident_manager")
     when = (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-    response = c.post(
-        reverse("review_meeting_new"),
-        {
-            "title": "Friday review",
-            "scheduled_at": when,
-            "facilitator": people.risk.pk,
-            "agenda": [world["review"].pk],
-        },
-    )
+    form = {"title": "Friday review", "scheduled_at": when, "facilitator": people.risk.pk}
+    response = c.post(reverse("review_meeting_new"), {**form, "agenda": [world["review"].pk]})
     assert response.status_code == 302
     meeting = ReviewMeeting.objects.get(title="Friday review")
     assert list(meeting.agenda.all()) == [world["review"]]
@@ -404,13 +371,7 @@ def test_meeting_list_and_create(world, people, client_for, django_assert_max_nu
     bad = c.post(reverse("review_meeting_new"), {"title": "", "scheduled_at": "tomorrow"})
     assert bad.status_code == 422 and ReviewMeeting.objects.count() == 2
     not_in_review = c.post(
-        reverse("review_meeting_new"),
-        {
-            "title": "X",
-            "scheduled_at": when,
-            "facilitator": people.risk.pk,
-            "agenda": [world["repaired"].pk],
-        },
+        reverse("review_meeting_new"), {**form, "title": "X", "agenda": [world["repaired"].pk]}
     )
     assert not_in_review.status_code == 422
     viewer = client_for("viewer")
@@ -458,15 +419,7 @@ def test_the_change_check_answers_204_with_no_body_until_something_changes(
     assert new_token != token
     assert c.get(url, {"since": new_token}).status_code == 204
 
-    inc = fresh(world["review"])
-    actions.record_recovery_decision(
-        inc,
-        by=people.risk,
-        expected_version=inc.version,
-        decision="reopen_full",
-        rationale="Holds.",
-        meeting=meeting,
-    )
+    decide(world["review"], "reopen_full", by=people.risk, rationale="Holds.", meeting=meeting)
     body = c.get(url, {"since": new_token}).content.decode()
     assert "Decision record" in body and "decided-marker" in body
     assert 'id="meeting-outcomes"' in body
@@ -498,14 +451,9 @@ def test_a_bad_since_token_gets_the_fragment_and_an_unknown_meeting_404(world, c
 def test_deciding_and_attesting_in_a_meeting_links_the_decision(world, people, client_for):
     meeting, inc = world["meeting"], world["review"]
     risk = client_for("risk")
-    prefix = f"i{inc.pk}"
     response = risk.post(
         reverse("review_meeting_decide", args=[meeting.pk, inc.key]),
-        {
-            f"{prefix}-version": inc.version,
-            f"{prefix}-decision": "keep_restricted",
-            f"{prefix}-rationale": "Pass rate is not there yet.",
-        },
+        meeting_decision_form(inc, "keep_restricted", "Pass rate is not there yet."),
         **HTMX,
     )
     assert response.status_code == 200
@@ -517,7 +465,7 @@ def test_deciding_and_attesting_in_a_meeting_links_the_decision(world, people, c
     op = client_for("operator")
     response = op.post(
         reverse("review_meeting_attest", args=[meeting.pk, inc.key]),
-        {f"{prefix}-can_explain": "yes", f"{prefix}-comment": "Clear."},
+        {f"i{inc.pk}-can_explain": "yes", f"i{inc.pk}-comment": "Clear."},
     )
     assert response.status_code == 302
     assert Attestation.objects.get().decision == decision
@@ -527,15 +475,11 @@ def test_deciding_and_attesting_in_a_meeting_links_the_decision(world, people, c
 
 def test_a_meeting_decision_error_keeps_the_input(world, client_for):
     meeting, inc = world["meeting"], world["review"]
-    prefix = f"i{inc.pk}"
+    stale = meeting_decision_form(
+        inc, "reopen_full", "My careful rationale", version=inc.version - 1
+    )
     response = client_for("risk").post(
-        reverse("review_meeting_decide", args=[meeting.pk, inc.key]),
-        {
-            f"{prefix}-version": inc.version - 1,
-            f"{prefix}-decision": "reopen_full",
-            f"{prefix}-rationale": "My careful rationale",
-        },
-        **HTMX,
+        reverse("review_meeting_decide", args=[meeting.pk, inc.key]), stale, **HTMX
     )
     body = response.content.decode()
     assert "changed while you were working on it" in body

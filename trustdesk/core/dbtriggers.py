@@ -1,11 +1,11 @@
-"""The PostgreSQL row triggers that refuse UPDATE and DELETE of rows written once (docs/adr/0006),
-as the migrations that install them write their SQL.
+"""The PostgreSQL row triggers that refuse UPDATE and DELETE of rows written once
+(docs/adr/0006-write-once-rows.md), as the migrations that install them write their SQL.
 
 A migration that has run must keep its SQL: each function here returns, to the byte, the text the
 first migrations were written with (tests/core/test_dbtriggers.py pins it). Row triggers, not
 statement triggers, so TRUNCATE (how Django's test teardown flushes tables) still works. Other
-databases get nothing: the models refuse the change there, and `verify_chain` finds an edit made
-behind the application's back.
+databases get nothing: there the application alone keeps these rows as written (the reviews
+records refuse it on the model too), and `verify_chain` finds an event edited behind its back.
 """
 
 from __future__ import annotations

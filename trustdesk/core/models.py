@@ -46,12 +46,15 @@ class Submission(models.Model):
 
 class UserProfile(models.Model):
     """What TrustDesk keeps about a person beyond Django's user: the time zone pages show times
-    in (an IANA name, e.g. Europe/Berlin; empty until the browser or the person sets it)."""
+    in (an IANA name, e.g. Europe/Berlin; empty until the browser or the person sets it), and
+    whether they get e-mail about what is theirs (docs/design.md section 12; on until they say
+    otherwise, so a person without a profile gets it too)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trustdesk_profile"
     )
     time_zone = models.CharField(max_length=64, blank=True)
+    email_notifications = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.time_zone or 'UTC'})"

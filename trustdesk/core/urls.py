@@ -8,4 +8,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("settings/time-zone/", views.time_zone, name="time_zone"),
+    path("settings/e-mail/", views.email_settings, name="email_settings"),
 ]

@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from trustdesk.core import timezones
+from trustdesk.core import email_preference, timezones
 from trustdesk.core.decorators import permission_required
 from trustdesk.core.models import WorkerHeartbeat
 
@@ -34,10 +34,19 @@ class TimeZoneForm(forms.Form):
         self.fields["time_zone"].choices = timezones.zone_choices()
 
 
+class EmailPreferenceForm(forms.Form):
+    email_notifications = forms.BooleanField(
+        label="E-mail me about what is mine",
+        required=False,
+        help_text="Incidents you lead, decisions you are asked to attest, share links you made.",
+    )
+
+
 @permission_required("read")
 @require_http_methods(["GET", "POST"])
 def time_zone(request: HttpRequest) -> HttpResponse:
-    """Choose the time zone pages show times in (exports stay UTC)."""
+    """Choose the time zone pages show times in (exports stay UTC); the page also holds the
+    e-mail preference (`email_settings` takes its form)."""
     current = request.session.get(timezones.SESSION_KEY) or timezones.DEFAULT
     form = TimeZoneForm(request.POST or None, initial={"time_zone": current})
     if request.method == "POST" and form.is_valid():
@@ -46,7 +55,33 @@ def time_zone(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Times are now shown in {name}.")
         return redirect("time_zone")
-    return render(request, "core/time_zone.html", {"form": form, "current": current})
+    email_form = EmailPreferenceForm(
+        initial={"email_notifications": email_preference.wants_email(request.user)}
+    )
+    return render(
+        request,
+        "core/time_zone.html",
+        {"form": form, "current": current, "email_form": email_form},
+    )
+
+
+@permission_required("read")
+@require_POST
+def email_settings(request: HttpRequest) -> HttpResponse:
+    """Turn e-mail about what is one's own on or off (docs/design.md section 12); an unticked
+    box, as browsers send it, turns it off."""
+    form = EmailPreferenceForm(request.POST)
+    form.is_valid()  # a single optional checkbox: always valid
+    on = email_preference.set_email_notifications(
+        request.user, on=form.cleaned_data["email_notifications"]
+    )
+    messages.success(
+        request,
+        "You will get e-mail about what is yours."
+        if on
+        else "You will get no e-mail about what is yours.",
+    )
+    return redirect("time_zone")
 
 
 def _broker_status() -> str:

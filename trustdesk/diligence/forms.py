@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from trustdesk.diligence.models import DEFAULT_LIFETIME, MAX_LIFETIME, ShareLinkStatus
 from trustdesk.incidents.models import Incident
+from trustdesk.pacts.forms import search_field
 from trustdesk.pacts.models import Agent
 
 
@@ -76,12 +77,7 @@ class ShareLinkForm(forms.Form):
 
 
 class ShareLinkFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=200,
-        widget=forms.SearchInput(attrs={"placeholder": "Label or agent"}),
-    )
+    q = search_field("Label or agent", max_length=200)
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *ShareLinkStatus.choices]
     )

@@ -54,7 +54,16 @@ from trustdesk.pacts.actions import import_pact_documents
 from trustdesk.pacts.document import canonical_document, document_sha256
 from trustdesk.pacts.document import validate_document as validate_pact
 from trustdesk.pacts.errors import PactError
-from trustdesk.pacts.models import Agent, Clause, EvidenceKind, PactVersion, Scope
+from trustdesk.pacts.models import (
+    SCOPE_RANK,
+    Agent,
+    Clause,
+    Dispute,
+    DisputeStatus,
+    EvidenceKind,
+    PactVersion,
+    Scope,
+)
 from trustdesk.taxonomy import ASSUMPTION_BY_KEY, CONFIDENCE_CHOICES, HARM_CHOICES
 
 FORMAT = "trustdesk.incidents/v1"
@@ -833,7 +842,33 @@ def _replay(raw: dict, agents, versions, users) -> Incident:
     from trustdesk.incidents.ownership import record_imported_ownership
 
     record_imported_ownership(inc)
+    _record_imported_disputes(inc, events, users)
     return inc
+
+
+def _record_imported_disputes(incident: Incident, events: list[dict], users) -> None:
+    """The classification disputes an imported history opens and resolves become Dispute rows,
+    as the live steps write them: `dispute_free` conditions and reclassification read the rows.
+
+    The file numbers its disputes (`data.dispute`); the rows take this database's numbers. A
+    dispute whose opener is not named gets no row (a row names who opened it), and only an open
+    dispute is resolved, as live.
+    """
+    rows: dict[int, Dispute] = {}
+    for ev in events:
+        data = ev.get("data") or {}
+        by = users.get(ev.get("by") or "")
+        at = parse_time(ev["at"])
+        if ev["type"] == EventType.DISPUTE_OPENED and by is not None:
+            rows[data["dispute"]] = Dispute.objects.create(
+                incident=incident, reason=data["reason"], opened_by=by, opened_at=at
+            )
+        elif ev["type"] == EventType.DISPUTE_RESOLVED:
+            row = rows.get(data["dispute"])
+            if row is not None and row.status == DisputeStatus.OPEN:
+                row.status, row.resolution = data["status"], data["resolution"]
+                row.resolved_by, row.resolved_at = by, at
+                row.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
 
 
 def derive_fields(incident: Incident, events: list[Event]) -> list[str]:
@@ -856,25 +891,61 @@ def derive_fields(incident: Incident, events: list[Event]) -> list[str]:
 
 
 def _derive_new_agent_scopes(incidents: list[Incident], new_agent_keys: set[str]) -> None:
-    """An agent created by this import takes the scope of its latest scope-changing event.
-    Existing agents keep their scope: the file describes history, not the agent's present."""
-    latest: dict[int, tuple[datetime, str, Incident]] = {}
+    """An agent created by this import takes the scope its history leaves it in. Existing agents
+    keep their scope: the file describes history, not the agent's present.
+
+    The agent's events are replayed in time order: containments, decisions and reopenings set the
+    scope they name; a closing as not an incident restores it as the live step does
+    (`ownership.close_not_incident`): to the strictest scope another incident still held at that
+    moment, else full, and only ever wider.
+    """
+    mine: dict[int, list[Incident]] = {}
     for incident in incidents:
-        if incident.agent.key not in new_agent_keys:
-            continue
-        for ev in incident.events.filter(
-            type__in=[EventType.CONTAINED, EventType.DECISION_RECORDED, EventType.REOPENED]
-        ).order_by("seq"):
-            current = latest.get(incident.agent_id)
-            if current is None or ev.at >= current[0]:
-                latest[incident.agent_id] = (ev.at, ev.data["scope_after"], incident)
-    for agent_id, (at, scope, incident) in latest.items():
-        Agent.objects.filter(pk=agent_id).update(
-            scope=scope,
-            scope_changed_at=at,
-            scope_reason=f"Imported history of {incident.key}.",
-            scope_incident=incident,
-        )
+        if incident.agent.key in new_agent_keys:
+            mine.setdefault(incident.agent_id, []).append(incident)
+    for agent_id, own in mine.items():
+        events = [
+            (ev, incident)
+            for incident in own
+            for ev in incident.events.filter(type__in=_SCOPE_EVENT_TYPES).order_by("seq")
+        ]
+        # A stable sort: at the same time, the later incident of the file comes last.
+        events.sort(key=lambda pair: pair[0].at)
+        scope: str | None = None
+        changed: tuple[datetime, Incident] | None = None
+        held: dict[int, str] = {}  # open incidents whose containment holds the agent
+        for ev, incident in events:
+            if ev.type == EventType.CLOSED_NOT_INCIDENT:
+                held.pop(incident.pk, None)
+                target = max(held.values(), key=SCOPE_RANK.__getitem__, default=Scope.FULL)
+                if scope is not None and SCOPE_RANK[target] < SCOPE_RANK[scope]:
+                    scope, changed = target, (ev.at, incident)
+                continue
+            if ev.type == EventType.CLOSED or ev.type == EventType.REOPENED:
+                held.pop(incident.pk, None)
+            elif ev.data.get("action") != ContainmentAction.NO_SCOPE_CHANGE and (
+                ev.type == EventType.CONTAINED or incident.pk in held
+            ):
+                held[incident.pk] = ev.data["scope_after"]
+            if ev.type != EventType.CLOSED:
+                scope, changed = ev.data["scope_after"], (ev.at, incident)
+        if changed is not None:
+            at, incident = changed
+            Agent.objects.filter(pk=agent_id).update(
+                scope=scope,
+                scope_changed_at=at,
+                scope_reason=f"Imported history of {incident.key}.",
+                scope_incident=incident,
+            )
+
+
+_SCOPE_EVENT_TYPES = (
+    EventType.CONTAINED,
+    EventType.DECISION_RECORDED,
+    EventType.REOPENED,
+    EventType.CLOSED,
+    EventType.CLOSED_NOT_INCIDENT,
+)
 
 
 # ---------------------------------------------------------------- export

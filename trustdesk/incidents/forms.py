@@ -24,6 +24,7 @@ from trustdesk.incidents.models import (
     Severity,
     State,
 )
+from trustdesk.pacts.forms import search_field
 from trustdesk.pacts.models import Agent, Clause, DisputeStatus, EvidenceKind, PactVersion, Scope
 from trustdesk.taxonomy import ASSUMPTION_CHOICES, ASSUMPTIONS, CONFIDENCE_CHOICES, HARM_CHOICES
 
@@ -104,14 +105,7 @@ class SelectWidget(forms.Select):
 
 
 class IncidentFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "INC-42 or words of the title"}
-        ),
-    )
+    q = search_field("INC-42 or words of the title", max_length=200)
     state = forms.ChoiceField(
         label="State",
         required=False,
@@ -514,8 +508,12 @@ class RepairForm(VersionedForm):
 
 
 class NoteForm(forms.Form):
+    # CharField strips the text, so blank text fails "required" and gets these words.
     text = forms.CharField(
-        label="Note", max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})
+        label="Note",
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write the note."},
     )
     visibility = forms.ChoiceField(
         choices=[
@@ -526,25 +524,14 @@ class NoteForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
-    def clean_text(self) -> str:
-        text = self.cleaned_data["text"].strip()
-        if not text:
-            raise forms.ValidationError("Write the note.")
-        return text
-
 
 class DisputeForm(forms.Form):
     reason = forms.CharField(
         label="Why the classification is wrong",
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say why you dispute the classification."},
     )
-
-    def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Say why you dispute the classification.")
-        return reason
 
 
 class ResolveDisputeForm(forms.Form):
@@ -557,11 +544,8 @@ class ResolveDisputeForm(forms.Form):
         widget=forms.RadioSelect,
     )
     resolution = forms.CharField(
-        label="Resolution", max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+        label="Resolution",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Explain the resolution for the people who disputed."},
     )
-
-    def clean_resolution(self) -> str:
-        text = self.cleaned_data["resolution"].strip()
-        if not text:
-            raise forms.ValidationError("Explain the resolution for the people who disputed.")
-        return text

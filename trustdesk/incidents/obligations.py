@@ -190,7 +190,15 @@ class Obligation:
 
     @property
     def sort_key(self) -> tuple:
-        return (self.deadline, self.incident, self.obligation, self.regime)
+        # Keys are INC-<n>: by their number, so INC-2 comes before INC-10.
+        number = self.incident.removeprefix("INC-")
+        return (
+            self.deadline,
+            int(number) if number.isdigit() else 0,
+            self.incident,
+            self.obligation,
+            self.regime,
+        )
 
 
 def obligations_from_events(
@@ -272,7 +280,7 @@ def obligations_by_incident(incidents: Iterable[Incident]) -> dict[int, list[Obl
 
 def all_obligations(incidents=None) -> list[Obligation]:
     """Every obligation of the given incidents (a queryset; default: every incident that was
-    ever assessed), sorted by deadline, incident key, obligation. Two queries."""
+    ever assessed), sorted by deadline, incident number, obligation. Two queries."""
     qs = incidents if incidents is not None else Incident.objects.all()
     assessed = Event.objects.filter(type=EventType.ASSESSED).values("incident_id")
     qs = qs.filter(pk__in=assessed).select_related("agent").order_by()

@@ -1,7 +1,8 @@
 """Who is personally concerned by an event: the hook for per-user e-mail (and a later "My work").
 
 A finder takes the event's `data` and returns users. Register more with `@finds_people(type, ...)`;
-`people_for` asks every finder of a type and keeps users with an e-mail address, once each.
+`people_for` asks every finder of a type and keeps users with an e-mail address who did not turn
+their e-mail off (core.email_preference), once each.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+
+from trustdesk.core.email_preference import opted_out
 
 PeopleFinder = Callable[[dict[str, Any]], Iterable[Any]]
 _FINDERS: dict[str, list[PeopleFinder]] = {}
@@ -37,13 +40,15 @@ def finds_people(*event_types: str) -> Callable[[PeopleFinder], PeopleFinder]:
 
 
 def people_for(event_type: str, data: dict[str, Any]) -> list[Any]:
-    """The users to e-mail about this event (with an address, active, each once, by id)."""
+    """The users to e-mail about this event (with an address, active, not opted out on the
+    settings page, each once, by id)."""
     seen: dict[int, Any] = {}
     for finder in _FINDERS.get(event_type, []):
         for user in finder(data) or ():
             if user is not None and user.is_active and user.email and user.pk not in seen:
                 seen[user.pk] = user
-    return [seen[pk] for pk in sorted(seen)]
+    unwilling = opted_out(seen) if seen else set()
+    return [seen[pk] for pk in sorted(seen) if pk not in unwilling]
 
 
 def incident_lead(incident_key: str) -> Any | None:

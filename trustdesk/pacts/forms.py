@@ -13,13 +13,29 @@ from trustdesk.pacts.models import DisputeStatus, Nis2Entity, RiskTier, Scope
 MAX_SEARCH = 100
 
 
-class PactFilterForm(forms.Form):
-    q = forms.CharField(
+def search_field(placeholder: str, *, max_length: int = MAX_SEARCH) -> forms.CharField:
+    """The search box of a list's filters; `placeholder` says what it matches."""
+    return forms.CharField(
         label="Search",
         required=False,
-        max_length=MAX_SEARCH,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key, title or agent"}),
+        max_length=max_length,
+        widget=forms.SearchInput(attrs={"placeholder": placeholder}),
     )
+
+
+class FilterForm(forms.Form):
+    """The GET filters of a list page."""
+
+    def values(self) -> dict:
+        """The valid, non-empty filters (an invalid value is ignored, not a 500)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class PactFilterForm(FilterForm):
+    q = search_field("Key, title or agent")
     agent = forms.ChoiceField(label="Agent", required=False)
     risk_tier = forms.ChoiceField(
         label="Risk tier", required=False, choices=[("", "Any tier"), *RiskTier.choices]
@@ -33,13 +49,6 @@ class PactFilterForm(forms.Form):
     def __init__(self, *args, agents: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent"].choices = [("", "Any agent"), *agents]
-
-    def values(self) -> dict:
-        """The valid, non-empty filters (an invalid value is ignored, not a 500)."""
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
     def filter(self, pacts: QuerySet) -> QuerySet:
         values = self.values()
@@ -61,23 +70,12 @@ class PactFilterForm(forms.Form):
         return pacts
 
 
-class AgentFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=MAX_SEARCH,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key, name or owner"}),
-    )
+class AgentFilterForm(FilterForm):
+    q = search_field("Key, name or owner")
     scope = forms.ChoiceField(
         label="Scope", required=False, choices=[("", "Any scope"), *Scope.choices]
     )
     stale = forms.BooleanField(label="Only agents with a stale pact", required=False)
-
-    def values(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
     def filter(self, agents: QuerySet) -> QuerySet:
         values = self.values()
@@ -207,16 +205,10 @@ class ResolveDisputeForm(forms.Form):
     )
 
 
-class DisputeFilterForm(forms.Form):
+class DisputeFilterForm(FilterForm):
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "Any status"), *DisputeStatus.choices]
     )
-
-    def values(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
 
 class ApiTokenForm(forms.Form):

@@ -699,6 +699,7 @@ IMPORTED_TYPES = (
     EventType.REENTRY_CONDITION_SET,
     EventType.DECISION_RECORDED,
     EventType.ATTESTED,
+    EventType.SIGNED_OFF,
 )
 
 
@@ -719,7 +720,14 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
     counted under "skipped" and nothing is invented for it. Imported decisions carry no gate or
     condition snapshot: the exchange format does not hold one.
     """
-    counts = {"changes": 0, "conditions": 0, "decisions": 0, "attestations": 0, "skipped": 0}
+    counts = {
+        "changes": 0,
+        "conditions": 0,
+        "decisions": 0,
+        "attestations": 0,
+        "signoffs": 0,
+        "skipped": 0,
+    }
     events = list(
         Event.objects.filter(incident=incident, type__in=IMPORTED_TYPES)
         .select_related("actor")
@@ -734,6 +742,7 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
     linked |= set(
         Attestation.objects.filter(decision__incident=incident).values_list("event_id", flat=True)
     )
+    linked |= set(SignOff.objects.filter(incident=incident).values_list("event_id", flat=True))
     decision = RecoveryDecision.objects.filter(incident=incident).select_related("event").first()
     if decision is not None:
         linked.add(decision.event_id)
@@ -814,6 +823,23 @@ def record_imported_history(incident: Incident) -> dict[str, int]:
                 ev, Attestation, decision=decision, can_explain=d["can_explain"], comment=comment
             )
             counts["attestations"] += 1
+        elif ev.type == EventType.SIGNED_OFF:
+            # What `signoffs` conditions count; a person signs off once, as live.
+            if (
+                d.get("role") not in conditions.SIGNOFF_ROLES
+                or SignOff.objects.filter(incident=incident, by=ev.actor).exists()
+            ):
+                counts["skipped"] += 1
+                continue
+            SignOff.objects.create(
+                incident=incident,
+                by=ev.actor,
+                role=d["role"],
+                comment=d.get("comment", ""),
+                at=ev.at,
+                event=ev,
+            )
+            counts["signoffs"] += 1
     if counts["conditions"] and incident.is_open:
         schedule_condition_recheck(incident.pk)
     return counts

@@ -1,0 +1,95 @@
+"""An agent created by an import ends in the scope the live steps would have left it in: closing
+an incident as not an incident restores the agent's scope only as far as no other open incident
+holds it (docs/design.md section 13), whichever incident is closed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import fresh, load_history
+from tests.factories import AgentFactory, make_incident, make_pact_version
+from trustdesk.incidents import lifecycle, ownership
+from trustdesk.incidents.exchange import export_document
+from trustdesk.incidents.models import Incident
+from trustdesk.pacts.models import Agent
+
+pytestmark = pytest.mark.django_db
+
+SCOPE_OF = {"restrict": "restricted", "suspend": "suspended"}
+
+
+def live(steps, manager) -> tuple[str, list[Incident]]:
+    """Run `steps` through the live actions on a new agent: ("contain", i, action) opens the
+    i-th incident and contains it; ("close", i) closes it as not an incident."""
+    agent = AgentFactory(key="live-bot")
+    version = make_pact_version(agent=agent)
+    incidents: dict[int, Incident] = {}
+    for step in steps:
+        if step[0] == "contain":
+            inc = incidents[step[1]] = make_incident(version=version)
+            lifecycle.contain_incident(
+                inc,
+                by=None,
+                expected_version=fresh(inc).version,
+                action=step[2],
+                scope_after=SCOPE_OF[step[2]],
+            )
+        else:
+            inc = fresh(incidents[step[1]])
+            ownership.close_not_incident(
+                inc,
+                by=manager,
+                expected_version=inc.version,
+                reason="false_positive",
+                explanation="The alert fired on a test account.",
+            )
+    return Agent.objects.get(pk=agent.pk).scope, list(incidents.values())
+
+
+def as_history_of_a_new_agent(incidents: list[Incident]) -> dict:
+    """The exported history of `incidents`, told of an agent the database does not know yet."""
+    doc = export_document(Incident.objects.filter(pk__in=[i.pk for i in incidents]))
+    return {
+        "format": doc["format"],
+        "agents": [{"key": "imported-bot", "name": "Imported bot"}],
+        "incidents": [
+            {
+                "key": f"INC-{1000 + int(raw['key'].removeprefix('INC-'))}",
+                "agent": "imported-bot",
+                "severity": raw["severity"],
+                "title": raw["title"],
+                "events": raw["events"],
+            }
+            for raw in doc["incidents"]
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        pytest.param([("contain", 1, "suspend"), ("close", 1)], "full", id="nothing-else-holds"),
+        pytest.param(
+            [("contain", 1, "restrict"), ("contain", 2, "suspend"), ("close", 2)],
+            "restricted",
+            id="closing-the-later-stricter-one",
+        ),
+        pytest.param(
+            [("contain", 1, "restrict"), ("contain", 2, "suspend"), ("close", 1)],
+            "suspended",
+            id="closing-the-earlier-milder-one",
+        ),
+        pytest.param(
+            [("contain", 1, "suspend"), ("close", 1), ("contain", 2, "restrict")],
+            "restricted",
+            id="contained-again-after-the-closing",
+        ),
+    ],
+)
+def test_an_imported_agent_takes_the_scope_the_live_steps_leave(steps, expected, make_user):
+    scope, incidents = live(steps, make_user("incident_manager"))
+    assert scope == expected
+    imported = load_history(as_history_of_a_new_agent(incidents))
+    agent = Agent.objects.get(key="imported-bot")
+    assert agent.scope == expected
+    assert agent.scope_incident_id in {inc.pk for inc in imported}
