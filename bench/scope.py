@@ -1,4 +1,5 @@
-"""Scope statement server time (issue 12's budget): `GET /api/v1/agents/{key}/scope` answering 200
+"""Scope statement server time (its budget: within 3x a bare view):
+`GET /api/v1/agents/{key}/scope` answering 200
 (signed body) and 304 (If-None-Match), against a bare view behind the same middleware, and the
 queries each costs. Prints one line per figure, then one JSON line.
 
