@@ -113,13 +113,18 @@ class ConditionStatus(models.TextChoices):
     UNMET = "unmet", "Unmet"
 
 
+def condition_kind_choices() -> list[tuple[str, str]]:
+    # Called, not copied: the migrations name this function, so a new kind changes none.
+    return ConditionKind.choices
+
+
 class ReentryCondition(models.Model):
     """A machine-checkable rule that must hold before the agent's scope is reopened."""
 
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.PROTECT, related_name="reentry_conditions"
     )
-    kind = models.CharField(max_length=40, choices=ConditionKind.choices)
+    kind = models.CharField(max_length=40, choices=condition_kind_choices)
     params = models.JSONField(default=dict, blank=True)
     statement = models.TextField()
     set_by = user_reference()
