@@ -8,7 +8,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from tests.core.test_squashed_migrations import (
+    migrate_to_head,
+    migrate_to_release_1,
+    release_1_apps,
+)
 from tests.factories import AgentFactory
+from trustdesk.core.canonical import sha256_hex
 from trustdesk.pacts import actions
 from trustdesk.pacts.errors import PactError
 from trustdesk.pacts.models import ApiToken
@@ -73,28 +79,17 @@ def test_only_evaluations_write_may_post_evaluations(token_for):
         actions.record_evaluations([{}], token=token)
 
 
-def test_existing_tokens_get_evaluations_write_in_the_migration():
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    from trustdesk.core.canonical import sha256_hex
-
-    executor = MigrationExecutor(connection)
-    before = [("pacts", "0005_agent_regulatory_profile")]
-    # Only this app's graph moves: later apps' migrations stay where they are.
-    executor.migrate(before)
-    old_apps = executor.loader.project_state(before).apps
+def test_first_release_tokens_get_evaluations_write_in_the_upgrade():
+    migrate_to_release_1()
+    old_apps = release_1_apps()
     User = old_apps.get_model("auth", "User")
     OldToken = old_apps.get_model("pacts", "ApiToken")
+    assert "scopes" not in {field.name for field in OldToken._meta.get_fields()}
     user = User.objects.create(username="old-owner")
     OldToken.objects.create(
         source="legacy", token_hash=sha256_hex("tdk_legacy"), prefix="tdk_legacy", created_by=user
     )
-    if connection.vendor == "postgresql":  # deferred FK checks would block the ALTER TABLE
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_to_head()
     assert ApiToken.objects.get(source="legacy").scopes == ["evaluations:write"]
 
 
