@@ -21,7 +21,7 @@ from trustdesk.incidents.models import Incident, StateCount
 _T_INCIDENT = Incident._meta.db_table
 _T_COUNT = StateCount._meta.db_table
 
-# The trigger's SQL, run by migration 0009 (and reversed by DROP_TRIGGER_SQL).
+# The trigger's SQL, run by migration 0005_release_2 (and reversed by DROP_TRIGGER_SQL).
 CREATE_TRIGGER_SQL = f"""
 CREATE FUNCTION incidents_add_to_state_count(counted_state text, delta bigint)
 RETURNS void LANGUAGE plpgsql AS $$

@@ -55,7 +55,7 @@ def append_leaf(cursor, event_id: int, event_hash_hex: str) -> int:
     """Give one event the next log_index and write its leaf and the subtrees it completes.
 
     The caller serializes appends (SQLite's write lock, or the migration's exclusive use); this is
-    the Python twin of the PostgreSQL trigger function in migration 0005.
+    the Python twin of the PostgreSQL trigger function in migration 0005_release_2.
     """
     cursor.execute("SELECT size FROM incidents_loghead WHERE id = 1")
     row = cursor.fetchone()

@@ -140,7 +140,7 @@ class IncidentFacts(models.Model):
     class Meta:
         # Every metric query first compares the count and the sum of `event_count` of the rows
         # with the incidents' (see `compute._stale_cte`): an index-only scan of this index
-        # instead of the table (incidents_incident has the same index: migration 0006).
+        # instead of the table (incidents_incident has the same index: migration 0004_release_2).
         indexes = [models.Index(fields=["agent", "event_count"], name="facts_agent_event_count")]
 
     def __str__(self) -> str:
