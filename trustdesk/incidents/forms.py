@@ -470,10 +470,8 @@ class ClassifyForm(VersionedForm):
             "" if clauses else "This incident has no pact version, so there is no clause to name."
         )
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        data["clause_objects"] = [self.clause_objects[k] for k in data.get("clauses", [])]
-        return data
+    def clean_clauses(self) -> list[Clause]:
+        return [self.clause_objects[k] for k in self.cleaned_data["clauses"]]
 
 
 class RepairForm(VersionedForm):
@@ -523,6 +521,10 @@ class NoteForm(forms.Form):
         initial="internal",
         widget=forms.RadioSelect,
     )
+
+    def action_kwargs(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {"text": d["text"], "internal": d["visibility"] == "internal"}
 
 
 class DisputeForm(forms.Form):

@@ -106,8 +106,11 @@ class AssessForm(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("aware_at", timezone.now())
         super().__init__(*args, **kwargs)
 
-    def flags(self) -> dict[str, bool]:
-        return {name: bool(self.cleaned_data.get(name)) for name in ASSESSMENT_LABELS}
+    def action_kwargs(self) -> dict[str, Any]:
+        """The ticked boxes go to `obligations.assess_incident` as one `flags` mapping."""
+        d = self.cleaned_data
+        flags = {name: bool(d.get(name)) for name in ASSESSMENT_LABELS}
+        return {"flags": flags, "aware_at": d["aware_at"], "note": d.get("note", "")}
 
 
 class ReportFiledForm(forms.Form):
