@@ -201,3 +201,26 @@ def test_close_as_duplicate_by_an_incident_manager(client_for, inc):
     page = manager.get(url(inc)).content.decode()
     assert "Not an incident" in page and other.key in page
     assert client_for("operator").post(url(other, "close-not-incident/"), {}).status_code == 403
+
+
+def test_a_duplicate_key_is_read_in_capitals_and_an_unknown_one_is_refused_on_the_field(
+    client_for, inc
+):
+    other = incident_in("detected")
+    manager = client_for("incident_manager")
+    form = {
+        "close-version": fresh(inc).version,
+        "close-reason": "duplicate",
+        "close-explanation": "Same alert twice.",
+    }
+    refused = manager.post(url(inc, "close-not-incident/"), {**form, "close-duplicate_of": "INC-0"})
+    assert refused.status_code == 422
+    assert "There is no incident INC-0." in refused.content.decode()
+    assert fresh(inc).state == "classified"
+    done = manager.post(
+        url(inc, "close-not-incident/"), {**form, "close-duplicate_of": f" {other.key.lower()} "}
+    )
+    assert done.status_code == 302
+    assert fresh(inc).state == "closed_not_incident"
+    closed = Event.objects.get(incident=inc, type="closed_not_incident")
+    assert closed.data["duplicate_of"] == other.key

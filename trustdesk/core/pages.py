@@ -5,9 +5,9 @@
 - `paginate` turns a queryset and the `?page=` parameter into a Page (a bad number is page 1).
 - `show_problems` puts a refusal's problems on a form, as errors not tied to one field.
 - `resubmitted_at` is a refused submission's input against the record's current version.
-- `run_step` is the one step runner: call the action; on a refusal re-render the form with the
-  user's input and status 422 (a refused step) or 409 (someone changed the record meanwhile); on
-  success redirect, or answer the region for htmx.
+- `run_step` is the one step runner: call the action with the form's `action_kwargs`; on a
+  refusal re-render the form with the user's input and status 422 (a refused step) or 409
+  (someone changed the record meanwhile); on success redirect, or answer the region for htmx.
 - `Step` is a row of a page's step table (a form the page posts), `step_urls` the table's URLs.
 """
 
@@ -98,10 +98,23 @@ def resubmitted_at(form: forms.Form, version: int) -> QueryDict:
     return data
 
 
+def action_kwargs(form: forms.Form) -> dict[str, Any]:
+    """What a valid step form gives its action as keyword arguments: its cleaned fields, the
+    hidden `version` as `expected_version`. A form whose fields are not the action's keyword
+    arguments (a field named for the page, a value derived from several fields) says what they
+    are in its own `action_kwargs()`."""
+    if hasattr(form, "action_kwargs"):
+        return form.action_kwargs()
+    kwargs = dict(form.cleaned_data)
+    if "version" in kwargs:
+        kwargs["expected_version"] = kwargs.pop("version")
+    return kwargs
+
+
 def run_step(
     request: HttpRequest,
     form: forms.Form,
-    action: Callable[[dict[str, Any]], Any],
+    action: Callable[..., Any],
     *,
     done: str | None,
     on_success: Callable[[], HttpResponse],
@@ -109,17 +122,18 @@ def run_step(
 ) -> HttpResponse:
     """Run one step from a bound form.
 
-    Valid input -> `action(cleaned_data)`; on success the message `done` (if any) and
-    `on_success()` (a redirect, or the region for htmx). An invalid form or a refusal ->
-    `on_refused(form, refusal, status)`, which shows the form again with its input and errors:
-    status 422 for bad input or a refused step, 409 for a conflict (the caller rebinds the form
-    to the current version; the conflict's problems are not put on the form). An htmx request for
-    a region gets 200 instead, because htmx swaps only successful answers into the page.
+    Valid input -> `action(**action_kwargs(form))` (the caller binds what is not input: the
+    record, `by`); on success the message `done` (if any) and `on_success()` (a redirect, or the
+    region for htmx). An invalid form or a refusal -> `on_refused(form, refusal, status)`, which
+    shows the form again with its input and errors: status 422 for bad input or a refused step,
+    409 for a conflict (the caller rebinds the form to the current version; the conflict's
+    problems are not put on the form). An htmx request for a region gets 200 instead, because
+    htmx swaps only successful answers into the page.
     """
     refusal: Refused | None = None
     if form.is_valid():
         try:
-            action(form.cleaned_data)
+            action(**action_kwargs(form))
         except Refused as exc:
             refusal = exc
             if refusal_status(exc) != 409:

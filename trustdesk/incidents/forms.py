@@ -24,8 +24,8 @@ from trustdesk.incidents.models import (
     Severity,
     State,
 )
-from trustdesk.pacts.forms import search_field
-from trustdesk.pacts.models import Agent, Clause, DisputeStatus, EvidenceKind, PactVersion, Scope
+from trustdesk.pacts.forms import dispute_outcome_field, search_field
+from trustdesk.pacts.models import Agent, Clause, EvidenceKind, PactVersion, Scope
 from trustdesk.taxonomy import ASSUMPTION_CHOICES, ASSUMPTIONS, CONFIDENCE_CHOICES, HARM_CHOICES
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -104,14 +104,16 @@ class SelectWidget(forms.Select):
         return html
 
 
+def _filter_choice(label: str, any_label: str, choices) -> forms.ChoiceField:
+    """A select of the list's filter bar; its empty choice, `any_label`, filters nothing."""
+    return forms.ChoiceField(
+        label=label, required=False, choices=_blank(any_label, choices), widget=SelectWidget
+    )
+
+
 class IncidentFilterForm(forms.Form):
     q = search_field("INC-42 or words of the title", max_length=200)
-    state = forms.ChoiceField(
-        label="State",
-        required=False,
-        choices=_blank("Any state", State.choices),
-        widget=SelectWidget,
-    )
+    state = _filter_choice("State", "Any state", State.choices)
     agent = _OneQueryModelChoiceField(
         label="Agent",
         required=False,
@@ -120,30 +122,12 @@ class IncidentFilterForm(forms.Form):
         empty_label="Any agent",
         widget=SelectWidget,
     )
-    severity = forms.ChoiceField(
-        label="Severity",
-        required=False,
-        choices=_blank("Any severity", Severity.choices),
-        widget=SelectWidget,
+    severity = _filter_choice("Severity", "Any severity", Severity.choices)
+    assumption = _filter_choice("Broken assumption", "Any class", ASSUMPTION_CHOICES)
+    status = _filter_choice(
+        "Open or closed", "Open and closed", [("open", "Open"), ("closed", "Closed")]
     )
-    assumption = forms.ChoiceField(
-        label="Broken assumption",
-        required=False,
-        choices=_blank("Any class", ASSUMPTION_CHOICES),
-        widget=SelectWidget,
-    )
-    status = forms.ChoiceField(
-        label="Open or closed",
-        required=False,
-        choices=[("", "Open and closed"), ("open", "Open"), ("closed", "Closed")],
-        widget=SelectWidget,
-    )
-    mine = forms.ChoiceField(
-        label="Lead",
-        required=False,
-        choices=[("", "Anyone leads"), ("led", "Led by me")],
-        widget=SelectWidget,
-    )
+    mine = _filter_choice("Lead", "Anyone leads", [("led", "Led by me")])
     sort = forms.ChoiceField(
         label="Sort", required=False, choices=SORT_CHOICES, widget=SelectWidget
     )
@@ -216,10 +200,25 @@ class VersionedForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-ACTION_HELP = (
-    "Restrict, suspend, roll back, pull the kill switch or put a human in the loop; "
-    "or record that the scope does not change, with a reason."
-)
+def _containment_action(empty_label: str, *, required: bool) -> forms.ChoiceField:
+    """The containment action, of the containment step and of a new incident contained at once."""
+    return forms.ChoiceField(
+        label="Containment action",
+        required=required,
+        choices=_blank(empty_label, ContainmentAction.choices),
+        help_text=(
+            "Restrict, suspend, roll back, pull the kill switch or put a human in the loop; "
+            "or record that the scope does not change, with a reason."
+        ),
+    )
+
+
+def _scope_after() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Agent scope after containment",
+        required=False,
+        choices=_blank("Choose the scope", Scope.choices),
+    )
 
 
 # ---------------------------------------------------------------- new incident
@@ -269,17 +268,8 @@ class NewIncidentForm(forms.Form):
     )
     title = forms.CharField(max_length=300)
     summary = forms.CharField(required=False, max_length=20_000, widget=forms.Textarea)
-    contain_action = forms.ChoiceField(
-        label="Containment action",
-        required=False,
-        choices=_blank("Not contained yet", ContainmentAction.choices),
-        help_text=ACTION_HELP,
-    )
-    contain_scope_after = forms.ChoiceField(
-        label="Agent scope after containment",
-        required=False,
-        choices=_blank("Choose the scope", Scope.choices),
-    )
+    contain_action = _containment_action("Not contained yet", required=False)
+    contain_scope_after = _scope_after()
     contain_reason = forms.CharField(
         label="Containment reason",
         required=False,
@@ -344,16 +334,8 @@ class NewIncidentForm(forms.Form):
 
 
 class ContainForm(VersionedForm):
-    action = forms.ChoiceField(
-        label="Containment action",
-        choices=_blank("Choose an action", ContainmentAction.choices),
-        help_text=ACTION_HELP,
-    )
-    scope_after = forms.ChoiceField(
-        label="Agent scope after containment",
-        required=False,
-        choices=_blank("Choose the scope", Scope.choices),
-    )
+    action = _containment_action("Choose an action", required=True)
+    scope_after = _scope_after()
     reason = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -470,10 +452,8 @@ class ClassifyForm(VersionedForm):
             "" if clauses else "This incident has no pact version, so there is no clause to name."
         )
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        data["clause_objects"] = [self.clause_objects[k] for k in data.get("clauses", [])]
-        return data
+    def clean_clauses(self) -> list[Clause]:
+        return [self.clause_objects[k] for k in self.cleaned_data["clauses"]]
 
 
 class RepairForm(VersionedForm):
@@ -524,6 +504,10 @@ class NoteForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
+    def action_kwargs(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {"text": d["text"], "internal": d["visibility"] == "internal"}
+
 
 class DisputeForm(forms.Form):
     reason = forms.CharField(
@@ -535,13 +519,10 @@ class DisputeForm(forms.Form):
 
 
 class ResolveDisputeForm(forms.Form):
-    status = forms.ChoiceField(
-        label="Outcome",
-        choices=[
-            (DisputeStatus.UPHELD, "Upheld: the classification must change"),
-            (DisputeStatus.REJECTED, "Rejected: the classification stands"),
-        ],
-        widget=forms.RadioSelect,
+    status = dispute_outcome_field(
+        "Outcome",
+        upheld="the classification must change",
+        rejected="the classification stands",
     )
     resolution = forms.CharField(
         label="Resolution",

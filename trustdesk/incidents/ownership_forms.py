@@ -14,6 +14,7 @@ from trustdesk.core.roles import ROLES
 from trustdesk.incidents.forms import DATETIME_LOCAL, VersionedForm
 from trustdesk.incidents.models import ActionStatus, Incident, IncidentRoleName
 from trustdesk.incidents.ownership import CLOSE_REASONS
+from trustdesk.pacts.forms import KeyField
 
 ASSESSMENT_LABELS = {
     "serious": "Serious incident (EU AI Act Art. 3(49))",
@@ -106,8 +107,11 @@ class AssessForm(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("aware_at", timezone.now())
         super().__init__(*args, **kwargs)
 
-    def flags(self) -> dict[str, bool]:
-        return {name: bool(self.cleaned_data.get(name)) for name in ASSESSMENT_LABELS}
+    def action_kwargs(self) -> dict[str, Any]:
+        """The ticked boxes go to `obligations.assess_incident` as one `flags` mapping."""
+        d = self.cleaned_data
+        flags = {name: bool(d.get(name)) for name in ASSESSMENT_LABELS}
+        return {"flags": flags, "aware_at": d["aware_at"], "note": d.get("note", "")}
 
 
 class ReportFiledForm(forms.Form):
@@ -131,16 +135,13 @@ class CloseNotIncidentForm(VersionedForm):
     reason = forms.ChoiceField(
         choices=list(CLOSE_REASONS.items()), widget=forms.RadioSelect, label="It was"
     )
-    duplicate_of = forms.CharField(
-        required=False, max_length=30, label="Duplicate of", help_text="An incident key: INC-42."
+    duplicate_of = KeyField(
+        Incident.objects.all(),
+        missing="There is no incident {key}.",
+        upper=True,
+        required=False,
+        max_length=30,
+        label="Duplicate of",
+        help_text="An incident key: INC-42.",
     )
     explanation = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
-
-    def clean_duplicate_of(self) -> Incident | None:
-        key = self.cleaned_data.get("duplicate_of", "").strip().upper()
-        if not key:
-            return None
-        found = Incident.objects.filter(key=key).first()
-        if found is None:
-            raise forms.ValidationError(f"There is no incident {key}.")
-        return found

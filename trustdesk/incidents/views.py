@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -414,16 +415,17 @@ def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
 @dataclass(frozen=True)
 class Step(pages.Step):
     """One form of the incident page (a row of its step table, posted below incidents/<key>/):
-    its form, and what it runs with the form's input (`run(incident, data, by=, form=, target=)`).
+    its form, and the action it runs: `action(incident, by=user, **action_kwargs(form))`
+    (core.pages.action_kwargs: the form's fields are the action's keyword arguments).
 
-    A number in the route (`pk`, `number`) names the `target` the step acts on and fills the
-    `slot` (the form's place on the page, e.g. "resolve-{pk}") and the form's `prefix` (the slot
-    unless told). `form_kwargs(incident)` is what the form needs besides its input; a versioned
-    form is given the incident."""
+    A number in the route (`pk`, `number`) names the `target` the step acts on instead of the
+    incident and fills the `slot` (the form's place on the page, e.g. "resolve-{pk}") and the
+    form's `prefix` (the slot unless told). `form_kwargs(incident)` is what the form needs
+    besides its input; a versioned form is given the incident."""
 
     slot: str
     form: type[Form]
-    run: Callable[..., Any]
+    action: Callable[..., Any]
     done: str
     prefix: str = ""
     form_kwargs: Callable[[Incident], dict[str, Any]] | None = None
@@ -447,7 +449,7 @@ def run_incident_step(
     form's errors if not (422; 409 when someone changed the incident meanwhile: the form keeps
     the user's input, moves to the current version, and the page says what changed)."""
     incident = get_incident(key)
-    target = step.target(incident, *ids.values()) if step.target else None
+    subject = step.target(incident, *ids.values()) if step.target else incident
     slot = step.slot.format(**ids)
     form = step.bind(incident, ids, request.POST, request.FILES)
 
@@ -481,65 +483,27 @@ def run_incident_step(
     return run_step(
         request,
         form,
-        lambda data: step.run(incident, data, by=request.user, form=form, target=target),
+        partial(step.action, subject, by=request.user),
         done=step.done,
         on_success=on_success,
         on_refused=on_refused,
     )
 
 
-def _pact_clauses(incident: Incident) -> list:
-    return list(incident.pact_version.clauses.all()) if incident.pact_version else []
-
-
-def _contain(incident: Incident, how: dict[str, Any], *, by, version: int) -> None:
-    """Record a containment as `how` (the form's input, or a breach's proposal) describes it."""
-    lifecycle.contain_incident(
-        incident,
-        by=by,
-        expected_version=version,
-        action=how["action"],
-        scope_after=how["scope_after"],
-        reason=how.get("reason", ""),
-    )
-
-
-def _apply_proposal(incident: Incident, data: dict[str, Any], *, by, **_: Any) -> None:
+def _apply_proposal(incident: Incident, *, by, expected_version: int) -> None:
     """The one-click containment a pact breach proposed: the proposal is re-read, not posted."""
     proposal = breach.proposed_containment(incident)
     if not proposal:
         raise GateError("There is no proposed containment for this incident.")
-    _contain(incident, proposal, by=by, version=data["version"])
+    lifecycle.contain_incident(incident, by=by, expected_version=expected_version, **proposal)
 
 
-def _classify_step(
-    name: str, route: str, permission: str, slot: str, record: Callable[..., Any], done: str
-) -> Step:
-    """Classifying and reclassifying: one form, whose input `record` takes the same way."""
+def _pact_clauses(incident: Incident) -> list:
+    return list(incident.pact_version.clauses.all()) if incident.pact_version else []
 
-    def run(incident: Incident, data: dict[str, Any], *, by, **_: Any) -> None:
-        record(
-            incident,
-            by=by,
-            expected_version=data["version"],
-            assumption=data["assumption"],
-            statement=data["statement"],
-            clauses=data["clause_objects"],
-            confidence=data["confidence"],
-            harm_category=data.get("harm_category", ""),
-            secondary=data.get("secondary", []),
-        )
 
-    return Step(
-        name,
-        route,
-        permission,
-        slot,
-        ClassifyForm,
-        run,
-        done,
-        form_kwargs=lambda incident: {"clauses": _pact_clauses(incident)},
-    )
+def _classify_form_kwargs(incident: Incident) -> dict[str, Any]:
+    return {"clauses": _pact_clauses(incident)}
 
 
 def _evidence_form_kwargs(incident: Incident) -> dict[str, Any]:
@@ -566,7 +530,7 @@ STEPS = (
         "work_incidents",
         "contain",
         ContainForm,
-        lambda incident, data, *, by, **_: _contain(incident, data, by=by, version=data["version"]),
+        lifecycle.contain_incident,
         "Containment recorded.",
     ),
     Step(
@@ -584,17 +548,7 @@ STEPS = (
         "work_incidents",
         "evidence",
         EvidenceForm,
-        lambda incident, data, *, by, **_: lifecycle.add_evidence(
-            incident,
-            by=by,
-            expected_version=data["version"],
-            kind=data["kind"],
-            description=data["description"],
-            upload=data.get("upload"),
-            text=data.get("text", ""),
-            url=data.get("url", ""),
-            supersedes=data.get("supersedes"),
-        ),
+        lifecycle.add_evidence,
         "Evidence added.",
         form_kwargs=_evidence_form_kwargs,
     ),
@@ -604,24 +558,20 @@ STEPS = (
         "work_incidents",
         "preserve_evidence",
         PreserveForm,
-        lambda incident, data, *, by, **_: lifecycle.mark_evidence_preserved(
-            incident,
-            by=by,
-            expected_version=data["version"],
-            acknowledged_gaps=data.get("acknowledged_gaps", []),
-            reason=data.get("reason", ""),
-        ),
+        lifecycle.mark_evidence_preserved,
         "Evidence marked preserved.",
         prefix="preserve",
         form_kwargs=_preserve_form_kwargs,
     ),
-    _classify_step(
+    Step(
         "incident_classify",
         "classify/",
         "work_incidents",
         "classify",
+        ClassifyForm,
         lifecycle.classify_incident,
         "Incident classified.",
+        form_kwargs=_classify_form_kwargs,
     ),
     Step(
         "incident_repair",
@@ -629,15 +579,7 @@ STEPS = (
         "work_incidents",
         "repair",
         RepairForm,
-        lambda incident, data, *, by, **_: lifecycle.record_repair(
-            incident,
-            by=by,
-            expected_version=data["version"],
-            summary=data["summary"],
-            reference=data["reference"],
-            override=bool(data.get("override")),
-            justification=data.get("justification", ""),
-        ),
+        lifecycle.record_repair,
         "Repair recorded.",
     ),
     Step(
@@ -646,9 +588,7 @@ STEPS = (
         "work_incidents",
         "note",
         NoteForm,
-        lambda incident, data, *, by, **_: lifecycle.add_note(
-            incident, by=by, text=data["text"], internal=data["visibility"] == "internal"
-        ),
+        lifecycle.add_note,
         "Note added.",
     ),
     Step(
@@ -657,9 +597,7 @@ STEPS = (
         "open_dispute",
         "dispute",
         DisputeForm,
-        lambda incident, data, *, by, **_: lifecycle.open_classification_dispute(
-            incident, by=by, reason=data["reason"]
-        ),
+        lifecycle.open_classification_dispute,
         "Dispute opened.",
     ),
     Step(
@@ -668,9 +606,7 @@ STEPS = (
         "resolve_dispute",
         "resolve-{pk}",
         ResolveDisputeForm,
-        lambda incident, data, *, by, target, **_: lifecycle.resolve_classification_dispute(
-            target, by=by, status=data["status"], resolution=data["resolution"]
-        ),
+        lifecycle.resolve_classification_dispute,
         "Dispute resolved.",
         target=lambda incident, pk: get_object_or_404(Dispute, pk=pk, incident=incident),
     ),
@@ -681,9 +617,7 @@ STEPS = (
         "work_incidents",
         "assign",
         AssignForm,
-        lambda incident, data, *, by, **_: ownership.assign_role(
-            incident, by=by, role=data["role"], user=data["user"]
-        ),
+        ownership.assign_role,
         "Role assigned.",
     ),
     Step(
@@ -692,16 +626,7 @@ STEPS = (
         "keep_actions",
         "action",
         ActionItemForm,
-        lambda incident, data, *, by, **_: ownership.add_action_item(
-            incident,
-            by=by,
-            title=data["title"],
-            owner=data.get("owner"),
-            due=data.get("due"),
-            ticket=data.get("ticket", ""),
-            change_seq=data.get("change_seq"),
-            required=bool(data.get("required")),
-        ),
+        ownership.add_action_item,
         "Action item added.",
         form_kwargs=_action_form_kwargs,
     ),
@@ -711,9 +636,7 @@ STEPS = (
         "keep_actions",
         "action-{number}",
         ActionStatusForm,
-        lambda incident, data, *, by, target, **_: ownership.update_action_item(
-            target, by=by, status=data["status"], reason=data.get("reason", "")
-        ),
+        ownership.update_action_item,
         "Action item updated.",
         target=lambda incident, number: get_object_or_404(
             ActionItem, incident=incident, number=number
@@ -725,13 +648,7 @@ STEPS = (
         "assess_obligations",
         "assess",
         AssessForm,
-        lambda incident, data, *, by, form, **_: obligations.assess_incident(
-            incident,
-            by=by,
-            flags=form.flags(),
-            aware_at=data["aware_at"],
-            note=data.get("note", ""),
-        ),
+        obligations.assess_incident,
         "Assessment recorded.",
     ),
     Step(
@@ -740,24 +657,19 @@ STEPS = (
         "close_not_incident",
         "close_not_incident",
         CloseNotIncidentForm,
-        lambda incident, data, *, by, **_: ownership.close_not_incident(
-            incident,
-            by=by,
-            expected_version=data["version"],
-            reason=data["reason"],
-            duplicate_of=data.get("duplicate_of"),
-            explanation=data["explanation"],
-        ),
+        ownership.close_not_incident,
         "Closed: it was not an incident.",
         prefix="close",
     ),
-    _classify_step(
+    Step(
         "incident_reclassify",
         "reclassify/",
         "reclassify",
         "reclassify",
+        ClassifyForm,
         ownership.reclassify_incident,
         "Incident reclassified.",
+        form_kwargs=_classify_form_kwargs,
     ),
 )
 

@@ -6,6 +6,7 @@ from django import forms
 
 from trustdesk.metrics.compute import DRILLDOWN
 from trustdesk.metrics.refresh import ROLLING_DAYS, WINDOW_CHOICES, week_window
+from trustdesk.pacts.forms import KeyField
 from trustdesk.pacts.models import Agent
 
 DEFAULT_WINDOW = "30d"
@@ -51,7 +52,9 @@ class RefreshForm(forms.Form):
 
 class DrilldownForm(forms.Form):
     window = forms.CharField(required=False, max_length=20)
-    agent = forms.CharField(required=False, max_length=80)
+    agent = KeyField(
+        Agent.objects.all(), missing="No agent with key {key!r}.", required=False, max_length=80
+    )
     part = forms.ChoiceField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
     format = forms.ChoiceField(required=False, choices=[("", "page"), ("csv", "CSV")])
@@ -70,15 +73,6 @@ class DrilldownForm(forms.Form):
         raise forms.ValidationError(
             "Unknown window: use 7d, 30d, 90d, all or an ISO week such as 2026-W45."
         )
-
-    def clean_agent(self) -> Agent | None:
-        key = self.cleaned_data.get("agent")
-        if not key:
-            return None
-        agent = Agent.objects.filter(key=key).first()
-        if agent is None:
-            raise forms.ValidationError(f"No agent with key {key!r}.")
-        return agent
 
     def clean_part(self) -> str:
         return self.cleaned_data.get("part") or self.default_part

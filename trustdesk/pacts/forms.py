@@ -23,6 +23,27 @@ def search_field(placeholder: str, *, max_length: int = MAX_SEARCH) -> forms.Cha
     )
 
 
+class KeyField(forms.CharField):
+    """A key typed in a text box (an agent's key, INC-42) that cleans to the object of
+    `queryset` with that key, or to None when left empty. `missing`, formatted with the `key`,
+    is the error when no object has it; `upper` reads the key in capitals."""
+
+    def __init__(self, queryset: QuerySet, *, missing: str, upper: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.queryset, self.missing, self.upper = queryset, missing, upper
+
+    def clean(self, value):
+        key = super().clean(value)
+        if self.upper:
+            key = key.upper()
+        if not key:
+            return None
+        found = self.queryset.filter(key=key).first()
+        if found is None:
+            raise forms.ValidationError(self.missing.format(key=key))
+        return found
+
+
 class FilterForm(forms.Form):
     """The GET filters of a list page."""
 
@@ -188,14 +209,22 @@ class DisputeForm(forms.Form):
     )
 
 
-class ResolveDisputeForm(forms.Form):
-    status = forms.ChoiceField(
-        label="Decision",
+def dispute_outcome_field(label: str, *, upheld: str, rejected: str) -> forms.ChoiceField:
+    """How a dispute ends, upheld or rejected; `upheld` and `rejected` say what each means for
+    what is disputed (an evaluation, an incident's classification)."""
+    return forms.ChoiceField(
+        label=label,
         choices=[
-            (DisputeStatus.UPHELD, "Upheld: the evaluation is void"),
-            (DisputeStatus.REJECTED, "Rejected: the evaluation stands"),
+            (DisputeStatus.UPHELD, f"Upheld: {upheld}"),
+            (DisputeStatus.REJECTED, f"Rejected: {rejected}"),
         ],
         widget=forms.RadioSelect,
+    )
+
+
+class ResolveDisputeForm(forms.Form):
+    status = dispute_outcome_field(
+        "Decision", upheld="the evaluation is void", rejected="the evaluation stands"
     )
     resolution = forms.CharField(
         label="Resolution",

@@ -33,16 +33,8 @@ from trustdesk.core.roles import (
     roles_for,
     user_roles,
 )
-from trustdesk.incidents import announce
+from trustdesk.incidents import announce, journal
 from trustdesk.incidents.gates import gate_status
-from trustdesk.incidents.journal import (
-    append_event,
-    append_step,
-    incident_step,
-    save_fields,
-    set_agent_scope,
-    step_time,
-)
 from trustdesk.incidents.models import (
     CLOSED_STATES,
     HOLDING_SCOPES,
@@ -136,7 +128,7 @@ def schedule_condition_recheck(incident_id: int) -> None:
 def _review_step(incident: Incident, expected_version: int | None) -> Iterator[Incident]:
     """`journal.incident_step` for a step that changes what the incident's re-entry conditions
     read: they are re-checked once the step is done."""
-    with incident_step(incident, expected_version=expected_version) as inc:
+    with journal.incident_step(incident, expected_version=expected_version) as inc:
         yield inc
     schedule_condition_recheck(inc.pk)
 
@@ -181,7 +173,7 @@ def add_operating_model_change(
         data: dict[str, Any] = {"kind": kind, "summary": summary}
         if pact_version is not None:
             data["pact_version"] = pact_version.label
-        event = append_step(
+        event = journal.append_step(
             inc,
             problems,
             type=EventType.OPERATING_MODEL_CHANGED,
@@ -222,14 +214,16 @@ def set_reentry_condition(
         except conditions.ConditionParamsError as exc:
             problems.extend(exc.problems)
             clean = {}
-        now = step_time(inc, at, problems)
+        now = journal.step_time(inc, at, problems)
         ReviewError.raise_if(problems)
         duplicate = ReentryCondition.objects.filter(incident=inc, kind=kind, params=clean).first()
         if duplicate is not None:
             raise ReviewError(f"This condition is already set: “{duplicate.statement}”")
         statement = conditions.statement_for(kind, clean)
         data = {"kind": kind, "params": clean, "statement": statement}
-        event = append_event(inc, type=EventType.REENTRY_CONDITION_SET, by=by, data=data, at=now)
+        event = journal.append_event(
+            inc, type=EventType.REENTRY_CONDITION_SET, by=by, data=data, at=now
+        )
         return ReentryCondition.objects.create(
             incident=inc,
             kind=kind,
@@ -268,7 +262,7 @@ def sign_off_incident(
                 f"{earlier.at:%Y-%m-%d %H:%M} UTC; a sign-off is given once."
             )
         data = {"role": role, "comment": comment, "internal": not shareable}
-        event = append_step(
+        event = journal.append_step(
             inc, problems, type=EventType.SIGNED_OFF, by=by, data=data, at=at, error=ReviewError
         )
         return _row_of(event, SignOff, incident=inc, role=role, comment=comment)
@@ -299,10 +293,10 @@ def request_review(
             )
         if not ReentryCondition.objects.filter(incident=inc).exists():
             problems.append("Set at least one re-entry condition the machine can check.")
-        event = append_step(
+        event = journal.append_step(
             inc, problems, type=EventType.REVIEW_REQUESTED, by=by, data={}, at=at, error=ReviewError
         )
-        save_fields(inc, advance(inc, event))
+        journal.save_fields(inc, advance(inc, event))
         announce.announce("review.requested", inc)
     return inc
 
@@ -405,7 +399,7 @@ def record_recovery_decision(
     justification = _text(justification, "The justification", problems, required=False)
     if decision not in Decision.values:
         problems.append(f"Choose a decision: one of {', '.join(Decision.values)}.")
-    with incident_step(incident, expected_version=expected_version) as inc:
+    with journal.incident_step(incident, expected_version=expected_version) as inc:
         agent = inc.agent
         existing = RecoveryDecision.objects.filter(incident=inc).first()
         if existing is not None:
@@ -460,7 +454,7 @@ def record_recovery_decision(
                         "What this override skips changed since it was confirmed; confirm "
                         f"again. It now skips: {because}"
                     )
-        now = step_time(inc, at, problems)
+        now = journal.step_time(inc, at, problems)
         ReviewError.raise_if(problems)
 
         if decision == Decision.KEEP_RESTRICTED:
@@ -476,7 +470,7 @@ def record_recovery_decision(
         # another incident's containment.
         held_by = _held_by_other_incident(inc, agent, scope_after)
         agent_scope = held_by.scope_after if held_by is not None else scope_after
-        event = append_event(
+        event = journal.append_event(
             inc,
             type=EventType.DECISION_RECORDED,
             by=by,
@@ -514,16 +508,16 @@ def record_recovery_decision(
         # review; the `reopened` event follows when the hold lifts (journal.set_agent_scope).
         restored = held_by is None or SCOPE_RANK[agent_scope] < SCOPE_RANK[agent.scope]
         if reopening and restored:
-            outcome = append_event(
+            outcome = journal.append_event(
                 inc, type=EventType.REOPENED, by=by, data={"scope_after": agent_scope}, at=now
             )
             fields += advance(inc, outcome)
         elif not reopening:
-            outcome = append_event(
+            outcome = journal.append_event(
                 inc, type=EventType.CLOSED, by=by, data={"outcome": decision}, at=now
             )
             fields += advance(inc, outcome)
-        set_agent_scope(
+        journal.set_agent_scope(
             agent,
             scope=agent_scope,
             reason=f"Recovery decision on {inc.key}: {label}"
@@ -534,7 +528,7 @@ def record_recovery_decision(
         if decision == Decision.RETIRE:
             type(agent).objects.filter(pk=agent.pk).update(retired_at=now)
             agent.retired_at = now
-        save_fields(inc, fields)
+        journal.save_fields(inc, fields)
         facts = {"decision": decision, "scope_after": scope_after, "override": is_override}
         announce.announce("decision.recorded", inc, **facts)
         # Every decision asks other stakeholders to attest that the page alone explains it.
@@ -560,7 +554,7 @@ def attest(
     comment = _text(comment, "A comment", problems)
     if not isinstance(can_explain, bool):
         problems.append("Say whether you can explain the decision from the page alone.")
-    with incident_step(decision.incident_id, expected_version=None) as inc:
+    with journal.incident_step(decision.incident_id, expected_version=None) as inc:
         record = RecoveryDecision.objects.select_related("event").get(pk=decision.pk)
         if record.decided_by_id == by.pk:
             problems.append(
@@ -574,7 +568,7 @@ def attest(
                 "an attestation is given once and never changed."
             )
         data = {"decision_seq": record.event.seq, "can_explain": can_explain, "comment": comment}
-        event = append_step(
+        event = journal.append_step(
             inc, problems, type=EventType.ATTESTED, by=by, data=data, at=at, error=ReviewError
         )
         return _row_of(

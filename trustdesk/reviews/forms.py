@@ -116,8 +116,13 @@ class ReentryConditionForm(VersionedForm):
         super().__init__(*args, **kwargs)
         self.fields["clause"].choices = [("", "—"), *((k, k) for k in clause_keys)]
 
+    def action_kwargs(self) -> dict[str, Any]:
+        """The kind and its parameters, for `actions.set_reentry_condition` to validate."""
+        d = self.cleaned_data
+        return {"expected_version": d["version"], "kind": d["kind"], "params": self.params()}
+
     def params(self) -> dict[str, Any]:
-        """The parameters of the chosen kind, for `actions.set_reentry_condition` to validate."""
+        """The parameters of the chosen kind."""
         d = self.cleaned_data
         kind = d["kind"]
         if kind == "evaluation_pass_rate":
@@ -185,6 +190,19 @@ class DecisionForm(VersionedForm):
             # Only incident managers see (and can send) the override fields.
             del self.fields["override"]
             del self.fields["justification"]
+
+    def action_kwargs(self) -> dict[str, Any]:
+        """For `actions.record_recovery_decision`. After the confirmation page (`confirm`), the
+        list it showed as skipped comes back as `skip` values; None when no page was shown."""
+        d = self.cleaned_data
+        return {
+            "expected_version": d["version"],
+            "decision": d["decision"],
+            "rationale": d["rationale"],
+            "justification": d.get("justification", ""),
+            "override_requested": d.get("override", False),
+            "confirmed_skips": self.data.getlist(self.add_prefix("skip")) if d["confirm"] else None,
+        }
 
 
 class AttestationForm(OwnIdsMixin, forms.Form):

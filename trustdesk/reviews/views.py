@@ -8,6 +8,7 @@ same template instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -122,13 +123,14 @@ def _back_to_panel(request: HttpRequest, incident: Incident, done: str) -> HttpR
 @dataclass(frozen=True)
 class PanelStep(pages.Step):
     """One form of the incident page's review panel (a row of its step table, posted below
-    incidents/<key>/review/): its form (`form(request, incident, data)`), what it runs
-    (`run(request, incident, form, data)`) and the message after it (may name `{key}`). A
-    decision that overrides is confirmed on a page of its own first."""
+    incidents/<key>/review/): its form (`form(request, incident, data)`), the action it runs
+    (`action(incident, by=user, **action_kwargs(form))`, core.pages.action_kwargs) and the
+    message after it (may name `{key}`). A decision that overrides is confirmed on a page of its
+    own first."""
 
     slot: str
     form: Callable[[HttpRequest, Incident, Any], django_forms.Form]
-    run: Callable[[HttpRequest, Incident, Any, dict[str, Any]], object]
+    action: Callable[..., object]
     done: str
     confirms_override: bool = False
 
@@ -170,7 +172,7 @@ def run_panel_step(request: HttpRequest, key: str, step: PanelStep) -> HttpRespo
     return run_step(
         request,
         form,
-        lambda data: step.run(request, incident, form, data),
+        functools.partial(step.action, incident, by=request.user),
         done=None,
         on_success=lambda: _back_to_panel(request, incident, step.done.format(key=incident.key)),
         on_refused=on_refused,
@@ -193,33 +195,6 @@ def _clause_keys(incident: Incident) -> list[str]:
     if not incident.pact_version_id:
         return []
     return list(incident.pact_version.clauses.values_list("key", flat=True))
-
-
-def _record_decision(
-    request: HttpRequest,
-    incident: Incident,
-    form: DecisionForm,
-    data: dict[str, Any],
-    meeting: ReviewMeeting | None = None,
-) -> None:
-    actions.record_recovery_decision(
-        incident,
-        by=request.user,
-        expected_version=data["version"],
-        decision=data["decision"],
-        rationale=data["rationale"],
-        justification=data.get("justification", ""),
-        override_requested=data.get("override", False),
-        meeting=meeting,
-        confirmed_skips=_confirmed_skips(request, form),
-    )
-
-
-def _confirmed_skips(request: HttpRequest, form: DecisionForm) -> list[str] | None:
-    """What the confirmation page showed as skipped (None when no page was shown)."""
-    if not form.cleaned_data.get("confirm"):
-        return None
-    return request.POST.getlist(form.add_prefix("skip"))
 
 
 def _confirm_override(
@@ -256,17 +231,12 @@ def _confirm_override(
     return render_page(request, "reviews/override_confirm.html", context, partial="confirm")
 
 
-def _decision_of(incident: Incident) -> RecoveryDecision | None:
-    return RecoveryDecision.objects.filter(incident=incident).first()
-
-
-def _attest(request: HttpRequest, incident: Incident, data: dict[str, Any]) -> None:
-    decision = _decision_of(incident)
+def _attest(incident: Incident, *, by, **answer: Any) -> None:
+    """Attest the decision on `incident` (the forms name the incident, not its decision)."""
+    decision = RecoveryDecision.objects.filter(incident=incident).first()
     if decision is None:
         raise actions.ReviewError(f"{incident.key} has no decision to attest yet.")
-    actions.attest(
-        decision, by=request.user, can_explain=data["can_explain"], comment=data["comment"]
-    )
+    actions.attest(decision, by=by, **answer)
 
 
 PANEL_STEPS = (
@@ -278,14 +248,7 @@ PANEL_STEPS = (
         lambda request, incident, data: OperatingModelChangeForm(
             data, newer_versions=_newer_versions(incident)
         ),
-        lambda request, incident, form, d: actions.add_operating_model_change(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            kind=d["kind"],
-            summary=d["summary"],
-            pact_version=d.get("pact_version"),
-        ),
+        actions.add_operating_model_change,
         "Operating-model change recorded.",
     ),
     PanelStep(
@@ -296,13 +259,7 @@ PANEL_STEPS = (
         lambda request, incident, data: ReentryConditionForm(
             data, clause_keys=_clause_keys(incident)
         ),
-        lambda request, incident, form, d: actions.set_reentry_condition(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            kind=d["kind"],
-            params=form.params(),
-        ),
+        actions.set_reentry_condition,
         "Re-entry condition set; it is checked now and after every change.",
     ),
     PanelStep(
@@ -311,14 +268,7 @@ PANEL_STEPS = (
         "work_reviews",
         "signoff",
         lambda request, incident, data: SignOffForm(data, user=request.user),
-        lambda request, incident, form, d: actions.sign_off_incident(
-            incident,
-            by=request.user,
-            expected_version=d["version"],
-            role=d["role"],
-            comment=d["comment"],
-            shareable=d.get("shareable", False),
-        ),
+        actions.sign_off_incident,
         "Sign-off recorded.",
     ),
     PanelStep(
@@ -327,9 +277,7 @@ PANEL_STEPS = (
         "work_reviews",
         "request",
         lambda request, incident, data: RequestReviewForm(data),
-        lambda request, incident, form, d: actions.request_review(
-            incident, by=request.user, expected_version=d["version"]
-        ),
+        actions.request_review,
         "{key} is in review.",
     ),
     PanelStep(
@@ -340,7 +288,7 @@ PANEL_STEPS = (
         lambda request, incident, data: DecisionForm(
             data, can_override=can(request.user, "override")
         ),
-        _record_decision,
+        actions.record_recovery_decision,
         "Decision recorded.",
         confirms_override=True,
     ),
@@ -350,7 +298,7 @@ PANEL_STEPS = (
         "attest",
         "attest",
         lambda request, incident, data: AttestationForm(data),
-        lambda request, incident, form, d: _attest(request, incident, d),
+        _attest,
         "Attestation recorded.",
     ),
 )
@@ -590,7 +538,7 @@ def _meeting_step(
     request: HttpRequest,
     meeting: ReviewMeeting,
     form: django_forms.Form,
-    run: Callable[[dict[str, Any]], object],
+    action: Callable[..., object],
     *,
     partial: str,
     slot: str,
@@ -619,7 +567,7 @@ def _meeting_step(
     return run_step(
         request,
         form,
-        run,
+        action,
         done=None,
         on_success=lambda: _meeting_step_response(
             request, meeting, partial, focus=focus, success=success
@@ -655,7 +603,9 @@ def meeting_decide(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         request,
         meeting,
         form,
-        lambda data: _record_decision(request, incident, form, data, meeting),
+        functools.partial(
+            actions.record_recovery_decision, incident, by=request.user, meeting=meeting
+        ),
         partial="decide_response",
         slot=f"decide-{incident.pk}",
         success=f"Decision on {incident.key} recorded.",
@@ -673,7 +623,7 @@ def meeting_attest(request: HttpRequest, pk: int, key: str) -> HttpResponse:
         request,
         meeting,
         AttestationForm(request.POST, prefix=f"i{incident.pk}"),
-        lambda data: _attest(request, incident, data),
+        functools.partial(_attest, incident, by=request.user),
         partial="attest_response",
         slot=f"attest-{incident.pk}",
         success=f"Attestation on {incident.key} recorded.",
@@ -689,7 +639,7 @@ def meeting_note(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         meeting,
         NoteForm(request.POST),
-        lambda data: actions.add_meeting_note(meeting, by=request.user, text=data["text"]),
+        functools.partial(actions.add_meeting_note, meeting, by=request.user),
         partial="note_response",
         slot="note",
         success="Note added.",
@@ -714,7 +664,7 @@ def meeting_agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
     return run_step(
         request,
         form,
-        lambda data: actions.add_agenda_item(meeting, by=request.user, incident=data["incident"]),
+        functools.partial(actions.add_agenda_item, meeting, by=request.user),
         done=None,
         on_success=on_success,
         on_refused=on_refused,
