@@ -5,7 +5,11 @@ recorded the original migrations sees the squashed ones as applied and has nothi
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
@@ -13,6 +17,7 @@ from django.db.models import Count
 
 from tests.builders import incident_in
 from tests.metrics.helpers import agent_with_pact, classified, new_incident, record, reopened, utc
+from trustdesk.core.checks import check_no_release_is_half_applied
 from trustdesk.incidents.models import Incident, StateCount
 from trustdesk.metrics.compute import refresh_facts
 from trustdesk.metrics.models import IncidentFacts
@@ -83,6 +88,22 @@ def migrate_to_head() -> None:
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+@contextmanager
+def recorded_migrations_restored():
+    """The migration recorder, with `django_migrations` put back as it was afterwards."""
+    recorder = MigrationRecorder(connection)
+    before = set(recorder.applied_migrations())
+    try:
+        yield recorder
+    finally:
+        after = set(recorder.applied_migrations())
+        for app, name in after - before:
+            recorder.record_unapplied(app, name)
+        for app, name in before - after:
+            recorder.record_applied(app, name)
+    assert set(recorder.applied_migrations()) == before
+
+
 def release_1_apps():
     nodes = [node for node in RELEASE_1 if node[1] is not None]
     return MigrationExecutor(connection).loader.project_state(nodes).apps
@@ -127,14 +148,12 @@ def test_first_release_facts_get_their_recurrence_after_the_upgrade():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_database_that_ran_the_original_migrations_has_nothing_to_run():
-    recorder = MigrationRecorder(connection)
-    before = set(recorder.applied_migrations())
     loader = MigrationExecutor(connection).loader
     for squashed, originals in RELEASE_2_ORIGINALS.items():
         assert loader.disk_migrations[squashed].replaces == [
             (squashed[0], name) for name in originals
         ]
-    try:
+    with recorded_migrations_restored() as recorder:
         for (app, squashed), originals in RELEASE_2_ORIGINALS.items():
             recorder.record_unapplied(app, squashed)
             for name in originals:
@@ -143,10 +162,28 @@ def test_a_database_that_ran_the_original_migrations_has_nothing_to_run():
         executor = MigrationExecutor(connection)
         assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
         assert set(RELEASE_2_ORIGINALS) <= set(executor.loader.applied_migrations)
-    finally:
-        after = set(recorder.applied_migrations())
-        for app, name in after - before:
-            recorder.record_unapplied(app, name)
-        for app, name in before - after:
-            recorder.record_applied(app, name)
-    assert set(recorder.applied_migrations()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_between_releases_is_stopped_before_migrate_runs_nothing():
+    assert check_no_release_is_half_applied(None, databases=["default"]) == []
+    originals = RELEASE_2_ORIGINALS[("incidents", "0005_release_2")]
+    with recorded_migrations_restored() as recorder:
+        before = set(recorder.applied_migrations())
+        # Deployed from a commit that had run three of the incidents app's original migrations
+        # (a squash, when applied, records the names it replaces too: take them all back first).
+        for name in ["0005_release_2", *originals]:
+            recorder.record_unapplied("incidents", name)
+        for name in originals[:3]:
+            recorder.record_applied("incidents", name)
+        [error] = check_no_release_is_half_applied(None, databases=["default"])
+        assert error.id == "trustdesk.E001"
+        assert "ran 3 of the 6 migrations that incidents.0005_release_2 replaces" in error.msg
+        assert "0008_signed_off_event, 0009_state_counts" in error.msg
+        assert "Upgrading" in error.hint
+        with pytest.raises(SystemCheckError, match="trustdesk.E001"):
+            call_command("migrate", verbosity=0, skip_checks=False)
+        # and nothing was migrated or recorded
+        assert set(recorder.applied_migrations()) == before - {
+            ("incidents", name) for name in ["0005_release_2", *originals[3:]]
+        }

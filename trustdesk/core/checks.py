@@ -1,5 +1,8 @@
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 
 @register(Tags.security, deploy=True)
@@ -29,3 +32,34 @@ def check_ssl_redirect_behind_a_proxy(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_no_release_is_half_applied(app_configs, databases=None, **kwargs):
+    """A database that ran some of a release's original migrations but not all of them cannot
+    take that release's squashed migration: Django would leave the squash out of the plan and
+    `migrate` would apply nothing (docs/adr/0007-squash-migrations-at-each-release.md). Run by
+    `migrate` and `check --database`, so the upgrade stops with the way out instead."""
+    problems = []
+    for alias in databases or ():
+        recorder = MigrationRecorder(connections[alias])
+        if not recorder.has_table():
+            continue
+        applied = set(recorder.applied_migrations())
+        for key, migration in MigrationLoader(None, ignore_no_migrations=True).replacements.items():
+            done = [name for app, name in migration.replaces if (app, name) in applied]
+            if key in applied or not done or len(done) == len(migration.replaces):
+                continue
+            missing = [name for app, name in migration.replaces if (app, name) not in applied]
+            problems.append(
+                Error(
+                    f"Database {alias!r} ran {len(done)} of the {len(migration.replaces)} "
+                    f"migrations that {key[0]}.{key[1]} replaces; still to run: "
+                    f"{', '.join(missing)}.",
+                    hint="Run `manage.py migrate` first on the commit that carries the squashed "
+                    "migration beside the originals (docs/operations.md, Upgrading), then on "
+                    "this release.",
+                    id="trustdesk.E001",
+                )
+            )
+    return problems
