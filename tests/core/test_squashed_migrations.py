@@ -16,10 +16,9 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Count
 
 from tests.builders import incident_in
-from tests.metrics.helpers import agent_with_pact, classified, new_incident, record, reopened, utc
+from tests.metrics.helpers import earlier_then_later
 from trustdesk.core.checks import check_no_release_is_half_applied
 from trustdesk.incidents.models import Incident, StateCount
-from trustdesk.metrics.compute import refresh_facts
 from trustdesk.metrics.models import IncidentFacts
 
 # The last migration of each app in the first release; notify did not exist yet.
@@ -129,12 +128,7 @@ def test_first_release_incidents_are_counted_by_state_after_the_upgrade():
 
 @pytest.mark.django_db
 def test_first_release_facts_get_their_recurrence_after_the_upgrade():
-    _agent, version = agent_with_pact("recurs-across-the-upgrade")
-    earlier = new_incident(version, utc(2026, 1, 1))
-    record(earlier, classified("authority", utc(2026, 1, 1, 1)), reopened(utc(2026, 1, 10)))
-    later = new_incident(version, utc(2026, 2, 1))
-    record(later, classified("authority", utc(2026, 2, 1, 1)))
-    refresh_facts()
+    _agent, earlier, later = earlier_then_later("recurs-across-the-upgrade", "authority")
     migrate_to_release_1()
     old_facts = release_1_apps().get_model("metrics", "IncidentFacts")
     assert "recurrent" not in {field.name for field in old_facts._meta.get_fields()}

@@ -15,6 +15,7 @@ from trustdesk.incidents.journal import (
     sync_caller_copy,
 )
 from trustdesk.incidents.models import Event, Incident
+from trustdesk.metrics.compute import refresh_facts
 
 
 def _utc(*args: int) -> datetime:
@@ -67,6 +68,19 @@ def record(incident: Incident, *events: tuple[str, datetime, dict[str, Any], str
         locked.save(update_fields=derive_fields(locked, list(locked.events.order_by("seq"))))
     sync_caller_copy(incident, locked)
     return out
+
+
+def earlier_then_later(agent_key: str, later_assumption: str):
+    """Two incidents of one agent with their facts rows stored: `earlier` (authority, detected
+    on 1 January, reopened on 10 January) and `later` (detected on 1 February, classified as
+    `later_assumption`: it recurs when that is authority)."""
+    agent, version = agent_with_pact(agent_key)
+    earlier = new_incident(version, utc(2026, 1, 1))
+    record(earlier, classified("authority", utc(2026, 1, 1, 1)), reopened(utc(2026, 1, 10)))
+    later = new_incident(version, utc(2026, 2, 1))
+    record(later, classified(later_assumption, utc(2026, 2, 1, 1)))
+    refresh_facts()
+    return agent, earlier, later
 
 
 # One function per event type, with the data keys of docs/design.md section 7.

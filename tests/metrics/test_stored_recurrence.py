@@ -10,7 +10,14 @@ from datetime import timedelta
 
 import pytest
 
-from tests.metrics.helpers import agent_with_pact, classified, new_incident, reopened, utc
+from tests.metrics.helpers import (
+    agent_with_pact,
+    classified,
+    earlier_then_later,
+    new_incident,
+    reopened,
+    utc,
+)
 from trustdesk.incidents.journal import append_event, locked_incident
 from trustdesk.incidents.models import Event, Incident
 from trustdesk.incidents.transitions import advance
@@ -54,12 +61,7 @@ def recurrence(agent_id: int | None = None) -> dict:
 def earlier_and_later():
     """`earlier` (authority, reopened on 10 January) and `later` (capability, detected on
     1 February) of one agent: `later` does not recur, yet."""
-    agent, v = agent_with_pact("stored-recurrence")
-    earlier = new_incident(v, utc(2026, 1, 1))
-    append(earlier, classified("authority", utc(2026, 1, 1, 1)), reopened(utc(2026, 1, 10)))
-    later = new_incident(v, utc(2026, 2, 1))
-    append(later, classified("capability", utc(2026, 2, 1, 1)))
-    refresh_facts()
+    agent, earlier, later = earlier_then_later("stored-recurrence", "capability")
     assert stored_recurrent() == {earlier.pk: 0, later.pk: 0}
     return agent, earlier, later
 
