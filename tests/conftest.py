@@ -128,6 +128,37 @@ def media(settings, tmp_path) -> Path:
     return settings.MEDIA_ROOT
 
 
+class RateClock:
+    """The buyer pages' rate-limit clock, pinned 5 s into a window; `advance` moves it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def rate_clock(monkeypatch) -> RateClock:
+    """Pin the rate limiter's clock and start with no counters.
+
+    With the real clock a window edge can fall between a test's requests and restart the count.
+    1_800_000_000 is a multiple of 60 and of 3600, so every test window starts there.
+    """
+    from django.core.cache import cache
+
+    from trustdesk.diligence import ratelimit
+
+    clock = RateClock(1_800_000_005.0)
+    monkeypatch.setattr(ratelimit, "clock", clock)
+    cache.clear()
+    ratelimit._local.clear()
+    return clock
+
+
 # ---------------------------------------------------------------- Redis and a real worker
 
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from tests.factories import make_pact_version
@@ -57,13 +56,14 @@ def test_client_ip_is_the_socket_address_unless_a_header_is_configured(settings)
 
 
 @pytest.mark.django_db
-def test_the_buyer_rate_limit_keys_on_the_configured_client_address(make_user, settings):
+def test_the_buyer_rate_limit_keys_on_the_configured_client_address(
+    make_user, settings, rate_clock
+):
     version = make_pact_version()
     _link, token = create_share_link(
         by=make_user("incident_manager"), label="Acme", agents=[version.pact.agent]
     )
     settings.DILIGENCE_RATE_LIMIT_PER_IP = (1, 60)
-    cache.clear()  # local-memory counters outlive a test
     client = Client()
     url = f"/d/{token}/"
     # Default: a client inventing X-Forwarded-For addresses is still one client.

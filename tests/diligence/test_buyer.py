@@ -329,7 +329,7 @@ def test_every_view_is_logged_with_a_hashed_ip_and_the_user_agent(client, shared
     assert link.views.order_by("-pk").first().what == "refused: expired"
 
 
-def test_requests_are_rate_limited_per_ip(client, shared, settings):
+def test_requests_are_rate_limited_per_ip(client, shared, settings, rate_clock):
     settings.DILIGENCE_RATE_LIMIT_PER_IP = (3, 60)
     _, token = shared
     url = reverse("buyer_view", args=[token])
@@ -345,7 +345,7 @@ def test_requests_are_rate_limited_per_ip(client, shared, settings):
     assert client.get("/d/" + "z" * 43 + "/", REMOTE_ADDR="192.0.2.9").status_code == 429
 
 
-def test_requests_are_rate_limited_per_link(client, shared, settings):
+def test_requests_are_rate_limited_per_link(client, shared, settings, rate_clock):
     settings.DILIGENCE_RATE_LIMIT_PER_LINK = (2, 60)
     link, token = shared
     url = reverse("buyer_view", args=[token])
