@@ -894,10 +894,11 @@ def _derive_new_agent_scopes(incidents: list[Incident], new_agent_keys: set[str]
     """An agent created by this import takes the scope its history leaves it in. Existing agents
     keep their scope: the file describes history, not the agent's present.
 
-    The agent's events are replayed in time order: containments, decisions and reopenings set the
-    scope they name; a closing as not an incident restores it as the live step does
-    (`ownership.close_not_incident`): to the strictest scope another incident still held at that
-    moment, else full, and only ever wider.
+    The agent's events are replayed in time order: containments and reopenings set the scope they
+    name; a decision sets its scope unless another open incident holds the agent stricter (as
+    `reviews.actions.record_recovery_decision`); a closing as not an incident restores it as the
+    live step does (`ownership.close_not_incident`): to the strictest scope another incident still
+    held at that moment, else full, and only ever wider.
     """
     mine: dict[int, list[Incident]] = {}
     for incident in incidents:
@@ -927,7 +928,15 @@ def _derive_new_agent_scopes(incidents: list[Incident], new_agent_keys: set[str]
                 ev.type == EventType.CONTAINED or incident.pk in held
             ):
                 held[incident.pk] = ev.data["scope_after"]
-            if ev.type != EventType.CLOSED:
+            if ev.type == EventType.DECISION_RECORDED:
+                # As live (reviews.actions.record_recovery_decision): a decision never lifts the
+                # agent past what another open incident holds; a reopening held that way has its
+                # `reopened` event later, when the hold lifts.
+                others = [s for pk, s in held.items() if pk != incident.pk]
+                target = max([ev.data["scope_after"], *others], key=SCOPE_RANK.__getitem__)
+                if target != scope:
+                    scope, changed = target, (ev.at, incident)
+            elif ev.type != EventType.CLOSED:
                 scope, changed = ev.data["scope_after"], (ev.at, incident)
         if changed is not None:
             at, incident = changed

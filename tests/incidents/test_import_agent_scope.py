@@ -1,14 +1,15 @@
 """An agent created by an import ends in the scope the live steps would have left it in: closing
 an incident as not an incident restores the agent's scope only as far as no other open incident
-holds it (docs/design.md section 13), whichever incident is closed."""
+holds it (docs/design.md section 13), whichever incident is closed; a recovery decision never
+lifts the agent past what another open incident holds, and a reopening held that way happens
+when the hold lifts."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.builders import fresh, load_history
+from tests.builders import contain, decide, load_history, walk
 from tests.factories import AgentFactory, make_incident, make_pact_version
-from trustdesk.incidents import lifecycle, ownership
 from trustdesk.incidents.exchange import export_document
 from trustdesk.incidents.models import Incident
 from trustdesk.pacts.models import Agent
@@ -16,33 +17,25 @@ from trustdesk.pacts.models import Agent
 pytestmark = pytest.mark.django_db
 
 SCOPE_OF = {"restrict": "restricted", "suspend": "suspended"}
+# Incident 2 decided to reopen while incident 1 holds the agent suspended.
+HELD = [("contain", 1, "suspend"), ("contain", 2, "suspend"), ("decide", 2, "reopen_full")]
 
 
 def live(steps, manager) -> tuple[str, list[Incident]]:
     """Run `steps` through the live actions on a new agent: ("contain", i, action) opens the
-    i-th incident and contains it; ("close", i) closes it as not an incident."""
+    i-th incident and contains it; ("close", i) closes it as not an incident; ("decide", i,
+    decision) walks it to review and records `decision`."""
     agent = AgentFactory(key="live-bot")
     version = make_pact_version(agent=agent)
     incidents: dict[int, Incident] = {}
     for step in steps:
         if step[0] == "contain":
-            inc = incidents[step[1]] = make_incident(version=version)
-            lifecycle.contain_incident(
-                inc,
-                by=None,
-                expected_version=fresh(inc).version,
-                action=step[2],
-                scope_after=SCOPE_OF[step[2]],
-            )
+            incidents[step[1]] = make_incident(version=version)
+            contain(incidents[step[1]], action=step[2], scope_after=SCOPE_OF[step[2]])
+        elif step[0] == "decide":
+            decide(walk(incidents[step[1]], "in_review"), step[2])
         else:
-            inc = fresh(incidents[step[1]])
-            ownership.close_not_incident(
-                inc,
-                by=manager,
-                expected_version=inc.version,
-                reason="false_positive",
-                explanation="The alert fired on a test account.",
-            )
+            walk(incidents[step[1]], "closed_not_incident", by=manager)
     return Agent.objects.get(pk=agent.pk).scope, list(incidents.values())
 
 
@@ -58,11 +51,17 @@ def as_history_of_a_new_agent(incidents: list[Incident]) -> dict:
                 "agent": "imported-bot",
                 "severity": raw["severity"],
                 "title": raw["title"],
-                "events": raw["events"],
+                "events": [_without_clauses(ev) for ev in raw["events"]],
             }
             for raw in doc["incidents"]
         ],
     }
+
+
+def _without_clauses(event: dict) -> dict:
+    """The new agent has no pact, so its classifications name no clauses."""
+    data = event.get("data", {})
+    return {**event, "data": {**data, "clauses": []}} if "clauses" in data else event
 
 
 @pytest.mark.parametrize(
@@ -83,6 +82,25 @@ def as_history_of_a_new_agent(incidents: list[Incident]) -> dict:
             [("contain", 1, "suspend"), ("close", 1), ("contain", 2, "restrict")],
             "restricted",
             id="contained-again-after-the-closing",
+        ),
+        pytest.param(HELD, "suspended", id="a-reopening-held-by-another-incident"),
+        pytest.param(
+            [*HELD, ("close", 1)], "full", id="the-held-reopening-happens-when-the-hold-lifts"
+        ),
+        pytest.param(
+            [("contain", 1, "restrict"), *HELD[1:]],
+            "restricted",
+            id="a-reopening-held-at-a-milder-scope",
+        ),
+        pytest.param(
+            [("contain", 1, "suspend"), ("contain", 2, "suspend"), ("decide", 2, "retire")],
+            "suspended",
+            id="a-retirement-while-another-holds",
+        ),
+        pytest.param(
+            [("contain", 1, "suspend"), ("decide", 1, "reopen_partial")],
+            "restricted",
+            id="a-reopening-nothing-else-holds",
         ),
     ],
 )
