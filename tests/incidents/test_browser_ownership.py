@@ -4,10 +4,14 @@ a screenshot after each step, at desktop width and at 390 px."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, make_incident
 from tests.incidents.backend_helpers import incident_in
 from trustdesk.incidents.models import ActionItem, Event, Incident
 
@@ -85,3 +89,30 @@ def test_lead_action_item_assessment_clock_filing_and_repair(
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert not overflow, "the page is wider than the screen"
     assert problems == []
+
+
+def test_a_running_containment_clock_counts_on_in_the_browser(
+    role_groups, page, live_server, login_page
+):
+    """The page's clock moves without a reload and turns to "overrun" at the target, counted
+    from the server's seconds: the browser's clock is faked and jumped forward."""
+    detected = timezone.now() - timedelta(minutes=2, seconds=30)
+    incident = make_incident(severity="sev1", detected_at=detected)  # a 15 min target
+    login_page(page, "operator")
+    page.clock.install()
+    page.goto(f"{live_server.url}/incidents/{incident.key}/")
+    clock = page.locator("#containment-clock")
+    expect(clock.locator("[data-clock-headline]")).to_have_text("12 min left")
+    expect(clock.locator("[data-clock-running-for]")).to_have_text("2 min")
+
+    page.clock.fast_forward("05:00")
+    expect(clock.locator("[data-clock-headline]")).to_have_text("7 min left")
+    expect(clock.locator("[data-clock-running-for]")).to_have_text("7 min")
+    expect(clock).not_to_have_class(re.compile(r"\boverrun\b"))
+
+    page.clock.fast_forward("08:00")
+    expect(clock.locator("[data-clock-headline]")).to_have_text(
+        re.compile(r"^Target overrun by \d+ s$")
+    )
+    expect(clock.locator("[data-clock-running-for]")).to_have_text("15 min")
+    expect(clock).to_have_class(re.compile(r"\boverrun\b"))

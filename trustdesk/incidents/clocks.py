@@ -7,6 +7,7 @@ the default.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,7 +57,11 @@ class ContainmentClock:
 
     @property
     def deadline_seconds(self) -> int:
-        return int(self.remaining.total_seconds())
+        return math.floor(self.remaining.total_seconds())  # -0.5 s is overrun, as -1
+
+    @property
+    def elapsed_seconds(self) -> int:
+        return int(self.elapsed.total_seconds())
 
 
 def containment_clock(incident, now: datetime | None = None) -> ContainmentClock:
