@@ -2,6 +2,9 @@
 .PHONY: run test lint fmt worker beat
 
 PY := .venv/bin/python
+# The suite runs in one process per core (pytest-xdist; "worksteal" evens out the long browser
+# tests); `make test TEST_PROCESSES=0` runs it in one.
+TEST_PROCESSES ?= auto
 
 run:
 	@bash scripts/venv.sh
@@ -13,7 +16,7 @@ run:
 test:
 	@bash scripts/venv.sh test
 	@.venv/bin/lint-imports --no-cache
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
 
 lint:
 	@bash scripts/venv.sh test

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -26,6 +26,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# "gw0", "gw1", ... in the processes of `pytest -n N` (pytest-xdist, as `make test` runs it).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_LOG = ARTIFACTS / f"celery-worker{'-' + XDIST_WORKER if XDIST_WORKER else ''}.log"
 CHROMIUM = os.environ.get("TRUSTDESK_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_SERVICES = os.environ.get("TRUSTDESK_REQUIRE_SERVICES") == "1"
 CHROMIUM_FLAGS = [
@@ -163,7 +166,14 @@ def rate_clock(monkeypatch) -> RateClock:
 
 
 def redis_url() -> str:
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    """The Redis of this test process. Under pytest-xdist each process takes its own database
+    (REDIS_URL's number plus the process's), so real Celery workers and their keys never meet."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not XDIST_WORKER:
+        return url
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + int(XDIST_WORKER.removeprefix("gw"))
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 def redis_reachable(url: str | None = None) -> bool:
@@ -214,7 +224,7 @@ def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
         "REDIS_URL": url,
         "DJANGO_SETTINGS_MODULE": "trustdesk.settings",
     }
-    log_path = ARTIFACTS / "celery-worker.log"
+    log_path = WORKER_LOG
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115  (closed in the teardown below)
     proc = subprocess.Popen(

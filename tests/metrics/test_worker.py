@@ -45,7 +45,7 @@ def test_an_event_enqueued_through_redis_updates_the_agents_snapshot(celery_work
 
 
 def _every_received_task_finished() -> bool:
-    from tests.conftest import ARTIFACTS
+    from tests.conftest import WORKER_LOG
 
-    log = (ARTIFACTS / "celery-worker.log").read_text()
+    log = WORKER_LOG.read_text()
     return log.count(" received") == log.count(" succeeded in ")
