@@ -79,6 +79,7 @@ def test_only_evaluations_write_may_post_evaluations(token_for):
         actions.record_evaluations([{}], token=token)
 
 
+@pytest.mark.django_db(transaction=True)  # SQLite changes a schema only outside a transaction
 def test_first_release_tokens_get_evaluations_write_in_the_upgrade():
     migrate_to_release_1()
     old_apps = release_1_apps()

@@ -126,7 +126,7 @@ def test_first_release_incidents_are_counted_by_state_after_the_upgrade():
     assert sum(n for state, n in StateCount.objects.values_list("state", "n")) == 5
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # SQLite changes a schema only outside a transaction
 def test_first_release_facts_get_their_recurrence_after_the_upgrade():
     _agent, earlier, later = earlier_then_later("recurs-across-the-upgrade", "authority")
     migrate_to_release_1()
