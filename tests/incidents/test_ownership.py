@@ -132,6 +132,32 @@ def test_roles_have_one_lead_and_many_responders(make_user):
     assert IncidentRole.objects.count() == 3
 
 
+def test_a_person_leaves_a_role_and_the_row_is_kept_with_its_end(make_user):
+    lead, other = make_user("operator"), make_user("risk")
+    inc = incident_in("detected")
+    ownership.assign_role(inc, by=None, role="lead", user=lead)
+    ownership.assign_role(inc, by=None, role="responder", user=lead)
+    ownership.assign_role(inc, by=None, role="responder", user=other)
+    event = ownership.unassign_role(inc, by=None, role="responder", user=lead)
+    assert (event.type, event.data) == ("unassigned", {"role": "responder", "user": lead.username})
+    roles = ownership.current_roles([inc])[inc.pk]
+    assert roles["lead"] == [lead] and roles["responder"] == [other]
+    ended = IncidentRole.objects.get(incident=inc, role="responder", user=lead)
+    assert ended.ended_at == event.at
+    ownership.unassign_role(inc, by=None, role="lead", user=lead)
+    assert "lead" not in ownership.current_roles([inc])[inc.pk]
+    assert not Incident.objects.filter(ownership.led_by(lead)).exists()
+    before = fresh(inc).version
+    with pytest.raises(GateError, match="is not lead of"):
+        ownership.unassign_role(inc, by=None, role="lead", user=lead)
+    with pytest.raises(GateError, match="Choose a role"):
+        ownership.unassign_role(inc, by=None, role="boss", user=other)
+    with pytest.raises(GateError, match="You may not remove people"):
+        ownership.unassign_role(inc, by=make_user("viewer"), role="responder", user=other)
+    assert fresh(inc).version == before  # refused: nothing appended
+    assert IncidentRole.objects.filter(incident=inc).count() == 3  # nothing deleted
+
+
 def test_action_items_record_only_changes_and_late_ones_are_marked(make_user):
     owner = make_user("operator")
     inc = incident_in("classified")

@@ -64,6 +64,7 @@ def document() -> dict:
                         statement="Wrong answers.",
                         clauses=[],
                     ),
+                    ev("unassigned", "08:09:00", role="responder", user="bo"),
                 ],
             },
             {
@@ -95,6 +96,11 @@ def test_round_trip_and_rows_rebuilt_from_the_events():
     assert original.assumption == "capability" and original.state == "classified"
     lead = IncidentRole.objects.current().get(incident=original, role="lead")
     assert lead.user.username == "cy"
+    responder = IncidentRole.objects.get(incident=original, role="responder")
+    assert (responder.user.username, responder.ended_at.isoformat()) == (
+        "bo",
+        "2026-10-01T08:09:00+00:00",
+    )
     item = ActionItem.objects.get(incident=original)
     assert (item.status, item.owner.username, item.change_seq, item.required) == (
         "done",
@@ -114,6 +120,9 @@ def test_bad_ownership_data_is_refused_with_paths_and_nothing_stored():
     events[6]["data"]["action"] = 9
     doc["incidents"][1]["events"][1]["data"]["duplicate_of"] = "INC-99"
     doc["agents"][0]["high_risk_ai"] = "yes"
+    # bo was lead until cy replaced them, and never comms.
+    events.append(ev("unassigned", "08:10:00", role="lead", user="bo"))
+    events.append(ev("unassigned", "08:11:00", role="comms", user="bo"))
     with pytest.raises(ExchangeError) as exc:
         import_document(doc)
     problems = exc.value.problems
@@ -126,4 +135,8 @@ def test_bad_ownership_data_is_refused_with_paths_and_nothing_stored():
     )
     assert "incidents[1].events[1].data.duplicate_of: unknown incident 'INC-99'" in problems
     assert "agents[0].high_risk_ai: must be true or false, not a string" in problems
+    for index, role in ((10, "lead"), (11, "comms")):
+        assert f"{path}[{index}].data.user: 'bo' does not hold the role '{role}' at this point" in (
+            problems
+        )
     assert Incident.objects.count() == 0

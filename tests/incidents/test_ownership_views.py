@@ -160,6 +160,29 @@ def test_assign_a_lead_with_htmx_and_replace_them(client_for, make_user, inc):
     )
 
 
+def test_the_remove_button_ends_a_role_and_a_stale_one_says_why(client_for, make_user, inc):
+    operator = client_for("operator")
+    ana = make_user("operator", username="ana")
+    operator.post(url(inc, "assign/"), {"assign-role": "responder", "assign-user": ana.pk})
+    page = operator.get(url(inc)).content.decode()
+    assert 'aria-label="Remove ana as responder"' in page
+    remove = {"unassign-role": "responder", "unassign-user": ana.pk}
+    response = operator.post(url(inc, "unassign/"), remove, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["HX-Trigger"] == "incidentChanged"
+    assert not IncidentRole.objects.current().filter(incident=inc, user=ana).exists()
+    assert types(inc)[-1] == "unassigned"
+    # The same button from a page that had not refreshed: refused, said, nothing recorded.
+    stale = operator.post(url(inc, "unassign/"), remove)
+    assert stale.status_code == 422
+    assert "ana is not responder of" in stale.content.decode()
+    assert types(inc).count("unassigned") == 1
+    junk = operator.post(url(inc, "unassign/"), {"unassign-role": "lead", "unassign-user": "x"})
+    assert junk.status_code == 422 and "reload the page" in junk.content.decode()
+    viewer = client_for("viewer")
+    assert "Remove ana" not in viewer.get(url(inc)).content.decode()
+    assert viewer.post(url(inc, "unassign/"), remove).status_code == 403
+
+
 def test_action_item_added_then_done_and_wont_do_needs_a_reason(client_for, make_user, inc):
     operator = client_for("operator")
     owner = make_user("operator", username="cy")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from trustdesk.incidents.models import EventType, IncidentRoleName
+from trustdesk.incidents.models import SINGLE_HOLDER_ROLES, EventType, IncidentRoleName
 from trustdesk.pacts.models import Nis2Entity
 
 #: Optional keys of `agents[]` and their defaults (export writes only values that differ).
@@ -27,6 +27,7 @@ TIME_HINT = "use UTC ISO 8601 like 2026-11-02T10:00:00Z"
 
 OWNERSHIP_EVENT_TYPES = (
     EventType.ASSIGNED,
+    EventType.UNASSIGNED,
     EventType.ACTION_ADDED,
     EventType.ACTION_UPDATED,
     EventType.CLOSED_NOT_INCIDENT,
@@ -100,6 +101,19 @@ def _action_fields(c, data: dict, path: str, events: list, index: int, plan) -> 
     _change_seq(c, data, path, events, index)
 
 
+def _hold(c, etype: str, role: str, name: str, path: str, holders: set) -> None:
+    """Keep the incident's (role, user) holders as its events go: an `assigned` of lead, comms or
+    scribe replaces the holder; an `unassigned` must name a current holder."""
+    if etype == EventType.ASSIGNED:
+        if role in SINGLE_HOLDER_ROLES:
+            holders -= {held for held in holders if held[0] == role}
+        holders.add((role, name))
+    elif (role, name) in holders:
+        holders.discard((role, name))
+    else:
+        c.add(f"{path}.user", f"'{name}' does not hold the role '{role}' at this point")
+
+
 def validate_ownership_data(
     c, etype: str, data: dict, path: str, events: list, index: int, plan, state: dict, parse_time
 ) -> None:
@@ -107,9 +121,11 @@ def validate_ownership_data(
     established (action numbers, whether a decision was recorded)."""
     from trustdesk.incidents.obligations import rules
 
-    if etype == EventType.ASSIGNED:
-        c.choice(data, "role", path, IncidentRoleName.values, "incident role")
-        _username(c, data, "user", path, plan, required=True)
+    if etype in (EventType.ASSIGNED, EventType.UNASSIGNED):
+        role = c.choice(data, "role", path, IncidentRoleName.values, "incident role")
+        name = _username(c, data, "user", path, plan, required=True)
+        if role is not None and name is not None:
+            _hold(c, etype, role, name, path, state.setdefault("holders", set()))
     elif etype == EventType.ACTION_ADDED:
         number = c.typed(data, "action", path, int)
         actions = state.setdefault("actions", set())

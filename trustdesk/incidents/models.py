@@ -59,6 +59,8 @@ class EventType(models.TextChoices):
     DISPUTE_RESOLVED = "dispute_resolved"
     # Ownership, clocks and obligations (docs/design.md section 13).
     ASSIGNED = "assigned"
+    # Ours, beside the design's `assigned`: a person leaves a role (role, user) with no successor.
+    UNASSIGNED = "unassigned"
     ACTION_ADDED = "action_added"
     ACTION_UPDATED = "action_updated"
     CLOSED_NOT_INCIDENT = "closed_not_incident"

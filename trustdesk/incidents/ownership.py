@@ -68,7 +68,8 @@ def _allowed(by: AbstractBaseUser | None, action: str, what: str) -> list[str]:
 
 
 def apply_event(inc: Incident, event: Event, users: dict[str, Any] | None = None) -> None:
-    """Update the rows an `assigned`, `action_added` or `action_updated` event describes.
+    """Update the rows an `assigned`, `unassigned`, `action_added` or `action_updated` event
+    describes.
     `users` maps usernames to users (the importer's cache); otherwise they are looked up."""
     data = event.data or {}
 
@@ -89,6 +90,10 @@ def apply_event(inc: Incident, event: Event, users: dict[str, Any] | None = None
         IncidentRole.objects.create(
             incident=inc, role=role, user=holder, assigned_at=event.at, event=event
         )
+    elif event.type == EventType.UNASSIGNED:
+        IncidentRole.objects.current().filter(
+            incident=inc, role=data.get("role"), user__username=data.get("user")
+        ).update(ended_at=event.at)
     elif event.type == EventType.ACTION_ADDED:
         ActionItem.objects.create(
             incident=inc,
@@ -128,7 +133,12 @@ def record_imported_ownership(incident: Incident) -> None:
     importer, inside its transaction, after the events are replayed)."""
     events = Event.objects.filter(
         incident=incident,
-        type__in=(EventType.ASSIGNED, EventType.ACTION_ADDED, EventType.ACTION_UPDATED),
+        type__in=(
+            EventType.ASSIGNED,
+            EventType.UNASSIGNED,
+            EventType.ACTION_ADDED,
+            EventType.ACTION_UPDATED,
+        ),
     ).order_by("seq")
     events = list(events)
     names = {
@@ -161,10 +171,7 @@ def assign_role(
             problems.append(f"Choose a role: one of {', '.join(IncidentRoleName.values)}.")
         if user is None or not user_roles(user):
             problems.append("Choose a person who works in TrustDesk (someone with a role).")
-        elif (
-            role in IncidentRoleName.values
-            and IncidentRole.objects.current().filter(incident=inc, role=role, user=user).exists()
-        ):
+        elif role in IncidentRoleName.values and _holds(inc, role, user):
             problems.append(
                 f"{user.get_username()} is already {IncidentRoleName(role).label.lower()} "
                 f"of {inc.key}."
@@ -175,6 +182,38 @@ def assign_role(
         data = {"role": role, "user": name}
         event = append_event(inc, type=EventType.ASSIGNED, by=by, data=data, at=at)
         apply_event(inc, event, {name: user})
+    return event
+
+
+def _holds(inc: Incident, role: str, user: AbstractBaseUser) -> bool:
+    return IncidentRole.objects.current().filter(incident=inc, role=role, user=user).exists()
+
+
+def unassign_role(
+    incident: Incident,
+    *,
+    by: AbstractBaseUser | None,
+    role: str,
+    user: AbstractBaseUser,
+    at: datetime | None = None,
+) -> Event:
+    """End `user`'s hold of a role on the incident (event `unassigned`: `role`, `user`): a
+    responder who went off shift, a lead who hands over before a successor is named. Any state;
+    the role's row is kept, with the time it ended."""
+    with locked_incident(incident) as inc:
+        problems = _allowed(by, "assign_owners", "remove people from roles on an incident")
+        if role not in IncidentRoleName.values:
+            problems.append(f"Choose a role: one of {', '.join(IncidentRoleName.values)}.")
+        elif user is None or not _holds(inc, role, user):
+            name = user.get_username() if user is not None else "That person"
+            problems.append(
+                f"{name} is not {IncidentRoleName(role).label.lower()} of {inc.key} (any more)."
+            )
+        at = step_time(inc, at, problems)
+        GateError.raise_if(problems)
+        data = {"role": role, "user": user.get_username()}
+        event = append_event(inc, type=EventType.UNASSIGNED, by=by, data=data, at=at)
+        apply_event(inc, event)
     return event
 
 

@@ -56,6 +56,18 @@ class AssignForm(forms.Form):
         self.fields["user"].queryset = people()
 
 
+class UnassignForm(forms.Form):
+    """The remove button beside a role holder on the ownership panel: the role and the person
+    travel as hidden fields."""
+
+    role = forms.ChoiceField(choices=IncidentRoleName.choices, widget=forms.HiddenInput)
+    user = forms.ModelChoiceField(queryset=None, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = get_user_model().objects.all()
+
+
 class ActionItemForm(forms.Form):
     title = forms.CharField(max_length=300, label="What is to be done")
     owner = _PeopleChoiceField(queryset=None, required=False, empty_label="Nobody yet")

@@ -76,6 +76,7 @@ def ownership_panel_context(
     slots = set()
     for slot, allowed in (
         ("assign", can_work),
+        ("unassign", can_work),
         ("action", can_keep_actions),
         ("assess", can_assess),
         ("close_not_incident", can_close),
@@ -94,7 +95,11 @@ def ownership_panel_context(
     )
     return {
         "own": {
-            "roles": [(label, roles.get(value, [])) for value, label in IncidentRoleName.choices],
+            "roles": [
+                (value, label, roles.get(value, [])) for value, label in IncidentRoleName.choices
+            ],
+            # A refused remove button (someone removed that person meanwhile): its problems.
+            "unassign_form": bound.get("unassign"),
             "items": items,
             "obligations": owed,
             "clock": containment_clock(incident),

@@ -35,7 +35,8 @@ TRANSITIONS: dict[str, Transition] = {
     # No milestone: closed_at stays the time of a `closed` event (a decision's outcome).
     EventType.CLOSED_NOT_INCIDENT: Transition(State.CLOSED_NOT_INCIDENT, None),
     # reclassified changes the class (below), not the state or a milestone; the other ownership
-    # and obligation events (assigned, action_*, assessed, report_filed) change no column.
+    # and obligation events (assigned, unassigned, action_*, assessed, report_filed) change no
+    # column.
 }
 # Event type -> state, for the types that change it (the last one gives the incident's state).
 STATE_AFTER = {t: tr.state for t, tr in TRANSITIONS.items() if tr.state is not None}

@@ -70,6 +70,7 @@ from trustdesk.incidents.ownership_forms import (
     AssessForm,
     AssignForm,
     CloseNotIncidentForm,
+    UnassignForm,
 )
 from trustdesk.incidents.ownership_views import (
     annotate_list_rows,
@@ -619,6 +620,15 @@ STEPS = (
         AssignForm,
         ownership.assign_role,
         "Role assigned.",
+    ),
+    Step(
+        "incident_unassign",
+        "unassign/",
+        "work_incidents",
+        "unassign",
+        UnassignForm,
+        ownership.unassign_role,
+        "Removed from the role.",
     ),
     Step(
         "incident_action_add",

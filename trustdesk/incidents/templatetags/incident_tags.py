@@ -160,6 +160,8 @@ def _ownership_summary(t: str, data: dict) -> str:
     obligations.py)."""
     if t == EventType.ASSIGNED:
         return f"{_text(data, 'user')} is now {_text(data, 'role')}."
+    if t == EventType.UNASSIGNED:
+        return f"{_text(data, 'user')} is no longer {_text(data, 'role')}."
     if t == EventType.ACTION_ADDED:
         owner = f"owner {_text(data, 'owner')}" if _text(data, "owner") else "no owner yet"
         due = f"due {_text(data, 'due')}" if _text(data, "due") else ""
