@@ -38,6 +38,14 @@ def test_lead_action_item_assessment_clock_filing_and_repair(
     page.get_by_role("button", name="Assign").click()
     expect(page.locator("dd[data-role=lead]")).to_have_text(me.username)
     screenshot(page, "lead-assigned")
+    # The remove button beside the name ends the role; assigned again for the rest of the walk.
+    page.get_by_role("button", name=f"Remove {me.username} as lead").click()
+    expect(page.locator("dd[data-role=lead]")).to_have_text("nobody")
+    page.get_by_text("Assign a role").click()
+    page.select_option("#id_assign-role", "lead")
+    page.select_option("#id_assign-user", label=me.username)
+    page.get_by_role("button", name="Assign").click()
+    expect(page.locator("dd[data-role=lead]")).to_have_text(me.username)
 
     # Add an action item, then finish it.
     page.get_by_text("Add an action item").click()
